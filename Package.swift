@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "logd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LogStore", targets: ["LogStore"]),
+        .executable(name: "logd", targets: ["logd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.29.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // CRC-32C (Castagnoli) with the SSE4.2 / ARMv8 CRC instruction when the CPU has it.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "LogStore",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "logd",
+            dependencies: [
+                "LogStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
+        .testTarget(name: "logdTests", dependencies: ["LogStore"]),
+        .executableTarget(
+            name: "LogStoreBenchmarks",
+            dependencies: [
+                "LogStore",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/LogStoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

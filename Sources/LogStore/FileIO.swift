@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+/// An open file descriptor that closes itself when the last reference goes.
+/// Segments share it with readers and the sync path, so a file is never closed
+/// under a `pread` or an `fdatasync` still running on another thread.
+final class OpenFile: Sendable {
+    let descriptor: FileDescriptor
+    let path: FilePath
+
+    init(path: FilePath, options: FileDescriptor.OpenOptions, mode: FileDescriptor.AccessMode = .readWrite) throws {
+        self.path = path
+        do {
+            descriptor = try FileDescriptor.open(
+                path, mode, options: options.union(.closeOnExec), permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw LogStoreError(.io, "cannot open", path: path.string, underlying: error)
+        }
+    }
+
+    deinit { try? descriptor.close() }
+
+    func size() throws -> Int64 {
+        do {
+            return try descriptor.seek(offset: 0, from: .end)
+        } catch {
+            throw LogStoreError(.io, "cannot stat", path: path.string, underlying: error)
+        }
+    }
+
+    /// Reads exactly `buffer.count` bytes at `position` unless the file ends first;
+    /// returns how many were read.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at position: Int64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let n: Int
+            do {
+                n = try descriptor.read(fromAbsoluteOffset: position + Int64(done), into: chunk)
+            } catch {
+                throw LogStoreError(.io, "read failed", path: path.string, position: position, underlying: error)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at position: Int64) throws {
+        do {
+            _ = try descriptor.writeAll(toAbsoluteOffset: position, bytes)
+        } catch {
+            throw LogStoreError(.io, "write failed", path: path.string, position: position, underlying: error)
+        }
+    }
+
+    func truncate(to size: Int64) throws {
+        if ftruncate(descriptor.rawValue, off_t(size)) != 0 {
+            throw LogStoreError(.io, "truncate failed", path: path.string, position: size, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    /// Flushes the file's data (not necessarily its metadata) to stable storage.
+    func syncData() throws {
+        try FileSystem.syncData(descriptor, path: path)
+    }
+}
+
+/// The few file-system calls swift-system lacks.
+enum FileSystem {
+    /// `fdatasync`, retried on EINTR (swift-system has no wrapper).
+    static func syncData(_ descriptor: FileDescriptor, path: FilePath) throws {
+        while true {
+            #if canImport(Darwin)
+            let result = fsync(descriptor.rawValue)
+            #else
+            let result = fdatasync(descriptor.rawValue)
+            #endif
+            if result == 0 { return }
+            if errno == EINTR { continue }
+            throw LogStoreError(.io, "fdatasync failed", path: path.string, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    /// fsync of a directory, so that creating, renaming or deleting a file in it
+    /// survives power loss (DESIGN.md durability rule 4).
+    static func syncDirectory(_ path: FilePath) throws {
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.open(path, .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw LogStoreError(.io, "cannot open directory", path: path.string, underlying: error)
+        }
+        defer { try? descriptor.close() }
+        while fsync(descriptor.rawValue) != 0 {
+            if errno == EINTR { continue }
+            throw LogStoreError(.io, "fsync of directory failed", path: path.string, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    static func createDirectory(_ path: FilePath) throws {
+        if mkdir(path.string, 0o755) != 0 && errno != EEXIST {
+            throw LogStoreError(.io, "cannot create directory", path: path.string, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    static func exists(_ path: FilePath) -> Bool {
+        access(path.string, F_OK) == 0
+    }
+
+    static func remove(_ path: FilePath) throws {
+        if unlink(path.string) != 0 && errno != ENOENT {
+            throw LogStoreError(.io, "cannot delete", path: path.string, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    static func rename(_ from: FilePath, to: FilePath) throws {
+        if Glibc.rename(from.string, to.string) != 0 {
+            throw LogStoreError(.io, "cannot rename to \(to.string)", path: from.string, underlying: Errno(rawValue: errno))
+        }
+    }
+
+    /// The names of the entries in a directory (no `.` or `..`).
+    static func listDirectory(_ path: FilePath) throws -> [String] {
+        guard let directory = opendir(path.string) else {
+            throw LogStoreError(.io, "cannot list directory", path: path.string, underlying: Errno(rawValue: errno))
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+    static func replaceAtomically(_ path: FilePath, with bytes: [UInt8]) throws {
+        let temporary = FilePath(path.string + ".tmp")
+        let file = try OpenFile(path: temporary, options: [.create, .truncate])
+        try bytes.withUnsafeBytes { try file.write($0, at: 0) }
+        try file.syncData()
+        try rename(temporary, to: path)
+        try syncDirectory(path.removingLastComponent())
+    }
+
+    /// Reads a whole (small) file.
+    static func readFile(_ path: FilePath) throws -> [UInt8] {
+        let file = try OpenFile(path: path, options: [], mode: .readOnly)
+        let size = Int(try file.size())
+        var bytes = [UInt8](repeating: 0, count: size)
+        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        return Array(bytes[0..<read])
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the real-time clock.
+@inline(__always)
+func currentTimeMillis() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
+
+/// Nanoseconds from a monotonic clock, for intervals.
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

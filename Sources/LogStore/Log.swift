@@ -1,0 +1,343 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import Synchronization
+import SystemPackage
+
+/// A segmented, append-only commit log in one directory.
+///
+/// One writer at a time appends (calls are serialized by a lock; group commit
+/// lets concurrent appenders share an `fdatasync`); any number of readers read
+/// concurrently without taking the writer lock, from the bytes that were
+/// written out when they looked. Only one process may open a log directory.
+///
+/// ```swift
+/// let log = try Log.open(directory: "/var/lib/app/events")
+/// let offset = try log.append(Record("hello"))
+/// let record = try log.read(at: offset)
+/// try log.close()
+/// ```
+public final class Log: @unchecked Sendable {
+    // @unchecked: `writer` is guarded by `writerLock`, `view` by its Mutex,
+    // everything else is immutable after `open`.
+
+    /// The log's directory.
+    public let directory: FilePath
+    public let options: LogOptions
+    let logger: Logger
+    /// Held open with an exclusive `flock` while the log is open.
+    let lockFile: OpenFile
+
+    let writerLock = ConditionLock()
+    var writer: WriterState
+    let view: Mutex<ReadView>
+    /// Followers waiting past the end; appends flush at once while there are any.
+    let waitingFollowers = Atomic<Int>(0)
+    var syncThread: pthread_t?
+
+    struct WriterState {
+        var sealed: [SegmentExtent]
+        var active: Segment
+        var buffer: WriteBuffer
+        /// Bytes of the active store written to the file (the rest is in `buffer`).
+        var flushedSize: Int64 { buffer.startPosition }
+        /// Offset the next record gets.
+        var nextOffset: Int64
+        /// Next offset as of the last flush.
+        var flushedNextOffset: Int64
+        /// Bytes appended since open, and how many of them are known durable.
+        var writtenSequence: UInt64 = 0
+        var durableSequence: UInt64 = 0
+        var syncInProgress = false
+        /// Set by a failed write or sync: the log refuses appends until reopened,
+        /// because the page cache can no longer be trusted (fsyncgate).
+        var failure: LogStoreError?
+        var closed = false
+        var lockReleased = false
+    }
+
+    struct ReadView {
+        var sealed: [SegmentExtent]
+        var active: SegmentExtent
+        /// Includes records still in the write buffer.
+        var nextOffset: Int64
+        var closed = false
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+
+        var lowestOffset: Int64 { sealed.first?.baseOffset ?? active.baseOffset }
+    }
+
+    struct Waiter {
+        var id: UInt64
+        var offset: Int64
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    init(directory: FilePath, options: LogOptions, logger: Logger, lockFile: OpenFile, sealed: [SegmentExtent], active: Segment,
+         activeSize: Int64, nextOffset: Int64) {
+        self.directory = directory
+        self.options = options
+        self.logger = logger
+        self.lockFile = lockFile
+        let buffer = WriteBuffer(capacity: options.writeBufferBytes)
+        buffer.startPosition = activeSize
+        writer = WriterState(sealed: sealed, active: active, buffer: buffer, nextOffset: nextOffset, flushedNextOffset: nextOffset)
+        let activeExtent = SegmentExtent(segment: active, storeSize: activeSize, indexCount: active.index.count, nextOffset: nextOffset)
+        view = Mutex(ReadView(sealed: sealed, active: activeExtent, nextOffset: nextOffset))
+    }
+
+    // MARK: Appending
+
+    /// Appends one record and returns its offset.
+    ///
+    /// Under `SyncPolicy.always` it returns only once the record is durable.
+    /// - Throws: `LogStoreError` (`.invalidArgument` for a record too large for
+    ///   one batch, `.io` when the write or sync fails, `.unavailable` when the
+    ///   log is closed or failed earlier).
+    @discardableResult
+    public func append(_ record: Record) throws -> Int64 {
+        try append(CollectionOfOne(record)).lowerBound
+    }
+
+    /// Appends records as one batch (one store entry) and returns their offsets.
+    /// The batch is all or nothing: after a crash either every record of it is
+    /// in the log or none is.
+    @discardableResult
+    public func append<C: Collection<Record>>(_ records: C) throws -> Range<Int64> {
+        guard !records.isEmpty else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
+        guard records.count < Int(Int32.max) else {
+            throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
+        }
+        let now = currentTimeMillis()
+        let size = BatchEncoder.encodedSize(records, now: now)
+        guard size <= BatchLayout.maxBatchSize else {
+            throw LogStoreError(
+                .invalidArgument, "batch of \(records.count) records takes \(size) bytes, more than the limit of \(BatchLayout.maxBatchSize)")
+        }
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        try checkWritableLocked()
+        try rollIfNeededLocked(incomingBytes: size, incomingRecords: records.count)
+        let buffer = writer.buffer
+        if size > buffer.available {
+            try flushLocked()
+            buffer.reserve(size)
+        }
+        let baseOffset = writer.nextOffset
+        BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: buffer.pointer + buffer.count)
+        writer.active.index.append(
+            relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: buffer.endPosition)
+        buffer.count += size
+        writer.nextOffset = baseOffset + Int64(records.count)
+        writer.writtenSequence += UInt64(size)
+        view.withLock { $0.nextOffset = writer.nextOffset }
+        if waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }
+        if case .always = options.syncPolicy {
+            try waitUntilDurableLocked(writer.writtenSequence)
+        }
+        return baseOffset..<writer.nextOffset
+    }
+
+    /// Makes everything appended so far durable (flush and `fdatasync`).
+    public func sync() throws {
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        try checkWritableLocked()
+        try waitUntilDurableLocked(writer.writtenSequence)
+    }
+
+    /// Writes buffered appends to the store file so readers see them (no fsync).
+    public func flush() throws {
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        try checkWritableLocked()
+        try flushLocked()
+    }
+
+    func checkWritableLocked() throws {
+        if writer.closed { throw LogStoreError(.unavailable, "log is closed", path: directory.string) }
+        if let failure = writer.failure {
+            throw LogStoreError(
+                .unavailable, "log stopped accepting writes after an earlier failure; reopen it to recover",
+                path: directory.string, underlying: failure)
+        }
+    }
+
+    /// Records a write or sync failure: nothing more is appended until reopen.
+    func fail(_ error: any Error) -> LogStoreError {
+        let failure = error as? LogStoreError ?? LogStoreError(.io, "write failed", path: directory.string, underlying: error)
+        if writer.failure == nil {
+            writer.failure = failure
+            logger.error("log.write_failed", metadata: ["log.directory": "\(directory)", "error": "\(failure)"])
+        }
+        return failure
+    }
+
+    /// Writes the buffer to the active store and publishes the new end to readers.
+    func flushLocked() throws {
+        let buffer = writer.buffer
+        if buffer.count > 0 {
+            do {
+                try writer.active.store.write(buffer.bytes, at: buffer.startPosition)
+            } catch {
+                throw fail(error)
+            }
+            buffer.startPosition += Int64(buffer.count)
+            buffer.count = 0
+            if buffer.capacity > options.writeBufferBytes * 4 {
+                // One oversized batch grew it; do not keep the memory.
+                let fresh = WriteBuffer(capacity: options.writeBufferBytes)
+                fresh.startPosition = buffer.startPosition
+                writer.buffer = fresh
+            }
+        }
+        writer.flushedNextOffset = writer.nextOffset
+        publishLocked()
+    }
+
+    /// Hands readers the current segments and flushed end, and wakes followers
+    /// waiting for offsets below it.
+    func publishLocked() {
+        let active = SegmentExtent(
+            segment: writer.active, storeSize: writer.flushedSize, indexCount: writer.active.index.count,
+            nextOffset: writer.flushedNextOffset)
+        let woken: [Waiter] = view.withLock { view in
+            view.sealed = writer.sealed
+            view.active = active
+            view.nextOffset = writer.nextOffset
+            guard !view.waiters.isEmpty else { return [] }
+            let lowest = view.lowestOffset
+            let isReady = { (waiter: Waiter) in waiter.offset < active.nextOffset || waiter.offset < lowest }
+            let ready = view.waiters.filter(isReady)
+            view.waiters.removeAll(where: isReady)
+            return ready
+        }
+        for waiter in woken { waiter.continuation.resume() }
+    }
+
+    /// Group commit: returns once `sequence` bytes are durable. One caller at a
+    /// time runs `fdatasync` with the lock released; callers arriving meanwhile
+    /// wait and are covered by the next sync, so N appenders cost far fewer
+    /// than N syncs.
+    func waitUntilDurableLocked(_ sequence: UInt64) throws {
+        while writer.durableSequence < sequence {
+            try checkWritableLocked()
+            if writer.syncInProgress {
+                writerLock.wait()
+            } else {
+                try syncOnceLocked()
+            }
+        }
+    }
+
+    /// One round of group commit: flush, then `fdatasync` without the lock.
+    func syncOnceLocked() throws {
+        writer.syncInProgress = true
+        defer {
+            writer.syncInProgress = false
+            writerLock.broadcast()
+        }
+        try flushLocked()
+        let target = writer.writtenSequence
+        let store = writer.active.store
+        writerLock.unlock()
+        let result = Result { try store.syncData() }
+        writerLock.lock()
+        switch result {
+        case .success:
+            writer.durableSequence = max(writer.durableSequence, target)
+        case .failure(let error):
+            throw fail(error)
+        }
+    }
+
+    // MARK: Segments
+
+    /// Rolls to a new segment when the incoming batch would not fit the active one.
+    func rollIfNeededLocked(incomingBytes: Int, incomingRecords: Int) throws {
+        let active = writer.active
+        let size = writer.buffer.endPosition
+        guard size > 0 else { return }
+        let relativeEnd = writer.nextOffset + Int64(incomingRecords) - active.baseOffset
+        guard size + Int64(incomingBytes) > options.maxSegmentBytes || active.index.isFull || relativeEnd > Int64(UInt32.max)
+        else { return }
+        try rollLocked()
+    }
+
+    /// Seals the active segment (everything in it made durable, index cut to
+    /// size) and starts a new one at the next offset.
+    func rollLocked() throws {
+        do {
+            try flushLocked()
+            let old = writer.active
+            try old.store.syncData()
+            try old.index.seal()
+            let segment = try Segment.create(in: directory, baseOffset: writer.nextOffset, indexBytes: options.maxIndexBytes)
+            try FileSystem.syncDirectory(directory)
+            writer.sealed.append(
+                SegmentExtent(segment: old, storeSize: writer.flushedSize, indexCount: old.index.count, nextOffset: writer.nextOffset))
+            writer.active = segment
+            writer.buffer.startPosition = 0
+            writer.durableSequence = writer.writtenSequence
+            publishLocked()
+            logger.debug(
+                "log.segment_rolled", metadata: ["log.directory": "\(directory)", "log.base_offset": "\(segment.baseOffset)"])
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    // MARK: State
+
+    /// The oldest offset still in the log.
+    public var lowestOffset: Int64 { view.withLock { $0.lowestOffset } }
+
+    /// The offset the next appended record will get.
+    public var nextOffset: Int64 { view.withLock { $0.nextOffset } }
+
+    /// Closes the log: flushes, syncs, seals the active index and writes the
+    /// clean-shutdown marker so the next open skips recovery. Idempotent.
+    public func close() throws {
+        let thread: pthread_t? = writerLock.withLock {
+            let thread = syncThread
+            syncThread = nil
+            writer.closed = true
+            writerLock.broadcast()
+            return thread
+        }
+        if let thread { pthread_join(thread, nil) }
+        let waiters: [Waiter] = view.withLock { view in
+            view.closed = true
+            defer { view.waiters = [] }
+            return view.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        guard !writer.lockReleased else { return }
+        defer {
+            writer.lockReleased = true
+            flock(lockFile.descriptor.rawValue, LOCK_UN)
+        }
+        // After a failure the page cache cannot be trusted: leave no clean
+        // marker, so the next open recovers from what is really on disk.
+        guard writer.failure == nil else { return }
+        let buffer = writer.buffer
+        if buffer.count > 0 {
+            try writer.active.store.write(buffer.bytes, at: buffer.startPosition)
+            buffer.startPosition += Int64(buffer.count)
+            buffer.count = 0
+        }
+        try writer.active.store.syncData()
+        try writer.active.index.seal()
+        let marker = directory.appending(Log.cleanShutdownMarker)
+        let file = try OpenFile(path: marker, options: [.create, .truncate])
+        try file.syncData()
+        try FileSystem.syncDirectory(directory)
+    }
+}

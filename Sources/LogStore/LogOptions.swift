@@ -1,0 +1,63 @@
+/// When appended data is made durable with `fdatasync`.
+public enum SyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// An append returns only once its records are on stable storage.
+    /// Concurrent appenders share one `fdatasync` (group commit).
+    case always
+    /// A background thread syncs every `milliseconds`; a crash can lose the
+    /// appends of the last interval.
+    case interval(milliseconds: Int)
+    /// Only `sync()`, segment rolls and `close()` sync; a crash can lose every
+    /// append since.
+    case never
+
+    public var description: String {
+        switch self {
+        case .always: return "always"
+        case .interval(let milliseconds): return "interval(\(milliseconds) ms)"
+        case .never: return "never"
+        }
+    }
+}
+
+/// How a log is laid out and written.
+public struct LogOptions: Sendable {
+    /// A segment rolls when its store would grow past this many bytes.
+    public var maxSegmentBytes: Int64
+    /// The preallocated size of an active segment's index (12 bytes a batch);
+    /// a segment also rolls when its index is full.
+    public var maxIndexBytes: Int
+    public var syncPolicy: SyncPolicy
+    /// Appends are gathered in a buffer of this size and written with one
+    /// `pwrite` (readers and syncs flush it first).
+    public var writeBufferBytes: Int
+
+    /// - Parameters:
+    ///   - maxSegmentBytes: default 256 MiB.
+    ///   - maxIndexBytes: default 10 MiB (873,813 batches a segment).
+    ///   - syncPolicy: default `.always`: nothing acknowledged is lost.
+    ///   - writeBufferBytes: default 1 MiB.
+    public init(
+        maxSegmentBytes: Int64 = 256 << 20, maxIndexBytes: Int = 10 << 20, syncPolicy: SyncPolicy = .always,
+        writeBufferBytes: Int = 1 << 20
+    ) {
+        self.maxSegmentBytes = maxSegmentBytes
+        self.maxIndexBytes = maxIndexBytes
+        self.syncPolicy = syncPolicy
+        self.writeBufferBytes = writeBufferBytes
+    }
+
+    func validate() throws {
+        guard maxSegmentBytes >= Int64(BatchLayout.headerSize) else {
+            throw LogStoreError(.invalidArgument, "maxSegmentBytes must be at least \(BatchLayout.headerSize), got \(maxSegmentBytes)")
+        }
+        guard maxIndexBytes >= SegmentIndex.entrySize else {
+            throw LogStoreError(.invalidArgument, "maxIndexBytes must be at least \(SegmentIndex.entrySize), got \(maxIndexBytes)")
+        }
+        guard writeBufferBytes >= 4096 else {
+            throw LogStoreError(.invalidArgument, "writeBufferBytes must be at least 4096, got \(writeBufferBytes)")
+        }
+        if case .interval(let milliseconds) = syncPolicy, milliseconds <= 0 {
+            throw LogStoreError(.invalidArgument, "sync interval must be positive, got \(milliseconds) ms")
+        }
+    }
+}

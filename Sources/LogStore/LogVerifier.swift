@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+/// What `Log.verify` found.
+public struct VerifyReport: Sendable {
+    /// Damage: data that cannot be read back as written.
+    public struct Problem: Sendable, CustomStringConvertible {
+        public var file: String
+        public var offset: Int64?
+        public var position: Int64?
+        public var message: String
+
+        public var description: String {
+            var details = ["file \(file)"]
+            if let offset { details.append("offset \(offset)") }
+            if let position { details.append("position \(position)") }
+            return message + " (" + details.joined(separator: ", ") + ")"
+        }
+    }
+
+    public var segments = 0
+    public var batches = 0
+    public var records: Int64 = 0
+    public var bytes: Int64 = 0
+    /// Damage; empty when the log is clean.
+    public var problems: [Problem] = []
+    /// Things the next open repairs by itself (a torn tail after a crash, a
+    /// stale index of the active segment).
+    public var notes: [String] = []
+
+    public var isClean: Bool { problems.isEmpty }
+}
+
+extension Log {
+    /// Checks a closed log: every batch's CRC-32C and offset sequence, every
+    /// index entry against the store, and that segments follow each other.
+    /// Reads only; repairs nothing.
+    /// - Throws: `.unavailable` when a process has the log open, `.io` when
+    ///   the directory cannot be read.
+    public static func verify(directory: FilePath) throws -> VerifyReport {
+        guard FileSystem.exists(directory.appending(lockFileName)) || FileSystem.exists(directory) else {
+            throw LogStoreError(.invalidArgument, "no log here", path: directory.string)
+        }
+        let lockFile = try OpenFile(path: directory.appending(lockFileName), options: [.create])
+        if flock(lockFile.descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            throw LogStoreError(.unavailable, "log is open in another process; verify a closed log", path: directory.string)
+        }
+        defer { flock(lockFile.descriptor.rawValue, LOCK_UN) }
+        let names = try FileSystem.listDirectory(directory)
+        let bases = names.compactMap { Segment.baseOffset(fileName: $0, suffix: "store") }.sorted()
+        let clean = names.contains(cleanShutdownMarker)
+        var report = VerifyReport()
+        var expectedBase: Int64?
+        for (number, base) in bases.enumerated() {
+            let isLast = number == bases.count - 1
+            let store = try OpenFile(path: Segment.storePath(in: directory, baseOffset: base), options: [], mode: .readOnly)
+            let storeSize = try store.size()
+            let storeName = store.path.string
+            report.segments += 1
+            report.bytes += storeSize
+            if let expectedBase, expectedBase != base {
+                report.problems.append(
+                    .init(file: storeName, offset: expectedBase, message: "segment starts at offset \(base) but the segment before ends at \(expectedBase)"))
+            }
+            var positions: [(UInt32, Int64)] = []
+            let scan = try StoreScanner(file: store, fileSize: storeSize).scan(baseOffset: base) { position, header in
+                positions.append((UInt32(truncatingIfNeeded: header.baseOffset - base), position))
+            }
+            report.batches += scan.batchCount
+            report.records += scan.nextOffset - base
+            expectedBase = scan.nextOffset
+            let recoverable = isLast && !clean
+            if let damage = scan.damage {
+                if recoverable && damage.isTail {
+                    report.notes.append(
+                        "torn tail in \(storeName) at position \(damage.position) (\(damage.problem)): the next open cuts \(storeSize - damage.position) bytes")
+                } else {
+                    report.problems.append(
+                        .init(file: storeName, offset: damage.expectedOffset, position: damage.position, message: "\(damage.problem)"))
+                }
+            }
+            // The index must list exactly the batches the scan found.
+            let indexPath = Segment.indexPath(in: directory, baseOffset: base)
+            guard FileSystem.exists(indexPath) else {
+                let message = "index file is missing"
+                if recoverable { report.notes.append("\(message): \(indexPath.string) is rebuilt on open") } else {
+                    report.problems.append(.init(file: indexPath.string, message: message))
+                }
+                continue
+            }
+            let index = try FileSystem.readFile(indexPath)
+            if let mismatch = indexMismatch(index: index, batches: positions, allowZeroTail: recoverable) {
+                if recoverable {
+                    report.notes.append("index \(indexPath.string) is stale (\(mismatch.message)); the next open rebuilds it")
+                } else {
+                    report.problems.append(
+                        .init(file: indexPath.string, offset: mismatch.entry.map { base + Int64($0) }, position: mismatch.position, message: mismatch.message))
+                }
+            }
+        }
+        return report
+    }
+
+    /// The first way `index` disagrees with the batches found in the store.
+    private static func indexMismatch(index: [UInt8], batches: [(UInt32, Int64)], allowZeroTail: Bool)
+        -> (message: String, entry: UInt32?, position: Int64?)?
+    {
+        let size = SegmentIndex.entrySize
+        let count = index.count / size
+        if index.count % size != 0 && !allowZeroTail {
+            return ("index size \(index.count) is not a multiple of \(size)", nil, nil)
+        }
+        return index.withUnsafeBytes { bytes in
+            for number in 0..<max(count, batches.count) {
+                if number >= count {
+                    return ("index has \(count) entries, the store \(batches.count) batches", nil, nil)
+                }
+                let relative = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size, as: UInt32.self))
+                let position = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 4, as: Int64.self))
+                if number >= batches.count {
+                    if allowZeroTail && relative == 0 && position == 0 { continue }
+                    return ("index has an entry \(number) past the last batch", relative, position)
+                }
+                if batches[number] != (relative, position) {
+                    return (
+                        "index entry \(number) says offset +\(relative) at position \(position), the store has +\(batches[number].0) at \(batches[number].1)",
+                        batches[number].0, batches[number].1
+                    )
+                }
+            }
+            return nil
+        }
+    }
+}

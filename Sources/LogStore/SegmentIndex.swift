@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+/// The `.index` file of a segment: fixed-width entries, one per batch in the
+/// `.store` file, memory-mapped. Entry `i` at byte `12 * i`:
+/// `UInt32` offset of the batch relative to the segment's base offset, then
+/// `UInt64` byte position of the batch in the store, both little-endian.
+///
+/// The index is a cache of the store (DESIGN.md rule 1): the active segment's
+/// file is preallocated and may hold a zero-filled tail, so its entry count
+/// lives here in memory, never inferred from the file after an unclean stop.
+///
+/// Thread-safety: the one writer appends entries under the log's writer lock;
+/// readers read only entries below a count published to them after the
+/// entries were written, so they never race with a write.
+final class SegmentIndex: @unchecked Sendable {
+    static let entrySize = 12
+
+    let file: OpenFile
+    /// The mapped bytes; nil when the mapping would be empty.
+    private var mapping: UnsafeMutableRawPointer?
+    private var mappedBytes: Int
+    /// Entries the mapping can hold.
+    private(set) var capacity: Int
+    /// Entries written (writer's view).
+    private(set) var count: Int
+    private(set) var writable: Bool
+
+    /// Maps `file`; `count` entries are valid. When `preallocateBytes` is given,
+    /// the file grows to that size and the mapping is writable.
+    init(file: OpenFile, count: Int, preallocateBytes: Int?) throws {
+        self.file = file
+        self.count = count
+        mapping = nil
+        mappedBytes = 0
+        capacity = 0
+        writable = false
+        if let preallocateBytes {
+            try makeWritable(preallocateBytes: preallocateBytes)
+        } else {
+            try map(bytes: count * Self.entrySize, writable: false)
+        }
+    }
+
+    deinit {
+        if let mapping { munmap(mapping, mappedBytes) }
+    }
+
+    private func map(bytes: Int, writable: Bool) throws {
+        if let mapping { munmap(mapping, mappedBytes) }
+        mapping = nil
+        mappedBytes = 0
+        capacity = 0
+        self.writable = writable
+        guard bytes > 0 else { return }
+        let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
+        let address = mmap(nil, bytes, protection, MAP_SHARED, file.descriptor.rawValue, 0)
+        guard let address, address != MAP_FAILED else {
+            throw LogStoreError(.io, "mmap failed", path: file.path.string, underlying: Errno(rawValue: errno))
+        }
+        mapping = address
+        mappedBytes = bytes
+        capacity = bytes / Self.entrySize
+    }
+
+    /// Grows the file to `preallocateBytes` (sparse) and maps it writable. Only
+    /// from `init`: a mapping readers may hold is never replaced; a segment made
+    /// active again gets a new `SegmentIndex`.
+    private func makeWritable(preallocateBytes: Int) throws {
+        let bytes = max(preallocateBytes - preallocateBytes % Self.entrySize, (count + 1) * Self.entrySize)
+        if try file.size() < Int64(bytes) { try file.truncate(to: Int64(bytes)) }
+        try map(bytes: bytes, writable: true)
+    }
+
+    var isFull: Bool { count >= capacity }
+
+    /// Entry `i` (which must be below the count the caller was given).
+    @inline(__always)
+    func entry(_ i: Int) -> (relativeOffset: UInt32, position: Int64) {
+        guard let mapping else { return (0, 0) }
+        let base = mapping + i * Self.entrySize
+        let relative = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
+        let position = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+        return (relative, Int64(bitPattern: position))
+    }
+
+    /// Appends an entry; the caller checked `isFull`.
+    @inline(__always)
+    func append(relativeOffset: UInt32, position: Int64) {
+        guard let mapping, writable, count < capacity else { return }
+        let base = mapping + count * Self.entrySize
+        base.storeBytes(of: relativeOffset.littleEndian, as: UInt32.self)
+        base.storeBytes(of: UInt64(bitPattern: position).littleEndian, toByteOffset: 4, as: UInt64.self)
+        count += 1
+    }
+
+    /// Forgets entries at and after `newCount` (truncation and rebuilds).
+    func truncate(toCount newCount: Int) {
+        count = min(count, newCount)
+    }
+
+    /// The last entry among the first `count` whose relative offset is at most
+    /// `relativeOffset`: binary search, no scan.
+    func search(relativeOffset: UInt32, count: Int) -> Int? {
+        var low = 0
+        var high = count - 1
+        var found: Int?
+        while low <= high {
+            let middle = (low + high) / 2
+            if entry(middle).relativeOffset <= relativeOffset {
+                found = middle
+                low = middle + 1
+            } else {
+                high = middle - 1
+            }
+        }
+        return found
+    }
+
+    /// Makes the entries durable and cuts the file to exactly `count` entries,
+    /// so that a clean reopen can trust its size.
+    func seal() throws {
+        if let mapping, writable, count > 0 {
+            let bytes = (count * Self.entrySize + Int(getpagesize()) - 1) / Int(getpagesize()) * Int(getpagesize())
+            if msync(mapping, min(bytes, mappedBytes), MS_SYNC) != 0 {
+                throw LogStoreError(.io, "msync failed", path: file.path.string, underlying: Errno(rawValue: errno))
+            }
+        }
+        try file.truncate(to: Int64(count * Self.entrySize))
+        try file.syncData()
+        writable = false
+    }
+}

@@ -1,0 +1,119 @@
+/// Reads a `.store` file front to back, checking every batch: its length, its
+/// magic, its CRC-32C and that its base offset continues the sequence. Used by
+/// recovery (to find the end of good data and rebuild the index) and `verify`.
+struct StoreScanner {
+    /// Where good data stops, and why.
+    struct Damage: Sendable, Equatable {
+        /// Byte position of the first bad batch.
+        var position: Int64
+        /// The offset the bad batch should have started at.
+        var expectedOffset: Int64
+        var problem: BatchHeader.Problem
+        /// True when no good batch follows the damage: a torn tail, which
+        /// recovery cuts off. False means damage in the middle of the data,
+        /// which is reported, never cut silently (DESIGN.md rule 2).
+        var isTail: Bool
+    }
+
+    struct Result: Sendable {
+        /// End of the last good batch.
+        var validEnd: Int64
+        /// One past the last offset of the good batches.
+        var nextOffset: Int64
+        var batchCount: Int
+        var damage: Damage?
+    }
+
+    let file: OpenFile
+    let fileSize: Int64
+    var chunkSize = 4 << 20
+
+    /// Scans from position 0, expecting the first batch at `baseOffset`;
+    /// `onBatch` sees each good batch's position and header in order.
+    func scan(baseOffset: Int64, onBatch: (Int64, BatchHeader) throws -> Void) throws -> Result {
+        var buffer = [UInt8](repeating: 0, count: min(chunkSize, max(Int(fileSize), BatchLayout.headerSize)))
+        var bufferStart: Int64 = 0
+        var bufferCount = 0
+        var position: Int64 = 0
+        var expected = baseOffset
+        var batches = 0
+        while position < fileSize {
+            // Make sure the batch at `position` is in the buffer, header first.
+            var local = Int(position - bufferStart)
+            if local + BatchLayout.headerSize > bufferCount {
+                bufferStart = position
+                bufferCount = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: position) }
+                local = 0
+            }
+            let decoded = buffer.withUnsafeBytes {
+                BatchHeader.decode(UnsafeRawBufferPointer(rebasing: $0[local..<bufferCount]))
+            }
+            guard case .success(let header) = decoded, position + Int64(header.size) <= fileSize else {
+                let problem: BatchHeader.Problem
+                if case .failure(let failure) = decoded { problem = failure } else { problem = .truncated }
+                return try damaged(at: position, expected: expected, problem: problem, batches: batches)
+            }
+            if local + header.size > bufferCount {
+                if header.size > buffer.count { buffer = [UInt8](repeating: 0, count: header.size) }
+                bufferStart = position
+                bufferCount = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: position) }
+                local = 0
+                guard bufferCount >= header.size else {
+                    return try damaged(at: position, expected: expected, problem: .truncated, batches: batches)
+                }
+            }
+            let verified = buffer.withUnsafeBytes {
+                BatchHeader.decodeAndVerify(UnsafeRawBufferPointer(rebasing: $0[local..<local + header.size]))
+            }
+            if case .failure(let problem) = verified {
+                return try damaged(at: position, expected: expected, problem: problem, batches: batches)
+            }
+            guard header.baseOffset == expected else {
+                return try damaged(
+                    at: position, expected: expected,
+                    problem: .invalid("base offset \(header.baseOffset), expected \(expected)"), batches: batches)
+            }
+            try onBatch(position, header)
+            batches += 1
+            expected = header.nextOffset
+            position += Int64(header.size)
+        }
+        return Result(validEnd: position, nextOffset: expected, batchCount: batches, damage: nil)
+    }
+
+    private func damaged(at position: Int64, expected: Int64, problem: BatchHeader.Problem, batches: Int) throws -> Result {
+        let isTail = try !hasGoodBatch(after: position, expectedOffset: expected)
+        return Result(
+            validEnd: position, nextOffset: expected, batchCount: batches,
+            damage: Damage(position: position, expectedOffset: expected, problem: problem, isTail: isTail))
+    }
+
+    /// Whether any good batch (valid CRC, base offset not below `expectedOffset`)
+    /// starts after `position`. Torn writes only ever leave garbage at the end,
+    /// so a good batch after the damage means the damage is in the middle.
+    func hasGoodBatch(after position: Int64, expectedOffset: Int64) throws -> Bool {
+        var start = position + 1
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        while start + Int64(BatchLayout.headerSize) <= fileSize {
+            let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: start) }
+            guard count >= BatchLayout.headerSize else { return false }
+            let found: Bool = try buffer.withUnsafeBytes { bytes in
+                for local in 0...(count - BatchLayout.headerSize) {
+                    let candidate = UnsafeRawBufferPointer(rebasing: bytes[local..<count])
+                    guard case .success(let header) = BatchHeader.decode(candidate), header.baseOffset >= expectedOffset
+                    else { continue }
+                    let batchStart = start + Int64(local)
+                    guard batchStart + Int64(header.size) <= fileSize else { continue }
+                    var batch = [UInt8](repeating: 0, count: header.size)
+                    let read = try batch.withUnsafeMutableBytes { try file.read(into: $0, at: batchStart) }
+                    guard read == header.size else { continue }
+                    if case .success = batch.withUnsafeBytes({ BatchHeader.decodeAndVerify($0) }) { return true }
+                }
+                return false
+            }
+            if found { return true }
+            start += Int64(count - BatchLayout.headerSize + 1)
+        }
+        return false
+    }
+}

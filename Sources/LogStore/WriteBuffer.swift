@@ -1,0 +1,33 @@
+/// Appended batches not yet written to the active store file. One `pwrite`
+/// per flush instead of one per append is what lets small appends run at
+/// millions a second.
+final class WriteBuffer {
+    private(set) var pointer: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// Bytes in the buffer.
+    var count = 0
+    /// Store position of the buffer's first byte.
+    var startPosition: Int64 = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        pointer = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit { pointer.deallocate() }
+
+    var endPosition: Int64 { startPosition + Int64(count) }
+    var available: Int { capacity - count }
+
+    /// Grows an empty buffer to hold at least `bytes` (one batch larger than the buffer).
+    func reserve(_ bytes: Int) {
+        guard bytes > capacity else { return }
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        grown.copyMemory(from: pointer, byteCount: count)
+        pointer.deallocate()
+        pointer = grown
+        capacity = bytes
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+}
