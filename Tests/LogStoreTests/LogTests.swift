@@ -4,21 +4,6 @@ import Testing
 
 @testable import LogStore
 
-/// A fresh temporary directory for one test, removed afterwards.
-struct TemporaryDirectory: ~Copyable {
-    let path: FilePath
-
-    init() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("logstore-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        path = FilePath(base.path)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path.string) }
-
-    func log(_ name: String = "log") -> FilePath { path.appending(name) }
-}
-
 @Suite struct LogTests {
     @Test func appendsAndReadsBackAcrossReopen() throws {
         let directory = try TemporaryDirectory()
