@@ -84,7 +84,7 @@ public struct LogFollower: AsyncSequence, Sendable {
                 pending = try log.read(from: nextOffset, maxRecords: batchSize)
                 pendingIndex = 0
                 if !pending.isEmpty { continue }
-                guard await log.waitUntilReadable(nextOffset) else { return nil }
+                guard await log.waitForRecord(at: nextOffset) else { return nil }
             }
         }
     }

@@ -150,7 +150,7 @@ extension Log {
     /// The index as the file holds it, when cheap checks agree with the store:
     /// whole entries, no more entries than batches could fit, and the last
     /// entry naming the batch that ends exactly at the end of the store.
-    private static func trustedIndex(store: OpenFile, storeSize: Int64, indexFile: OpenFile, baseOffset: Int64) throws
+    static func trustedIndex(store: OpenFile, storeSize: Int64, indexFile: OpenFile, baseOffset: Int64) throws
         -> (index: SegmentIndex, nextOffset: Int64)?
     {
         let indexSize = try indexFile.size()

@@ -23,7 +23,7 @@ extension Log {
         let first = snapshot()
         guard offset >= first.readableEnd, offset < first.nextOffset else { return first }
         try writerLock.withLock {
-            if writer.closed { return }
+            if writer.closed || isReadOnly { return }
             try flushLocked()
         }
         return snapshot()

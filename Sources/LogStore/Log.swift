@@ -28,8 +28,10 @@ public final class Log: @unchecked Sendable {
     public let directory: FilePath
     public let options: LogOptions
     let logger: Logger
-    /// Held open with an exclusive `flock` while the log is open.
-    let lockFile: OpenFile
+    /// Held open with an exclusive `flock` while the log is open for writing.
+    let lockFile: OpenFile?
+    /// Opened with `openForReading`: no writes, catches up with another process's.
+    let isReadOnly: Bool
 
     let writerLock = ConditionLock()
     var writer: WriterState
@@ -77,9 +79,12 @@ public final class Log: @unchecked Sendable {
         var continuation: CheckedContinuation<Void, Never>
     }
 
-    init(directory: FilePath, options: LogOptions, logger: Logger, lockFile: OpenFile, sealed: [SegmentExtent], active: Segment,
-         activeSize: Int64, nextOffset: Int64) {
+    init(
+        directory: FilePath, options: LogOptions, logger: Logger, lockFile: OpenFile?, sealed: [SegmentExtent], active: Segment,
+        activeSize: Int64, nextOffset: Int64, readOnly: Bool = false
+    ) {
         self.directory = directory
+        self.isReadOnly = readOnly
         self.options = options
         self.logger = logger
         self.lockFile = lockFile
@@ -159,6 +164,7 @@ public final class Log: @unchecked Sendable {
     }
 
     func checkWritableLocked() throws {
+        if isReadOnly { throw LogStoreError(.unavailable, "log was opened read-only", path: directory.string) }
         if writer.closed { throw LogStoreError(.unavailable, "log is closed", path: directory.string) }
         if let failure = writer.failure {
             throw LogStoreError(
@@ -319,7 +325,7 @@ public final class Log: @unchecked Sendable {
 
         writerLock.lock()
         defer { writerLock.unlock() }
-        guard !writer.lockReleased else { return }
+        guard !writer.lockReleased, let lockFile else { return }
         defer {
             writer.lockReleased = true
             flock(lockFile.descriptor.rawValue, LOCK_UN)

@@ -29,6 +29,8 @@ final class SegmentIndex: @unchecked Sendable {
     /// Entries written (writer's view).
     private(set) var count: Int
     private(set) var writable: Bool
+    /// True for `init(inMemoryFor:capacity:)`: `seal()` must not touch the file.
+    private(set) var isInMemory = false
 
     /// Maps `file`; `count` entries are valid. When `preallocateBytes` is given,
     /// the file grows to that size and the mapping is writable.
@@ -44,6 +46,23 @@ final class SegmentIndex: @unchecked Sendable {
         } else {
             try map(bytes: count * Self.entrySize, writable: false)
         }
+    }
+
+    /// An index in anonymous memory for `capacity` entries, named after
+    /// `file` but never written to it: a read-only opener's index of a
+    /// segment another process is still writing.
+    init(inMemoryFor file: OpenFile, capacity: Int) throws {
+        self.file = file
+        count = 0
+        mappedBytes = max(capacity, 1) * Self.entrySize
+        let address = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let address, address != MAP_FAILED else {
+            throw LogStoreError(.io, "cannot map memory for an index", path: file.path.string, underlying: Errno(rawValue: errno))
+        }
+        mapping = address
+        self.capacity = max(capacity, 1)
+        writable = true
+        isInMemory = true
     }
 
     deinit {

@@ -28,13 +28,14 @@ struct StoreScanner {
     let fileSize: Int64
     var chunkSize = 4 << 20
 
-    /// Scans from position 0, expecting the first batch at `baseOffset`;
-    /// `onBatch` sees each good batch's position and header in order.
-    func scan(baseOffset: Int64, onBatch: (Int64, BatchHeader) throws -> Void) throws -> Result {
-        var buffer = [UInt8](repeating: 0, count: min(chunkSize, max(Int(fileSize), BatchLayout.headerSize)))
-        var bufferStart: Int64 = 0
+    /// Scans from `position` (0: the whole file), expecting the first batch
+    /// there to start at `baseOffset`; `onBatch` sees each good batch's
+    /// position and header in order.
+    func scan(from start: Int64 = 0, baseOffset: Int64, onBatch: (Int64, BatchHeader) throws -> Void) throws -> Result {
+        var buffer = [UInt8](repeating: 0, count: min(chunkSize, max(Int(fileSize - start), BatchLayout.headerSize)))
+        var bufferStart: Int64 = start
         var bufferCount = 0
-        var position: Int64 = 0
+        var position: Int64 = start
         var expected = baseOffset
         var batches = 0
         while position < fileSize {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import LogStore
+
+struct StatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stat",
+        abstract: "Show a log's segments, offsets and size.",
+        discussion: "Works while another process appends to the log."
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Argument(help: "The log to describe.")
+    var log: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws { try DataDirectoryOptions.validate(logName: log) }
+
+    func run() throws {
+        let opened = try data.openForReading(log)
+        defer { try? opened.close() }
+        let segments = try opened.segments()
+        let lowest = opened.lowestOffset
+        let next = opened.nextOffset
+        let totalBytes = segments.reduce(Int64(0)) { $0 + $1.storeBytes + $1.indexBytes }
+        let output = OutputBuffer()
+        if json {
+            output.write("{\"log\":")
+            output.writeJSONString(log)
+            output.write(",\"lowest_offset\":\(lowest),\"next_offset\":\(next),\"records\":\(next - lowest),\"total_bytes\":\(totalBytes),\"segments\":[")
+            for (number, segment) in segments.enumerated() {
+                if number > 0 { output.write(",") }
+                output.write(
+                    "{\"base_offset\":\(segment.baseOffset),\"next_offset\":\(segment.nextOffset),\"records\":\(segment.recordCount),"
+                        + "\"batches\":\(segment.batchCount),\"store_bytes\":\(segment.storeBytes),\"index_bytes\":\(segment.indexBytes),"
+                        + "\"active\":\(segment.isActive)}")
+            }
+            output.write("]}\n")
+        } else {
+            output.write("log:           \(log)\n")
+            output.write("lowest offset: \(lowest)\n")
+            output.write("next offset:   \(next)\n")
+            output.write("records:       \(next - lowest)\n")
+            output.write("total bytes:   \(totalBytes)\n")
+            output.write("segments:      \(segments.count)\n")
+            output.write(pad("BASE OFFSET", 22) + pad("RECORDS", 12) + pad("BATCHES", 10) + pad("STORE BYTES", 14) + "INDEX BYTES\n")
+            for segment in segments {
+                output.write(
+                    pad(String(segment.baseOffset), 22) + pad(String(segment.recordCount), 12) + pad(String(segment.batchCount), 10)
+                        + pad(String(segment.storeBytes), 14) + String(segment.indexBytes) + (segment.isActive ? "  (active)" : "") + "\n")
+            }
+        }
+        output.flush()
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
