@@ -117,8 +117,11 @@ extension Log {
                 let now = currentTimeMillis()
                 let size = BatchEncoder.encodedSize(kept, now: now)
                 writer.buffer.reserve(size)
-                BatchEncoder.encode(kept, baseOffset: writer.nextOffset, now: now, size: size, to: writer.buffer.pointer)
-                writable.index.append(relativeOffset: UInt32(writer.nextOffset - writable.baseOffset), position: cutPosition)
+                let maxTimestamp = BatchEncoder.encode(
+                    kept, baseOffset: writer.nextOffset, now: now, size: size, to: writer.buffer.pointer)
+                writable.index.append(
+                    relativeOffset: UInt32(writer.nextOffset - writable.baseOffset), position: cutPosition,
+                    batchMaxTimestamp: maxTimestamp)
                 writer.buffer.count = size
                 writer.nextOffset = offset
             }

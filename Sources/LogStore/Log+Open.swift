@@ -109,9 +109,9 @@ extension Log {
         }
 
         // Rebuild the index from the store (DESIGN.md rule 1).
-        var entries: [(UInt32, Int64)] = []
+        var entries: [IndexEntry] = []
         let scan = try StoreScanner(file: store, fileSize: storeSize).scan(baseOffset: baseOffset) { position, header in
-            entries.append((UInt32(truncatingIfNeeded: header.baseOffset - baseOffset), position))
+            entries.append(header.indexEntry(segmentBase: baseOffset, position: position))
         }
         var validEnd = storeSize
         if let damage = scan.damage {
@@ -135,7 +135,7 @@ extension Log {
         let index = try SegmentIndex(
             file: indexFile, count: 0,
             preallocateBytes: max(options.maxIndexBytes, (entries.count + 1) * SegmentIndex.entrySize))
-        for (relative, position) in entries { index.append(relativeOffset: relative, position: position) }
+        for entry in entries { index.append(entry) }
         var segment = Segment(baseOffset: baseOffset, store: store, index: index)
         if !isActive {
             try index.seal()

@@ -57,25 +57,22 @@ extension Log {
     /// incomplete batch: the writer may be in the middle of it.
     private static func scanForReading(_ extent: inout SegmentExtent, fileSize: Int64) throws {
         guard fileSize > extent.storeSize else { return }
-        var entries: [(UInt32, Int64)] = []
+        var entries: [IndexEntry] = []
         let base = extent.baseOffset
         let scan = try StoreScanner(file: extent.segment.store, fileSize: fileSize).scan(
             from: extent.storeSize, baseOffset: extent.nextOffset
         ) { position, header in
-            entries.append((UInt32(truncatingIfNeeded: header.baseOffset - base), position))
+            entries.append(header.indexEntry(segmentBase: base, position: position))
         }
         guard !entries.isEmpty else { return }
         var index = extent.segment.index
         if index.count + entries.count > index.capacity {
             let grown = try SegmentIndex(inMemoryFor: index.file, capacity: max(index.capacity * 2, index.count + entries.count))
-            for number in 0..<index.count {
-                let entry = index.entry(number)
-                grown.append(relativeOffset: entry.relativeOffset, position: entry.position)
-            }
+            for number in 0..<index.count { grown.append(index.entry(number)) }
             index = grown
             extent.segment = Segment(baseOffset: base, store: extent.segment.store, index: grown)
         }
-        for (relative, position) in entries { index.append(relativeOffset: relative, position: position) }
+        for entry in entries { index.append(entry) }
         extent.storeSize = scan.validEnd
         extent.indexCount = index.count
         extent.nextOffset = scan.nextOffset

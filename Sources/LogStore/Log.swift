@@ -133,9 +133,10 @@ public final class Log: @unchecked Sendable {
             buffer.reserve(size)
         }
         let baseOffset = writer.nextOffset
-        BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: buffer.pointer + buffer.count)
+        let maxTimestamp = BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: buffer.pointer + buffer.count)
         writer.active.index.append(
-            relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: buffer.endPosition)
+            relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: buffer.endPosition,
+            batchMaxTimestamp: maxTimestamp)
         buffer.count += size
         writer.nextOffset = baseOffset + Int64(records.count)
         writer.writtenSequence += UInt64(size)

@@ -33,7 +33,7 @@ public struct LogOptions: Sendable {
 
     /// - Parameters:
     ///   - maxSegmentBytes: default 256 MiB.
-    ///   - maxIndexBytes: default 10 MiB (873,813 batches a segment).
+    ///   - maxIndexBytes: default 10 MiB (524,288 batches a segment at 20 bytes an entry).
     ///   - syncPolicy: default `.always`: nothing acknowledged is lost.
     ///   - writeBufferBytes: default 1 MiB.
     public init(

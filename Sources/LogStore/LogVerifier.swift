@@ -66,9 +66,11 @@ extension Log {
                 report.problems.append(
                     .init(file: storeName, offset: expectedBase, message: "segment starts at offset \(base) but the segment before ends at \(expectedBase)"))
             }
-            var positions: [(UInt32, Int64)] = []
+            var expectedEntries: [IndexEntry] = []
             let scan = try StoreScanner(file: store, fileSize: storeSize).scan(baseOffset: base) { position, header in
-                positions.append((UInt32(truncatingIfNeeded: header.baseOffset - base), position))
+                var entry = header.indexEntry(segmentBase: base, position: position)
+                if let previous = expectedEntries.last { entry.maxTimestamp = max(entry.maxTimestamp, previous.maxTimestamp) }
+                expectedEntries.append(entry)
             }
             report.batches += scan.batchCount
             report.records += scan.nextOffset - base
@@ -93,7 +95,7 @@ extension Log {
                 continue
             }
             let index = try FileSystem.readFile(indexPath)
-            if let mismatch = indexMismatch(index: index, batches: positions, allowZeroTail: recoverable) {
+            if let mismatch = indexMismatch(index: index, batches: expectedEntries, allowZeroTail: recoverable) {
                 if recoverable {
                     report.notes.append("index \(indexPath.string) is stale (\(mismatch.message)); the next open rebuilds it")
                 } else {
@@ -106,7 +108,7 @@ extension Log {
     }
 
     /// The first way `index` disagrees with the batches found in the store.
-    private static func indexMismatch(index: [UInt8], batches: [(UInt32, Int64)], allowZeroTail: Bool)
+    private static func indexMismatch(index: [UInt8], batches: [IndexEntry], allowZeroTail: Bool)
         -> (message: String, entry: UInt32?, position: Int64?)?
     {
         let size = SegmentIndex.entrySize
@@ -119,16 +121,20 @@ extension Log {
                 if number >= count {
                     return ("index has \(count) entries, the store \(batches.count) batches", nil, nil)
                 }
-                let relative = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size, as: UInt32.self))
-                let position = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 4, as: Int64.self))
+                let entry = IndexEntry(
+                    relativeOffset: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size, as: UInt32.self)),
+                    position: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 4, as: Int64.self)),
+                    maxTimestamp: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 12, as: Int64.self)))
                 if number >= batches.count {
-                    if allowZeroTail && relative == 0 && position == 0 { continue }
-                    return ("index has an entry \(number) past the last batch", relative, position)
+                    if allowZeroTail && entry == IndexEntry(relativeOffset: 0, position: 0, maxTimestamp: 0) { continue }
+                    return ("index has an entry \(number) past the last batch", entry.relativeOffset, entry.position)
                 }
-                if batches[number] != (relative, position) {
+                let expected = batches[number]
+                if entry != expected {
                     return (
-                        "index entry \(number) says offset +\(relative) at position \(position), the store has +\(batches[number].0) at \(batches[number].1)",
-                        batches[number].0, batches[number].1
+                        "index entry \(number) says offset +\(entry.relativeOffset) at position \(entry.position) with max timestamp \(entry.maxTimestamp), "
+                            + "the store has +\(expected.relativeOffset) at \(expected.position) with max timestamp \(expected.maxTimestamp)",
+                        expected.relativeOffset, expected.position
                     )
                 }
             }

@@ -38,6 +38,12 @@ struct BatchHeader: Sendable {
     var recordCount: Int32
 
     var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+
+    /// The index entry of this batch at `position` of a segment based at `segmentBase`
+    /// (the batch's own maximum timestamp: appending it makes it a running maximum).
+    func indexEntry(segmentBase: Int64, position: Int64) -> IndexEntry {
+        IndexEntry(relativeOffset: UInt32(truncatingIfNeeded: baseOffset - segmentBase), position: position, maxTimestamp: maxTimestamp)
+    }
     var nextOffset: Int64 { lastOffset + 1 }
 
     /// Why the bytes at hand are not a batch; `nil` when they might be.
@@ -140,10 +146,12 @@ enum BatchEncoder {
         return size
     }
 
-    /// Writes the batch at `pointer`, which must have `size` bytes (from `encodedSize`).
+    /// Writes the batch at `pointer`, which must have `size` bytes (from
+    /// `encodedSize`), and returns its largest record timestamp.
+    @discardableResult
     static func encode<C: Collection<Record>>(
         _ records: C, baseOffset: Int64, now: Int64, size: Int, to pointer: UnsafeMutableRawPointer
-    ) {
+    ) -> Int64 {
         let baseTimestamp = records.first.map { $0.timestamp ?? now } ?? now
         var maxTimestamp = baseTimestamp
         var index = BatchLayout.headerSize
@@ -187,6 +195,7 @@ enum BatchEncoder {
         let crc = CRC32C.checksum(
             UnsafeRawBufferPointer(start: pointer + BatchLayout.attributes, count: size - BatchLayout.attributes))
         pointer.storeBigEndian(crc, at: BatchLayout.crc)
+        return maxTimestamp
     }
 
     @inline(__always)

@@ -5,10 +5,23 @@ import Darwin
 #endif
 import SystemPackage
 
+/// One index entry: where a batch is, and the largest record timestamp of
+/// the segment up to and including it.
+struct IndexEntry: Sendable, Equatable {
+    /// The batch's base offset minus the segment's base offset.
+    var relativeOffset: UInt32
+    /// Byte position of the batch in the store.
+    var position: Int64
+    /// The largest timestamp of any record in this batch or an earlier one of
+    /// the segment: never decreases, so lookups by time can binary-search it.
+    var maxTimestamp: Int64
+}
+
 /// The `.index` file of a segment: fixed-width entries, one per batch in the
-/// `.store` file, memory-mapped. Entry `i` at byte `12 * i`:
-/// `UInt32` offset of the batch relative to the segment's base offset, then
-/// `UInt64` byte position of the batch in the store, both little-endian.
+/// `.store` file, memory-mapped. Entry `i` at byte `20 * i`, little-endian:
+/// `UInt32` offset of the batch relative to the segment's base offset,
+/// `UInt64` byte position of the batch in the store, `Int64` running maximum
+/// record timestamp (ms) of the segment up to that batch.
 ///
 /// The index is a cache of the store (DESIGN.md rule 1): the active segment's
 /// file is preallocated and may hold a zero-filled tail, so its entry count
@@ -18,7 +31,7 @@ import SystemPackage
 /// readers read only entries below a count published to them after the
 /// entries were written, so they never race with a write.
 final class SegmentIndex: @unchecked Sendable {
-    static let entrySize = 12
+    static let entrySize = 20
 
     let file: OpenFile
     /// The mapped bytes; nil when the mapping would be empty.
@@ -99,22 +112,45 @@ final class SegmentIndex: @unchecked Sendable {
 
     /// Entry `i` (which must be below the count the caller was given).
     @inline(__always)
-    func entry(_ i: Int) -> (relativeOffset: UInt32, position: Int64) {
-        guard let mapping else { return (0, 0) }
+    func entry(_ i: Int) -> IndexEntry {
+        guard let mapping else { return IndexEntry(relativeOffset: 0, position: 0, maxTimestamp: 0) }
         let base = mapping + i * Self.entrySize
-        let relative = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
-        let position = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
-        return (relative, Int64(bitPattern: position))
+        return IndexEntry(
+            relativeOffset: UInt32(littleEndian: base.loadUnaligned(as: UInt32.self)),
+            position: Int64(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: Int64.self)),
+            maxTimestamp: Int64(littleEndian: base.loadUnaligned(fromByteOffset: 12, as: Int64.self)))
     }
 
-    /// Appends an entry; the caller checked `isFull`.
+    /// Appends the entry of a batch whose largest record timestamp is
+    /// `batchMaxTimestamp`; the caller checked `isFull`.
     @inline(__always)
-    func append(relativeOffset: UInt32, position: Int64) {
+    func append(relativeOffset: UInt32, position: Int64, batchMaxTimestamp: Int64) {
         guard let mapping, writable, count < capacity else { return }
+        let runningMax = count > 0 ? max(entry(count - 1).maxTimestamp, batchMaxTimestamp) : batchMaxTimestamp
         let base = mapping + count * Self.entrySize
         base.storeBytes(of: relativeOffset.littleEndian, as: UInt32.self)
-        base.storeBytes(of: UInt64(bitPattern: position).littleEndian, toByteOffset: 4, as: UInt64.self)
+        base.storeBytes(of: position.littleEndian, toByteOffset: 4, as: Int64.self)
+        base.storeBytes(of: runningMax.littleEndian, toByteOffset: 12, as: Int64.self)
         count += 1
+    }
+
+    /// Appends `entry` as it is (rebuilding an index: its running maximum is
+    /// recomputed, so a batch's own maximum is enough).
+    func append(_ entry: IndexEntry) {
+        append(relativeOffset: entry.relativeOffset, position: entry.position, batchMaxTimestamp: entry.maxTimestamp)
+    }
+
+    /// The first of the first `count` entries whose running maximum timestamp
+    /// is at least `timestamp`: the first batch that can hold a record at or
+    /// after that time.
+    func search(timestamp: Int64, count: Int) -> Int? {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if entry(middle).maxTimestamp >= timestamp { high = middle } else { low = middle + 1 }
+        }
+        return low < count ? low : nil
     }
 
     /// Forgets entries at and after `newCount` (truncation and rebuilds).
