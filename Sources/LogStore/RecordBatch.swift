@@ -73,7 +73,10 @@ struct BatchHeader: Sendable {
             return .failure(.invalid("record count \(recordCount), last offset delta \(lastOffsetDelta)"))
         }
         let baseOffset = bytes.loadBigEndian(at: BatchLayout.baseOffset, as: Int64.self)
-        guard baseOffset >= 0 else { return .failure(.invalid("base offset \(baseOffset)")) }
+        // The next offset (last offset + 1) must be representable too.
+        guard baseOffset >= 0, baseOffset < Int64.max - Int64(lastOffsetDelta) else {
+            return .failure(.invalid("base offset \(baseOffset)"))
+        }
         return .success(
             BatchHeader(
                 baseOffset: baseOffset,
@@ -227,17 +230,19 @@ public struct RecordView {
         var index = 0
         guard let count = Varint.read(encodedHeaders, at: &index), count > 0 else { return [] }
         var headers: [RecordHeader] = []
-        headers.reserveCapacity(Int(count))
+        // Each header takes at least two bytes: a damaged count cannot make us allocate more.
+        headers.reserveCapacity(Int(min(count, Int64(encodedHeaders.count / 2))))
         for _ in 0..<count {
+            // Lengths are compared with what is left, never added to: a damaged one may be near Int64.max.
             guard let keyLength = Varint.read(encodedHeaders, at: &index), keyLength >= 0,
-                index + Int(keyLength) <= encodedHeaders.count
+                keyLength <= encodedHeaders.count - index
             else { break }
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: encodedHeaders[index..<index + Int(keyLength)]), as: UTF8.self)
             index += Int(keyLength)
             guard let valueLength = Varint.read(encodedHeaders, at: &index) else { break }
             var value: [UInt8]?
             if valueLength >= 0 {
-                guard index + Int(valueLength) <= encodedHeaders.count else { break }
+                guard valueLength <= encodedHeaders.count - index else { break }
                 value = Array(UnsafeRawBufferPointer(rebasing: encodedHeaders[index..<index + Int(valueLength)]))
                 index += Int(valueLength)
             }
@@ -272,28 +277,30 @@ enum BatchDecoder {
         let records = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
         var expectedDelta: Int64 = 0
         for _ in 0..<header.recordCount {
-            guard let length = Varint.read(records, at: &index), length > 0, index + Int(length) <= end else {
+            // Lengths are compared with what is left, never added to: a damaged one may be near Int64.max.
+            guard let length = Varint.read(records, at: &index), length > 0, length <= end - index else {
                 throw bad("record length", expectedDelta)
             }
             let recordEnd = index + Int(length)
             let record = UnsafeRawBufferPointer(rebasing: records[0..<recordEnd])
             index += 1  // attributes
             guard let timestampDelta = Varint.read(record, at: &index), let offsetDelta = Varint.read(record, at: &index),
-                offsetDelta >= expectedDelta, offsetDelta <= Int64(header.lastOffsetDelta)
+                offsetDelta >= expectedDelta, offsetDelta <= Int64(header.lastOffsetDelta),
+                case (let timestamp, false) = header.baseTimestamp.addingReportingOverflow(timestampDelta)
             else { throw bad("timestamp or offset delta", expectedDelta) }
             expectedDelta = offsetDelta + 1
-            guard let keyLength = Varint.read(record, at: &index), keyLength >= -1, index + Int(max(keyLength, 0)) <= recordEnd else {
+            guard let keyLength = Varint.read(record, at: &index), keyLength >= -1, keyLength <= recordEnd - index else {
                 throw bad("key length", offsetDelta)
             }
             let key = keyLength < 0 ? nil : UnsafeRawBufferPointer(rebasing: record[index..<index + Int(keyLength)])
             index += Int(max(keyLength, 0))
-            guard let valueLength = Varint.read(record, at: &index), valueLength >= -1, index + Int(max(valueLength, 0)) <= recordEnd else {
+            guard let valueLength = Varint.read(record, at: &index), valueLength >= -1, valueLength <= recordEnd - index else {
                 throw bad("value length", offsetDelta)
             }
             let value = valueLength < 0 ? nil : UnsafeRawBufferPointer(rebasing: record[index..<index + Int(valueLength)])
             index += Int(max(valueLength, 0))
             let view = RecordView(
-                offset: header.baseOffset + offsetDelta, timestamp: header.baseTimestamp + timestampDelta, key: key, value: value,
+                offset: header.baseOffset + offsetDelta, timestamp: timestamp, key: key, value: value,
                 encodedHeaders: UnsafeRawBufferPointer(rebasing: record[index..<recordEnd]))
             index = recordEnd
             if try !body(view) { return }

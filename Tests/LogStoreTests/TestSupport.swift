@@ -1,5 +1,8 @@
 import Foundation
 import SystemPackage
+import Testing
+
+@testable import LogStore
 
 /// A fresh temporary directory for one test, removed afterwards.
 struct TemporaryDirectory: ~Copyable {
@@ -14,4 +17,140 @@ struct TemporaryDirectory: ~Copyable {
     deinit { try? FileManager.default.removeItem(atPath: path.string) }
 
     func log(_ name: String = "log") -> FilePath { path.appending(name) }
+}
+
+/// A small, fast, seedable random number generator (SplitMix64), so a failing
+/// randomized test can be rerun with the seed it prints.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func bytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
+    }
+}
+
+/// Seeds for randomized tests: `LOGSTORE_TEST_SEED` reruns one seed.
+func testSeeds(_ defaults: [UInt64]) -> [UInt64] {
+    if let text = ProcessInfo.processInfo.environment["LOGSTORE_TEST_SEED"], let seed = UInt64(text) { return [seed] }
+    return defaults
+}
+
+/// The bytes of every regular file of a directory, to rebuild the directory
+/// (possibly altered) elsewhere: one crash or corruption case per copy.
+struct DirectoryImage {
+    var files: [String: [UInt8]]
+
+    init(of directory: FilePath) throws {
+        files = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.string) {
+            files[name] = try readBytes(directory.appending(name))
+        }
+    }
+
+    /// Writes the files into a new directory `path` (which must not exist).
+    func materialize(at path: FilePath) throws {
+        try FileManager.default.createDirectory(atPath: path.string, withIntermediateDirectories: false)
+        for (name, bytes) in files {
+            try Data(bytes).write(to: URL(fileURLWithPath: path.appending(name).string))
+        }
+    }
+
+    var storeNames: [String] { files.keys.filter { $0.hasSuffix(".store") }.sorted() }
+    var indexNames: [String] { files.keys.filter { $0.hasSuffix(".index") }.sorted() }
+}
+
+func readBytes(_ path: FilePath) throws -> [UInt8] {
+    [UInt8](try Data(contentsOf: URL(fileURLWithPath: path.string)))
+}
+
+func writeBytes(_ bytes: [UInt8], to path: FilePath) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path.string))
+}
+
+func fileExists(_ path: FilePath) -> Bool { FileManager.default.fileExists(atPath: path.string) }
+
+/// A batch as `Log.append` would write it.
+func encodeBatch(_ records: [Record], baseOffset: Int64, now: Int64) -> [UInt8] {
+    let size = BatchEncoder.encodedSize(records, now: now)
+    var bytes = [UInt8](repeating: 0, count: size)
+    bytes.withUnsafeMutableBytes { buffer in
+        guard let base = buffer.baseAddress else { return }
+        BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: base)
+    }
+    return bytes
+}
+
+/// Where each batch of a `.store` image starts, with its header: the
+/// batch boundaries a crash or corruption case is judged against.
+func batchLayout(of store: [UInt8]) -> [(position: Int, header: BatchHeader)] {
+    var batches: [(position: Int, header: BatchHeader)] = []
+    var position = 0
+    store.withUnsafeBytes { bytes in
+        while position < bytes.count,
+            case .success(let header) = BatchHeader.decodeAndVerify(UnsafeRawBufferPointer(rebasing: bytes[position...]))
+        {
+            batches.append((position, header))
+            position += header.size
+        }
+    }
+    return batches
+}
+
+/// A record with random key, value (either may be nil or empty), headers and
+/// timestamp (nil: the time of the append).
+func randomRecord(using generator: inout SeededGenerator, maxValueBytes: Int = 300) -> Record {
+    func bytes(_ limit: Int) -> [UInt8]? {
+        switch Int.random(in: 0..<8, using: &generator) {
+        case 0: return nil
+        case 1: return []
+        default: return generator.bytes(Int.random(in: 0...limit, using: &generator))
+        }
+    }
+    let headerCount = Int.random(in: 0..<4, using: &generator) == 0 ? Int.random(in: 1...3, using: &generator) : 0
+    let headers = (0..<headerCount).map { number in
+        RecordHeader(key: "h\(number)-\(Int.random(in: 0..<1000, using: &generator))é", value: bytes(20))
+    }
+    let timestamp: Int64? =
+        Bool.random(using: &generator) ? nil : Int64.random(in: 0...4_000_000_000_000, using: &generator)
+    return Record(key: bytes(16), value: bytes(maxValueBytes), headers: headers, timestamp: timestamp)
+}
+
+/// Whether `stored` is `record` read back at `offset` (a nil timestamp means
+/// "the time of the append", which must lie in `appendTime`).
+func matches(_ stored: StoredRecord, _ record: Record, offset: Int64, appendTime: ClosedRange<Int64>) -> Bool {
+    let timestampOK = record.timestamp.map { $0 == stored.timestamp } ?? appendTime.contains(stored.timestamp)
+    return stored.offset == offset && stored.key == record.key && stored.value == record.value
+        && stored.headers == record.headers && timestampOK
+}
+
+/// Milliseconds since the epoch, as the log stamps appends.
+func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+/// Runs `body`, expecting it to throw a `LogStoreError`; returns it.
+@discardableResult
+func expectLogStoreError<T>(
+    _ code: LogStoreError.Code, _ comment: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> T
+) -> LogStoreError? {
+    do {
+        let value = try body()
+        Issue.record("expected a \(code) error, got \(value) \(comment())", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as LogStoreError {
+        if error.code != code { Issue.record("expected \(code), got \(error) \(comment())", sourceLocation: sourceLocation) }
+        return error
+    } catch {
+        Issue.record("expected a LogStoreError, got \(error) \(comment())", sourceLocation: sourceLocation)
+        return nil
+    }
 }

@@ -1,0 +1,81 @@
+import Testing
+
+@testable import LogStore
+
+/// The textbook bitwise CRC-32C (reflected polynomial 0x82F63B78), slow and
+/// obviously right: the reference the fast paths are checked against.
+func referenceCRC32C(_ bytes: some Sequence<UInt8>, extending crc: UInt32 = 0) -> UInt32 {
+    var crc = ~crc
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+    }
+    return ~crc
+}
+
+@Suite struct CRC32CTests {
+    @Test func checkValueOfTheStandardTestString() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(referenceCRC32C(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    /// Known answers from RFC 3720 (iSCSI), appendix B.4.
+    @Test(arguments: [
+        ([UInt8](repeating: 0, count: 32), UInt32(0x8A91_36AA)),
+        ([UInt8](repeating: 0xFF, count: 32), UInt32(0x62A8_AB43)),
+        ((0..<32).map { UInt8($0) }, UInt32(0x46DD_794E)),
+        ((0..<32).map { UInt8(31 - $0) }, UInt32(0x113F_DB5C)),
+    ])
+    func rfc3720Vectors(bytes: [UInt8], expected: UInt32) {
+        #expect(CRC32C.checksum(bytes) == expected)
+    }
+
+    @Test func emptyInputIsZeroAndLeavesACRCUnchanged() {
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+        #expect(CRC32C.checksum(UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
+        #expect(CRC32C.checksum(UnsafeRawBufferPointer(start: nil, count: 0), extending: 0xE306_9283) == 0xE306_9283)
+    }
+
+    @Test func extendingEqualsTheChecksumOfTheConcatenation() {
+        var generator = SeededGenerator(seed: 0xC3C3)
+        for _ in 0..<200 {
+            let a = generator.bytes(Int.random(in: 0...300, using: &generator))
+            let b = generator.bytes(Int.random(in: 0...300, using: &generator))
+            let whole = CRC32C.checksum(a + b)
+            let extended = b.withUnsafeBytes { CRC32C.checksum($0, extending: CRC32C.checksum(a)) }
+            #expect(extended == whole, "a: \(a.count) bytes, b: \(b.count) bytes")
+            #expect(whole == referenceCRC32C(b, extending: referenceCRC32C(a)))
+        }
+    }
+
+    /// The fast path (hardware instruction when the CPU has it, else
+    /// slicing-by-8) against the bitwise reference, at every alignment and
+    /// with lengths around the 8-byte word loop.
+    @Test(arguments: testSeeds([1, 2, 3]))
+    func fastPathMatchesTheBitwiseReference(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        let pool = generator.bytes(4096 + 64)
+        pool.withUnsafeBytes { bytes in
+            for round in 0..<400 {
+                let start = round < 64 ? round % 16 : Int.random(in: 0..<64, using: &generator)
+                let length = round < 64 ? round : Int.random(in: 0...4096, using: &generator)
+                let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
+                let seedCRC: UInt32 = round % 3 == 0 ? 0 : UInt32.random(in: 0...UInt32.max, using: &generator)
+                #expect(
+                    CRC32C.checksum(slice, extending: seedCRC) == referenceCRC32C(slice, extending: seedCRC),
+                    "seed \(seed), start \(start), length \(length), hardware \(CRC32C.isHardwareAccelerated)")
+            }
+        }
+    }
+
+    @Test func everySingleBitFlipChangesTheChecksum() {
+        var generator = SeededGenerator(seed: 77)
+        var bytes = generator.bytes(64)
+        let original = CRC32C.checksum(bytes)
+        for bit in 0..<(bytes.count * 8) {
+            bytes[bit / 8] ^= 1 << UInt8(bit % 8)
+            #expect(CRC32C.checksum(bytes) != original, "bit \(bit)")
+            bytes[bit / 8] ^= 1 << UInt8(bit % 8)
+        }
+    }
+}
