@@ -30,6 +30,7 @@ let package = Package(
             dependencies: [
                 "LogStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),

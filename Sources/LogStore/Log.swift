@@ -291,6 +291,14 @@ public final class Log: @unchecked Sendable {
             writer.buffer.startPosition = 0
             writer.durableSequence = writer.writtenSequence
             publishLocked()
+            if options.retentionBytes != nil || options.retentionMilliseconds != nil {
+                // Retention failing (say, a file someone made undeletable) must not stop appends.
+                do {
+                    _ = try applyRetentionLocked(now: currentTimeMillis())
+                } catch {
+                    logger.error("log.retention_failed", metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+                }
+            }
             logger.debug(
                 "log.segment_rolled", metadata: ["log.directory": "\(directory)", "log.base_offset": "\(segment.baseOffset)"])
         } catch {

@@ -30,6 +30,12 @@ public struct LogOptions: Sendable {
     /// Appends are gathered in a buffer of this size and written with one
     /// `pwrite` (readers and syncs flush it first).
     public var writeBufferBytes: Int
+    /// Retention by size: when a segment rolls, the oldest segments are
+    /// deleted while the log is larger than this. nil: no limit.
+    public var retentionBytes: Int64?
+    /// Retention by time: when a segment rolls, the oldest segments whose
+    /// newest record is older than this are deleted. nil: no limit.
+    public var retentionMilliseconds: Int64?
 
     /// - Parameters:
     ///   - maxSegmentBytes: default 256 MiB.
@@ -38,8 +44,10 @@ public struct LogOptions: Sendable {
     ///   - writeBufferBytes: default 1 MiB.
     public init(
         maxSegmentBytes: Int64 = 256 << 20, maxIndexBytes: Int = 10 << 20, syncPolicy: SyncPolicy = .always,
-        writeBufferBytes: Int = 1 << 20
+        writeBufferBytes: Int = 1 << 20, retentionBytes: Int64? = nil, retentionMilliseconds: Int64? = nil
     ) {
+        self.retentionBytes = retentionBytes
+        self.retentionMilliseconds = retentionMilliseconds
         self.maxSegmentBytes = maxSegmentBytes
         self.maxIndexBytes = maxIndexBytes
         self.syncPolicy = syncPolicy

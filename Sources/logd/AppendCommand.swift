@@ -35,8 +35,10 @@ struct AppendCommand: ParsableCommand {
     @Option(name: .customLong("sync-interval-ms"), help: "Sync interval for --sync interval, in milliseconds.")
     var syncIntervalMilliseconds: Int = 1000
 
-    @Option(name: .customLong("segment-bytes"), help: "Roll to a new segment when the store reaches this size.")
-    var segmentBytes: Int64 = 256 << 20
+    @Option(
+        name: .customLong("segment-bytes"),
+        help: "Roll to a new segment when the store reaches this size (default: the log's segment.bytes, else 256 MiB).")
+    var segmentBytes: Int64?
 
     @Flag(help: "Do not print offsets.")
     var quiet = false
@@ -45,7 +47,7 @@ struct AppendCommand: ParsableCommand {
         try DataDirectoryOptions.validate(logName: log)
         _ = try parsedHeaders()
         guard syncIntervalMilliseconds > 0 else { throw ValidationError("--sync-interval-ms must be positive") }
-        guard segmentBytes >= 1024 else { throw ValidationError("--segment-bytes must be at least 1024") }
+        if let segmentBytes, segmentBytes < 1024 { throw ValidationError("--segment-bytes must be at least 1024") }
     }
 
     func parsedHeaders() throws -> [RecordHeader] {
@@ -58,8 +60,8 @@ struct AppendCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = LogOptions(
-            maxSegmentBytes: segmentBytes, syncPolicy: sync.policy(intervalMilliseconds: syncIntervalMilliseconds))
+        var options = try data.storedOptions(log, LogOptions(syncPolicy: sync.policy(intervalMilliseconds: syncIntervalMilliseconds)))
+        if let segmentBytes { options.maxSegmentBytes = segmentBytes }
         let log = try data.openLog(log, options: options, create: true)
         let headers = try parsedHeaders()
         let key = key.map { Array($0.utf8) }

@@ -22,14 +22,16 @@ struct DataDirectoryOptions: ParsableArguments {
 
     /// Log names become directory names: no path tricks.
     static func validate(logName name: String) throws {
-        guard !name.isEmpty else { throw ValidationError("log name is empty") }
-        guard name != ".", name != "..", !name.hasPrefix(".") else {
-            throw ValidationError("log name '\(name)' must not start with '.'")
+        do {
+            try LogNames.validate(name, what: "log")
+        } catch let error as LogStoreError {
+            throw ValidationError(error.message)
         }
-        guard !name.contains("/"), !name.contains("\0") else {
-            throw ValidationError("log name '\(name)' must not contain '/' or NUL")
-        }
-        guard name.utf8.count <= 200 else { throw ValidationError("log name is longer than 200 bytes") }
+    }
+
+    /// `options` with the log's stored settings (retention, segment size) applied.
+    func storedOptions(_ name: String, _ options: LogOptions) throws -> LogOptions {
+        try LogConfig.load(logDirectory: logPath(name)).applied(to: options)
     }
 
     /// Opens an existing log for writing; a missing log is created when `create` is set.

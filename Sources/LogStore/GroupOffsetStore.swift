@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+/// The committed offset of one consumer group, in `<log>/groups/<group>.offset`.
+///
+/// Two 4 KiB slots, written alternately, each `[magic "LGOF" u32][sequence u64]
+/// [offset i64][crc32c u32 of the 20 bytes before]` (little-endian). A commit
+/// overwrites the older slot and `fdatasync`s: one sync, no rename, and a write
+/// torn by a crash only ever damages the slot being written, so the other still
+/// holds the previous commit (the scheme of LMDB's meta pages). The file is
+/// `flock`ed while a consumer of the group is alive.
+final class GroupOffsetStore: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`.
+    static let slotSize = 4096
+    static let slotBytes = 24
+    static let magic: UInt32 = 0x4C47_4F46  // "LGOF"
+
+    let path: FilePath
+    private let file: OpenFile
+    private let lock = ConditionLock()
+    private var sequence: UInt64
+    private var committed: Int64?
+
+    /// Opens (creating when missing) the offsets file of `group` in `directory`.
+    /// - Parameter exclusive: take the group's lock; fails with `.unavailable`
+    ///   when another consumer of the group holds it.
+    init(directory: FilePath, group: String, exclusive: Bool) throws {
+        try FileSystem.createDirectory(directory)
+        path = directory.appending(group + ".offset")
+        let existed = FileSystem.exists(path)
+        file = try OpenFile(path: path, options: [.create])
+        if !existed {
+            // The new name must survive a crash like any committed offset.
+            try FileSystem.syncDirectory(directory)
+            try FileSystem.syncDirectory(directory.removingLastComponent())
+        }
+        if exclusive, flock(file.descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            throw LogStoreError(.unavailable, "consumer group '\(group)' is in use by another consumer", path: path.string)
+        }
+        var best: (sequence: UInt64, offset: Int64)?
+        for slot in 0..<2 {
+            guard let value = try Self.readSlot(file, slot) else { continue }
+            if best == nil || value.sequence > (best?.sequence ?? 0) { best = value }
+        }
+        sequence = best?.sequence ?? 0
+        committed = best?.offset
+    }
+
+    private static func readSlot(_ file: OpenFile, _ slot: Int) throws -> (sequence: UInt64, offset: Int64)? {
+        var bytes = [UInt8](repeating: 0, count: slotBytes)
+        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: Int64(slot * slotSize)) }
+        guard read == slotBytes else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            guard UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) == magic else { return nil }
+            let crc = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
+            guard crc == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<20])) else { return nil }
+            return (
+                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
+                Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: Int64.self))
+            )
+        }
+    }
+
+    /// The last committed offset; nil when the group never committed.
+    var committedOffset: Int64? { lock.withLock { committed } }
+
+    /// Durably stores `offset` as the group's next offset to read.
+    func commit(_ offset: Int64) throws {
+        try lock.withLock {
+            let next = sequence + 1
+            var bytes = [UInt8](repeating: 0, count: Self.slotBytes)
+            bytes.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: Self.magic.littleEndian, as: UInt32.self)
+                raw.storeBytes(of: next.littleEndian, toByteOffset: 4, as: UInt64.self)
+                raw.storeBytes(of: offset.littleEndian, toByteOffset: 12, as: Int64.self)
+                let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[0..<20]))
+                raw.storeBytes(of: crc.littleEndian, toByteOffset: 20, as: UInt32.self)
+            }
+            try bytes.withUnsafeBytes { try file.write($0, at: Int64(Int(next % 2) * Self.slotSize)) }
+            try file.syncData()
+            sequence = next
+            committed = offset
+        }
+    }
+
+    /// The groups with an offsets file in `directory`, sorted.
+    static func groups(in directory: FilePath) throws -> [String] {
+        guard FileSystem.exists(directory) else { return [] }
+        return try FileSystem.listDirectory(directory).compactMap { name in
+            name.hasSuffix(".offset") ? String(name.dropLast(".offset".count)) : nil
+        }.sorted()
+    }
+}

@@ -1,0 +1,112 @@
+import SystemPackage
+
+/// Per-log settings, stored in `<log>/config` as `key=value` lines and
+/// replaced atomically (temp file, fsync, rename, directory fsync).
+///
+/// | key | meaning |
+/// |---|---|
+/// | `retention.bytes` | delete the oldest segments while the log is larger (`-1`: no limit) |
+/// | `retention.ms` | delete segments whose newest record is older than this (`-1`: no limit) |
+/// | `segment.bytes` | roll segments at this size |
+///
+/// Settings take effect when the log is next opened for writing.
+public struct LogConfig: Sendable, Equatable {
+    public var retentionBytes: Int64?
+    public var retentionMilliseconds: Int64?
+    public var segmentBytes: Int64?
+
+    public static let keys = ["retention.bytes", "retention.ms", "segment.bytes"]
+    static let fileName = "config"
+
+    public init(retentionBytes: Int64? = nil, retentionMilliseconds: Int64? = nil, segmentBytes: Int64? = nil) {
+        self.retentionBytes = retentionBytes
+        self.retentionMilliseconds = retentionMilliseconds
+        self.segmentBytes = segmentBytes
+    }
+
+    /// The stored settings of the log in `directory` (none when it has no config file).
+    /// - Throws: `.invalidArgument` naming the line of a damaged or hand-edited file that does not parse.
+    public static func load(logDirectory directory: FilePath) throws -> LogConfig {
+        let path = directory.appending(fileName)
+        guard FileSystem.exists(path) else { return LogConfig() }
+        let text = String(decoding: try FileSystem.readFile(path), as: UTF8.self)
+        var config = LogConfig()
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: " \t\r")
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                throw LogStoreError(.invalidArgument, "line \(number + 1) is not key=value: '\(trimmed)'", path: path.string)
+            }
+            do {
+                try config.set(String(trimmed[..<equals]), to: String(trimmed[trimmed.index(after: equals)...]))
+            } catch let error as LogStoreError {
+                throw LogStoreError(.invalidArgument, "line \(number + 1): \(error.message)", path: path.string)
+            }
+        }
+        return config
+    }
+
+    /// Writes the settings to the log in `directory`, atomically.
+    public func save(logDirectory directory: FilePath) throws {
+        var text = ""
+        for key in Self.keys {
+            if let value = value(for: key) { text += "\(key)=\(value)\n" }
+        }
+        try FileSystem.replaceAtomically(directory.appending(Self.fileName), with: Array(text.utf8))
+    }
+
+    /// The value of `key` as text; nil when unset.
+    public func value(for key: String) -> String? {
+        switch key {
+        case "retention.bytes": return retentionBytes.map(String.init)
+        case "retention.ms": return retentionMilliseconds.map(String.init)
+        case "segment.bytes": return segmentBytes.map(String.init)
+        default: return nil
+        }
+    }
+
+    /// Sets `key` from text; `-1` unsets a retention limit.
+    /// - Throws: `.invalidArgument` naming the key and what is wrong with the value.
+    public mutating func set(_ key: String, to text: String) throws {
+        let value = text.trimmingCharacters(in: " \t")
+        guard Self.keys.contains(key) else {
+            throw LogStoreError(.invalidArgument, "unknown setting '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
+        }
+        guard let number = Int64(value) else {
+            throw LogStoreError(.invalidArgument, "\(key) must be a whole number, got '\(value)'")
+        }
+        switch key {
+        case "retention.bytes", "retention.ms":
+            guard number >= -1 else { throw LogStoreError(.invalidArgument, "\(key) must be -1 (no limit) or at least 0, got \(number)") }
+            let limit = number == -1 ? nil : number
+            if key == "retention.bytes" { retentionBytes = limit } else { retentionMilliseconds = limit }
+        default:
+            guard number >= 1024 else { throw LogStoreError(.invalidArgument, "segment.bytes must be at least 1024, got \(number)") }
+            segmentBytes = number
+        }
+    }
+
+    /// `options` with these settings in place of its defaults.
+    public func applied(to options: LogOptions) -> LogOptions {
+        var options = options
+        if let segmentBytes { options.maxSegmentBytes = segmentBytes }
+        if let retentionBytes { options.retentionBytes = retentionBytes }
+        if let retentionMilliseconds { options.retentionMilliseconds = retentionMilliseconds }
+        return options
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        var result = self
+        while let first = result.first, set.contains(first) { result = result.dropFirst() }
+        while let last = result.last, set.contains(last) { result = result.dropLast() }
+        return result
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(Substring(self).trimmingCharacters(in: set))
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import LogStore
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Show or change a log's settings.",
+        discussion: """
+            Settings: retention.bytes (delete the oldest segments while the log is larger; -1: no limit), \
+            retention.ms (delete segments whose newest record is older; -1: no limit), \
+            segment.bytes (roll segments at this size, at least 1024). \
+            They are stored in the log directory and take effect when the log is next opened for writing \
+            (logd append, logd retain). Retention deletes whole segments, never the active one.
+            """
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Argument(help: "The log.")
+    var log: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set a setting (repeatable).", valueName: "key=value"))
+    var settings: [String] = []
+
+    func validate() throws { try DataDirectoryOptions.validate(logName: log) }
+
+    func run() throws {
+        let path = try data.logPath(log)
+        try data.requireExisting(log, at: path)
+        var config = try LogConfig.load(logDirectory: path)
+        if !settings.isEmpty {
+            for setting in settings {
+                guard let equals = setting.firstIndex(of: "=") else {
+                    throw CLIError("--set '\(setting)' is not of the form key=value")
+                }
+                do {
+                    try config.set(String(setting[..<equals]), to: String(setting[setting.index(after: equals)...]))
+                } catch let error as LogStoreError {
+                    throw CLIError(error.message)
+                }
+            }
+            try config.save(logDirectory: path)
+        }
+        for key in LogConfig.keys {
+            print("\(key)=\(config.value(for: key) ?? "-1")" + (config.value(for: key) == nil ? "  (default)" : ""))
+        }
+    }
+}
+
+struct RetainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retain",
+        abstract: "Apply the log's retention settings now.",
+        discussion: "Deletes whole segments past retention.bytes or retention.ms (see logd config); never the active segment."
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Argument(help: "The log.")
+    var log: String
+
+    func validate() throws { try DataDirectoryOptions.validate(logName: log) }
+
+    func run() throws {
+        let options = try data.storedOptions(log, LogOptions(syncPolicy: .never))
+        let opened = try data.openLog(log, options: options, create: false)
+        let deleted: Int
+        do {
+            deleted = try opened.applyRetention()
+        } catch {
+            try? opened.close()
+            throw error
+        }
+        let lowest = opened.lowestOffset
+        let next = opened.nextOffset
+        try opened.close()
+        print("\(log): deleted \(deleted) segments; lowest offset \(lowest), next offset \(next)")
+    }
+}
