@@ -102,20 +102,23 @@ public final class Consumer: @unchecked Sendable {
     /// - Returns: how many records `body` saw; 0 at the end of the log.
     @discardableResult
     public func poll(maxRecords: Int, maxBytes: Int = 1 << 20, _ body: (RecordView) throws -> Void) throws -> Int {
-        try lock.withLock {
-            guard maxRecords > 0 else { return 0 }
+        guard maxRecords > 0 else { return 0 }
+        // The lock is not held while `body` runs, so `body` may use the consumer.
+        let start = try lock.withLock {
             if nextOffset < log.lowestOffset || nextOffset > log.nextOffset {
                 // Retention (or a truncation) went past us while we were away.
                 nextOffset = try startingOffset(after: nextOffset)
             }
-            var count = 0
-            nextOffset = try log.forEachRecord(from: nextOffset, maxBytes: maxBytes) { record in
-                try body(record)
-                count += 1
-                return count < maxRecords
-            }
-            return count
+            return nextOffset
         }
+        var count = 0
+        let end = try log.forEachRecord(from: start, maxBytes: maxBytes) { record in
+            try body(record)
+            count += 1
+            return count < maxRecords
+        }
+        lock.withLock { nextOffset = end }
+        return count
     }
 
     /// Up to `maxRecords` records from the position on; empty at the end of the log.

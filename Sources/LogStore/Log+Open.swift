@@ -35,11 +35,12 @@ extension Log {
         if flock(lockFile.descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
             throw LogStoreError(.unavailable, "log is open in another process", path: directory.string)
         }
-        let names = try FileSystem.listDirectory(directory)
-        for name in names where name.hasSuffix(".tmp") {
+        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".tmp") {
             // Left by an interrupted atomic replace: the old file is still whole.
             try FileSystem.remove(directory.appending(name))
         }
+        _ = try finishInterruptedTruncation(directory: directory, logger: logger)
+        let names = try FileSystem.listDirectory(directory)
         let storeBases = Set(names.compactMap { Segment.baseOffset(fileName: $0, suffix: "store") })
         for name in names {
             guard let base = Segment.baseOffset(fileName: name, suffix: "index"), !storeBases.contains(base) else { continue }
