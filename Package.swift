@@ -34,7 +34,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
-        .testTarget(name: "logdTests", dependencies: ["LogStore"]),
+        .testTarget(name: "logdTests", dependencies: ["LogStore", "logd"]),
         .executableTarget(
             name: "LogStoreBenchmarks",
             dependencies: [

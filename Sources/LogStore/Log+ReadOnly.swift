@@ -49,12 +49,20 @@ extension Log {
         let segment = Segment(baseOffset: baseOffset, store: store, index: index)
         var extent = SegmentExtent(segment: segment, storeSize: 0, indexCount: 0, nextOffset: baseOffset)
         try scanForReading(&extent, fileSize: storeSize)
+        if !whole, extent.storeSize != storeSize {
+            // A sealed segment was synced whole before the next one was
+            // created: bad bytes at its end are damage, not a torn tail.
+            throw LogStoreError(
+                .corruption, "damaged batch at the end of a sealed segment; run `logd verify`", path: store.path.string,
+                offset: extent.nextOffset, position: extent.storeSize)
+        }
         return extent
     }
 
     /// Extends `extent` with the good batches between its end and `fileSize`
     /// (growing its in-memory index as needed). Stops quietly at an
     /// incomplete batch: the writer may be in the middle of it.
+    /// - Throws: `.corruption` for a damaged batch with a good batch after it.
     private static func scanForReading(_ extent: inout SegmentExtent, fileSize: Int64) throws {
         guard fileSize > extent.storeSize else { return }
         var entries: [IndexEntry] = []
@@ -63,6 +71,14 @@ extension Log {
             from: extent.storeSize, baseOffset: extent.nextOffset
         ) { position, header in
             entries.append(header.indexEntry(segmentBase: base, position: position))
+        }
+        // A writer only ever leaves an incomplete batch at the end. Damage with
+        // good data after it is corruption, not the end of the log: report it,
+        // never drop the records after it silently (DESIGN.md rule 2).
+        if let damage = scan.damage, !damage.isTail {
+            throw LogStoreError(
+                .corruption, "damaged batch with good data after it (\(damage.problem)); run `logd verify`",
+                path: extent.segment.store.path.string, offset: damage.expectedOffset, position: damage.position)
         }
         guard !entries.isEmpty else { return }
         var index = extent.segment.index
