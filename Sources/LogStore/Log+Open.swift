@@ -116,7 +116,8 @@ extension Log {
         }
         var validEnd = storeSize
         if let damage = scan.damage {
-            guard isActive, damage.isTail else {
+            // After a clean shutdown nothing can be torn: damage at the end is damage too.
+            guard isActive, !clean, damage.isTail else {
                 throw LogStoreError(
                     .corruption,
                     "damaged batch with good data after it (\(damage.problem)); run `logd verify` and restore the segment from a replica or backup",
@@ -165,9 +166,13 @@ extension Log {
         guard first.relativeOffset == 0, first.position == 0, Int(last.relativeOffset) >= count - 1,
             last.position >= Int64(count - 1) * Int64(BatchLayout.headerSize), last.position < storeSize
         else { return nil }
-        var header = [UInt8](repeating: 0, count: BatchLayout.headerSize)
-        let read = try header.withUnsafeMutableBytes { try store.read(into: $0, at: last.position) }
-        guard read == BatchLayout.headerSize, case .success(let decoded) = header.withUnsafeBytes({ BatchHeader.decode($0) }),
+        // The last batch gives the segment's next offset: check its CRC, or a
+        // damaged last offset delta would move where appends continue.
+        let lastSize = storeSize - last.position
+        guard lastSize <= Int64(BatchLayout.maxBatchSize) else { return nil }
+        var batch = [UInt8](repeating: 0, count: Int(lastSize))
+        let read = try batch.withUnsafeMutableBytes { try store.read(into: $0, at: last.position) }
+        guard read == batch.count, case .success(let decoded) = batch.withUnsafeBytes({ BatchHeader.decodeAndVerify($0) }),
             decoded.baseOffset == baseOffset + Int64(last.relativeOffset), last.position + Int64(decoded.size) == storeSize
         else { return nil }
         return (index, decoded.nextOffset)

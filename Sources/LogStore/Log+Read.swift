@@ -21,7 +21,9 @@ extension Log {
     /// still in the write buffer are flushed first.
     func snapshot(covering offset: Int64) throws -> ReadSnapshot {
         let first = snapshot()
-        guard offset >= first.readableEnd, offset < first.nextOffset else { return first }
+        // Up to and including the next offset: reading at the end must not
+        // fail because earlier records are still buffered.
+        guard first.readableEnd < first.nextOffset, offset >= first.readableEnd, offset <= first.nextOffset else { return first }
         try writerLock.withLock {
             if writer.closed || isReadOnly { return }
             try flushLocked()
@@ -65,10 +67,18 @@ extension Log {
                 .corruption, "index has no entry at or below offset \(offset)", path: extent.segment.index.file.path.string, offset: offset)
         }
         let entry = extent.segment.index.entry(entryNumber)
+        // A damaged index must neither trap the reader nor send it past the
+        // end of the store, where it would find nothing and report no error.
+        guard entry.position >= 0, entry.position < extent.storeSize else {
+            throw LogStoreError(
+                .corruption, "index entry points to position \(entry.position), outside the store of \(extent.storeSize) bytes",
+                path: extent.segment.index.file.path.string, offset: offset)
+        }
         var position = entry.position
         var expected = extent.baseOffset + Int64(entry.relativeOffset)
         // The first read is sized from the index: exactly the batch holding `offset`.
-        let firstEnd = entryNumber + 1 < extent.indexCount ? extent.segment.index.entry(entryNumber + 1).position : extent.storeSize
+        var firstEnd = entryNumber + 1 < extent.indexCount ? extent.segment.index.entry(entryNumber + 1).position : extent.storeSize
+        if firstEnd <= position || firstEnd > extent.storeSize { firstEnd = extent.storeSize }
         var want = max(Int(firstEnd - position), maxBytes)
         var buffer: [UInt8] = []
         var bytesRead = 0

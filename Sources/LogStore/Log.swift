@@ -142,10 +142,12 @@ public final class Log: @unchecked Sendable {
         writer.writtenSequence += UInt64(size)
         view.withLock { $0.nextOffset = writer.nextOffset }
         if waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }
+        let offsets = baseOffset..<writer.nextOffset
         if case .always = options.syncPolicy {
+            // Releases the lock while syncing: other appends move `nextOffset` on meanwhile.
             try waitUntilDurableLocked(writer.writtenSequence)
         }
-        return baseOffset..<writer.nextOffset
+        return offsets
     }
 
     /// Makes everything appended so far durable (flush and `fdatasync`).

@@ -8,10 +8,19 @@ import Testing
 struct TemporaryDirectory: ~Copyable {
     let path: FilePath
 
-    init() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("logstore-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        path = FilePath(base.path)
+    /// `inMemory`: in `/dev/shm` when there is one, for tests that open
+    /// hundreds of copies of a log, where fsync on a real disk would
+    /// dominate the time.
+    init(inMemory: Bool = false) throws {
+        if inMemory, FileManager.default.fileExists(atPath: "/dev/shm") {
+            let base = "/dev/shm/logstore-tests-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+            path = FilePath(base)
+        } else {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("logstore-tests-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+            path = FilePath(base.path)
+        }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path.string) }
@@ -152,5 +161,76 @@ func expectLogStoreError<T>(
     } catch {
         Issue.record("expected a LogStoreError, got \(error) \(comment())", sourceLocation: sourceLocation)
         return nil
+    }
+}
+
+/// What a log should hold: every record appended, in offset order, with the
+/// time range of its append (for records stamped by the log).
+struct LogModel {
+    var baseOffset: Int64 = 0
+    var records: [Record] = []
+    var appendTimes: [ClosedRange<Int64>] = []
+
+    var nextOffset: Int64 { baseOffset + Int64(records.count) }
+
+    /// Appends `batch` to `log` and to the model, checking the offsets it got.
+    mutating func append(_ batch: [Record], to log: Log, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = nowMillis()
+        let range = try log.append(batch)
+        let after = nowMillis()
+        #expect(range == nextOffset..<nextOffset + Int64(batch.count), sourceLocation: sourceLocation)
+        records += batch
+        appendTimes += Array(repeating: before...after, count: batch.count)
+    }
+
+    func record(at offset: Int64) -> Record { records[Int(offset - baseOffset)] }
+    func appendTime(at offset: Int64) -> ClosedRange<Int64> { appendTimes[Int(offset - baseOffset)] }
+
+    func matches(_ stored: StoredRecord) -> Bool {
+        guard stored.offset >= baseOffset, stored.offset < nextOffset else { return false }
+        return LogStoreTests.matches(stored, record(at: stored.offset), offset: stored.offset, appendTime: appendTime(at: stored.offset))
+    }
+
+    /// Keeps only the records below `offset`.
+    mutating func truncate(from offset: Int64) {
+        records.removeSubrange(Int(offset - baseOffset)...)
+        appendTimes.removeSubrange(Int(offset - baseOffset)...)
+    }
+
+    /// Checks every offset of `log` three ways (`read(at:)`, `read(from:)`
+    /// and `forEachRecord`) against the model.
+    func expectLogMatches(_ log: Log, from start: Int64? = nil, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let start = start ?? baseOffset
+        #expect(log.nextOffset == nextOffset, "\(comment)", sourceLocation: sourceLocation)
+        for offset in start..<nextOffset {
+            let stored = try log.read(at: offset)
+            #expect(matches(stored), "offset \(offset) \(comment)", sourceLocation: sourceLocation)
+        }
+        let all = try log.read(from: start, maxRecords: Int.max, maxBytes: Int.max)
+        #expect(all.count == Int(nextOffset - start), "read(from:) count \(comment)", sourceLocation: sourceLocation)
+        #expect(all.enumerated().allSatisfy { $0.element.offset == start + Int64($0.offset) && matches($0.element) },
+                "read(from:) \(comment)", sourceLocation: sourceLocation)
+        var expected = start
+        var good = true
+        let end = try log.forEachRecord(from: start, maxBytes: Int.max) { view in
+            let stored = view.stored()
+            if stored.offset != expected || !matches(stored) { good = false }
+            expected += 1
+            return true
+        }
+        #expect(good && end == nextOffset && expected == nextOffset, "forEachRecord \(comment)", sourceLocation: sourceLocation)
+        if start < nextOffset {
+            // Small reads that stop mid-log resume where they stopped.
+            var offset = start
+            var chunks = 0
+            while offset < nextOffset && chunks < 10_000 {
+                let chunk = try log.read(from: offset, maxRecords: 3, maxBytes: 1)
+                guard let last = chunk.last else { break }
+                #expect(chunk.first?.offset == offset && chunk.allSatisfy(matches), "chunked read at \(offset) \(comment)", sourceLocation: sourceLocation)
+                offset = last.offset + 1
+                chunks += 1
+            }
+            #expect(offset == nextOffset, "chunked reads ended at \(offset) \(comment)", sourceLocation: sourceLocation)
+        }
     }
 }
