@@ -118,6 +118,7 @@ public final class Log: @unchecked Sendable {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
         }
         let now = currentTimeMillis()
+        try BatchEncoder.checkTimestamps(records, now: now)
         let size = BatchEncoder.encodedSize(records, now: now)
         guard size <= BatchLayout.maxBatchSize else {
             throw LogStoreError(

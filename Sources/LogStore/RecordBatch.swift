@@ -135,6 +135,19 @@ enum BatchEncoder {
         return size
     }
 
+    /// Throws `.invalidArgument` when two timestamps of the batch are too far
+    /// apart for the batch's 64-bit timestamp deltas.
+    static func checkTimestamps<C: Collection<Record>>(_ records: C, now: Int64) throws {
+        guard let first = records.first else { return }
+        let base = first.timestamp ?? now
+        for record in records {
+            let timestamp = record.timestamp ?? now
+            if timestamp.subtractingReportingOverflow(base).overflow {
+                throw LogStoreError(.invalidArgument, "record timestamps \(base) and \(timestamp) are too far apart for one batch")
+            }
+        }
+    }
+
     /// The size the batch of `records` will take.
     static func encodedSize<C: Collection<Record>>(_ records: C, now: Int64) -> Int {
         var size = BatchLayout.headerSize

@@ -94,7 +94,7 @@ struct StoreScanner {
     /// so a good batch after the damage means the damage is in the middle.
     func hasGoodBatch(after position: Int64, expectedOffset: Int64) throws -> Bool {
         var start = position + 1
-        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        var buffer = [UInt8](repeating: 0, count: Int(min(Int64(chunkSize), max(fileSize - start, 0))))
         while start + Int64(BatchLayout.headerSize) <= fileSize {
             let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: start) }
             guard count >= BatchLayout.headerSize else { return false }

@@ -35,7 +35,12 @@ struct Logd: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            // One line on stderr: what was wrong (the usage is one `--help` away).
+            let message = Logd.message(for: error)
+            FileHandleError.report(message.isEmpty ? "\(error)" : message)
+            Foundation.exit(code.rawValue)
         }
     }
 }
