@@ -35,6 +35,9 @@ let package = Package(
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
         .testTarget(name: "logdTests", dependencies: ["LogStore", "logd"]),
+        // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
+        .target(name: "PostgresCDC", dependencies: ["LogStore"]),
+        .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore"]),
         .executableTarget(
             name: "LogStoreBenchmarks",
             dependencies: [

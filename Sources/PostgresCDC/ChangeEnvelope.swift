@@ -1,0 +1,278 @@
+import LogStore
+
+/// Turns decoded changes into log records: the JSON envelope of docs/CDC.md
+/// as the value, the replica-identity columns as the key, and headers
+/// `table`, `op`, `commit_lsn`, `tx_ordinal`.
+///
+/// Keeps its JSON buffers between calls; each record costs its own key, value
+/// and header arrays and nothing else. Not thread-safe: one per ingest loop.
+public struct ChangeEnvelope: Sendable {
+    private var value = JSONWriter(capacity: 1024)
+    private var key = JSONWriter(capacity: 128)
+    private var unchangedColumns: [Int] = []
+
+    public init() {}
+
+    /// An insert (op `c`).
+    ///
+    /// - Throws: `ChangeEncodingError` when the tuple does not match `relation`.
+    public mutating func insert(_ insert: PgOutputMessage.Insert, relation: CachedRelation, source: ChangeSource)
+        throws(ChangeEncodingError) -> Record
+    {
+        try rowChange(.create, relation: relation, old: nil, new: insert.newTuple, source: source)
+    }
+
+    /// An update (op `u`). `before` is the old row under REPLICA IDENTITY
+    /// FULL, the old key columns when the key changed, else null. Unchanged
+    /// TOAST values come from the old tuple when it has them, else are left out
+    /// of `after` and listed in `unchanged`.
+    public mutating func update(_ update: PgOutputMessage.Update, relation: CachedRelation, source: ChangeSource)
+        throws(ChangeEncodingError) -> Record
+    {
+        try rowChange(.update, relation: relation, old: update.oldTuple, new: update.newTuple, source: source)
+    }
+
+    /// A delete (op `d`): `before` holds the key columns, or the whole old row
+    /// under REPLICA IDENTITY FULL.
+    public mutating func delete(_ delete: PgOutputMessage.Delete, relation: CachedRelation, source: ChangeSource)
+        throws(ChangeEncodingError) -> Record
+    {
+        try rowChange(.delete, relation: relation, old: delete.oldTuple, new: nil, source: source)
+    }
+
+    /// A row of the initial snapshot (op `r`), in text format as COPY or a
+    /// query returns it.
+    public mutating func snapshotRow(_ row: TupleData, relation: CachedRelation, source: ChangeSource)
+        throws(ChangeEncodingError) -> Record
+    {
+        try rowChange(.read, relation: relation, old: nil, new: row, source: source)
+    }
+
+    /// One record per truncated table (op `t`), in the message's order. Record
+    /// `i` has `tx_ordinal` `source.transactionOrdinal + i`: advance the
+    /// ordinal by the number of records returned.
+    ///
+    /// - Throws: `ChangeEncodingError.unknownRelation` for an OID not in `relations`.
+    public mutating func truncate(_ truncate: PgOutputMessage.Truncate, relations: RelationCache, source: ChangeSource)
+        throws(ChangeEncodingError) -> [Record]
+    {
+        var tables: [CachedRelation] = []
+        tables.reserveCapacity(truncate.relationOIDs.count)
+        for oid in truncate.relationOIDs {
+            guard let relation = relations[oid] else {
+                throw ChangeEncodingError(.unknownRelation, relationOID: oid, "truncate of a relation never announced")
+            }
+            tables.append(relation)
+        }
+        var records: [Record] = []
+        records.reserveCapacity(tables.count)
+        for (position, table) in tables.enumerated() {
+            let source = source.advanced(by: position)
+            value.reset()
+            value.raw(#"{"op":"t","before":null,"after":null,"truncate":{"tables":["#)
+            for (index, other) in tables.enumerated() {
+                if index > 0 { value.byte(UInt8(ascii: ",")) }
+                value.string(other.relation.qualifiedName)
+            }
+            value.raw(#"],"cascade":"#)
+            value.bool(truncate.cascade)
+            value.raw(#","restart_identity":"#)
+            value.bool(truncate.restartIdentity)
+            value.byte(UInt8(ascii: "}"))
+            writeSource(source, relation: table.relation)
+            records.append(makeRecord(.truncate, key: nil, source: source, table: table.relation.qualifiedName))
+        }
+        return records
+    }
+
+    /// A logical decoding message (op `m`). The content is a string when it is
+    /// valid UTF-8, else base64; `content_encoding` says which.
+    public mutating func message(_ message: PgOutputMessage.LogicalMessage, source: ChangeSource) -> Record {
+        value.reset()
+        value.raw(#"{"op":"m","before":null,"after":null,"message":{"prefix":"#)
+        value.string(message.prefix)
+        value.raw(#","content":"#)
+        if JSONWriter.isValidUTF8(message.content) {
+            value.string(message.content)
+            value.raw(#","content_encoding":"utf8","transactional":"#)
+        } else {
+            value.base64String(message.content)
+            value.raw(#","content_encoding":"base64","transactional":"#)
+        }
+        value.bool(message.isTransactional)
+        value.byte(UInt8(ascii: "}"))
+        writeSource(source, relation: nil)
+        var record = makeRecord(.message, key: nil, source: source, table: nil)
+        record.headers.append(RecordHeader("prefix", message.prefix))
+        return record
+    }
+
+    /// A schema record (op `s`): the table's columns with type, type modifier
+    /// and key flag. Append one whenever `RelationCache.apply` says
+    /// `needsSchemaRecord`, before the change that follows the Relation.
+    public mutating func schema(_ relation: CachedRelation, source: ChangeSource) -> Record {
+        let table = relation.relation
+        value.reset()
+        value.raw(#"{"op":"s","before":null,"after":null,"schema":{"relation_oid":"#)
+        value.integer(table.oid)
+        value.raw(#","namespace":"#)
+        value.string(table.namespace)
+        value.raw(#","name":"#)
+        value.string(table.name)
+        value.raw(#","replica_identity":"#)
+        switch table.replicaIdentity {
+        case .default: value.raw(#""default""#)
+        case .nothing: value.raw(#""nothing""#)
+        case .full: value.raw(#""full""#)
+        case .index: value.raw(#""index""#)
+        case .other(let byte): value.string([byte])
+        }
+        value.raw(#","columns":["#)
+        for (index, column) in table.columns.enumerated() {
+            if index > 0 { value.byte(UInt8(ascii: ",")) }
+            value.raw(#"{"name":"#)
+            value.string(column.name)
+            value.raw(#","type":"#)
+            if let name = relation.typeNames[index] { value.string(name) } else { value.null() }
+            value.raw(#","type_oid":"#)
+            value.integer(column.typeOID)
+            value.raw(#","type_modifier":"#)
+            value.integer(column.typeModifier)
+            value.raw(#","key":"#)
+            value.bool(column.isKey)
+            value.byte(UInt8(ascii: "}"))
+        }
+        value.raw("]}")
+        writeSource(source, relation: table)
+        return makeRecord(.schema, key: nil, source: source, table: table.qualifiedName)
+    }
+
+    // MARK: - Rows
+
+    private mutating func rowChange(
+        _ operation: ChangeOperation, relation: CachedRelation, old: PgOutputMessage.OldTuple?, new: TupleData?,
+        source: ChangeSource
+    ) throws(ChangeEncodingError) -> Record {
+        let columnCount = relation.relation.columns.count
+        for tuple in [old?.tuple, new] {
+            if let tuple, tuple.columns.count != columnCount {
+                throw ChangeEncodingError(
+                    .columnCountMismatch, relationOID: relation.relation.oid,
+                    "tuple has \(tuple.columns.count) columns, relation \(relation.relation.qualifiedName) has \(columnCount)")
+            }
+        }
+        // Values an update leaves as 'u' are equal to the old row's, so the
+        // old tuple (FULL, or 'K' for key columns) may fill them.
+        let fallback = old?.tuple
+        var ignored: [Int]? = nil
+
+        value.reset()
+        value.raw(#"{"op":""#)
+        value.raw(operation.rawValue.utf8)
+        value.raw(#"","before":"#)
+        switch old {
+        case .none: value.null()
+        case .key(let tuple): Self.writeRow(tuple, relation, keysOnly: true, fallback: nil, unchanged: &ignored, into: &value)
+        case .full(let tuple): Self.writeRow(tuple, relation, keysOnly: false, fallback: nil, unchanged: &ignored, into: &value)
+        }
+        value.raw(#","after":"#)
+        var unchanged: [Int]? = unchangedColumns
+        unchangedColumns = []  // keeps the buffer uniquely referenced: no copy on write
+        unchanged?.removeAll(keepingCapacity: true)
+        if let new {
+            Self.writeRow(new, relation, keysOnly: false, fallback: fallback, unchanged: &unchanged, into: &value)
+        } else {
+            value.null()
+        }
+        unchangedColumns = unchanged ?? []
+        if !unchangedColumns.isEmpty {
+            value.raw(#","unchanged":["#)
+            for (index, column) in unchangedColumns.enumerated() {
+                if index > 0 { value.byte(UInt8(ascii: ",")) }
+                value.string(relation.relation.columns[column].name)
+            }
+            value.byte(UInt8(ascii: "]"))
+        }
+        writeSource(source, relation: relation.relation)
+
+        var keyBytes: [UInt8]?
+        if relation.hasKey {
+            // The key identifies the row as it is after the change; for a
+            // delete, as it was.
+            let keyTuple = new ?? old?.tuple ?? TupleData(columns: [])
+            key.reset()
+            Self.writeRow(keyTuple, relation, keysOnly: true, fallback: new == nil ? nil : fallback,
+                          unchanged: &ignored, into: &key)
+            keyBytes = Array(key.bytes)
+        }
+        return makeRecord(operation, key: keyBytes, source: source, table: relation.relation.qualifiedName)
+    }
+
+    /// `{"column":value,...}` in column order. `'u'` values are taken from
+    /// `fallback` when it has them; otherwise they are omitted (and their
+    /// column indexes appended to `unchanged` when it is not nil).
+    private static func writeRow(
+        _ tuple: TupleData, _ relation: CachedRelation, keysOnly: Bool, fallback: TupleData?,
+        unchanged: inout [Int]?, into writer: inout JSONWriter
+    ) {
+        let columns = relation.relation.columns
+        writer.byte(UInt8(ascii: "{"))
+        var first = true
+        for index in columns.indices where index < tuple.columns.count {
+            if keysOnly && !columns[index].isKey { continue }
+            var columnValue = tuple.columns[index]
+            if case .unchangedToast = columnValue, let fallback, index < fallback.columns.count {
+                switch fallback.columns[index] {
+                case .text, .binary: columnValue = fallback.columns[index]
+                case .null, .unchangedToast: break
+                }
+            }
+            if case .unchangedToast = columnValue {
+                unchanged?.append(index)
+                continue
+            }
+            if !first { writer.byte(UInt8(ascii: ",")) }
+            first = false
+            writer.string(columns[index].name)
+            writer.byte(UInt8(ascii: ":"))
+            switch columnValue {
+            case .null, .unchangedToast: writer.null()
+            case .text(let text): PostgresValue.writeText(text, format: relation.formats[index], to: &writer)
+            case .binary(let bytes): PostgresValue.writeBinary(bytes, to: &writer)
+            }
+        }
+        writer.byte(UInt8(ascii: "}"))
+    }
+
+    // MARK: - Source and record
+
+    /// `,"source":{...}}`: closes the envelope.
+    private mutating func writeSource(_ source: ChangeSource, relation: RelationMessage?) {
+        value.raw(#","source":{"lsn":"#)
+        value.string(source.lsn.description)
+        value.raw(#","commit_lsn":"#)
+        value.string(source.commitLSN.description)
+        value.raw(#","xid":"#)
+        if let xid = source.xid { value.integer(xid) } else { value.null() }
+        value.raw(#","tx_ordinal":"#)
+        value.integer(source.transactionOrdinal)
+        value.raw(#","schema":"#)
+        if let relation { value.string(relation.namespace) } else { value.null() }
+        value.raw(#","table":"#)
+        if let relation { value.string(relation.name) } else { value.null() }
+        value.raw(#","commit_ts":"#)
+        if let timestamp = source.commitTimestamp { value.integer(timestamp.unixMicroseconds) } else { value.null() }
+        value.raw("}}")
+    }
+
+    private func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: String?) -> Record {
+        var headers: [RecordHeader] = []
+        headers.reserveCapacity(5)
+        if let table { headers.append(RecordHeader("table", table)) }
+        headers.append(RecordHeader("op", operation.rawValue))
+        headers.append(RecordHeader("commit_lsn", source.commitLSN.description))
+        headers.append(RecordHeader("tx_ordinal", String(source.transactionOrdinal)))
+        return Record(key: key, value: Array(value.bytes), headers: headers,
+                      timestamp: source.commitTimestamp?.unixMilliseconds)
+    }
+}

@@ -1,0 +1,169 @@
+/// Appends compact JSON to a byte buffer by hand: exact output, no
+/// Foundation, no intermediate strings. The caller is responsible for the
+/// structure (commas, braces); this type gets the tokens right.
+struct JSONWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    mutating func byte(_ byte: UInt8) {
+        bytes.append(byte)
+    }
+
+    /// ASCII punctuation or a literal (`{"op":`, `null`, ...), written as is.
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Bytes already known to be valid JSON (a number, a `json` value).
+    mutating func raw(_ bytes: some Sequence<UInt8>) {
+        self.bytes.append(contentsOf: bytes)
+    }
+
+    mutating func null() { raw("null") }
+
+    mutating func bool(_ value: Bool) { value ? raw("true") : raw("false") }
+
+    mutating func integer(_ value: some BinaryInteger) {
+        raw(String(value).utf8)
+    }
+
+    mutating func string(_ text: String) {
+        var text = text
+        text.withUTF8 { string($0) }
+    }
+
+    /// A JSON string from UTF-8 bytes: escapes `"`, `\` and control
+    /// characters; replaces bytes that are not valid UTF-8 with U+FFFD so the
+    /// output is always valid JSON (Postgres sends valid UTF-8 when the client
+    /// encoding is UTF8; a SQL_ASCII database may not).
+    mutating func string<C: Collection<UInt8>>(_ utf8: C) where C.Index == Int {
+        bytes.append(UInt8(ascii: "\""))
+        var index = utf8.startIndex
+        let end = utf8.endIndex
+        while index < end {
+            let byte = utf8[index]
+            if byte < 0x80 {
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0x08: raw("\\b")
+                case 0x0C: raw("\\f")
+                case 0..<0x20:
+                    raw("\\u00")
+                    bytes.append(JSONWriter.hexDigits[Int(byte >> 4)])
+                    bytes.append(JSONWriter.hexDigits[Int(byte & 0xF)])
+                default: bytes.append(byte)
+                }
+                index += 1
+            } else if let length = JSONWriter.validSequenceLength(utf8, at: index) {
+                bytes.append(contentsOf: utf8[index..<index + length])
+                index += length
+            } else {
+                bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                index += 1
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A JSON string holding the standard base64 (RFC 4648, padded) of `data`.
+    mutating func base64String<C: Collection<UInt8>>(_ data: C) {
+        bytes.append(UInt8(ascii: "\""))
+        var iterator = data.makeIterator()
+        while let first = iterator.next() {
+            let second = iterator.next()
+            let third = iterator.next()
+            let chunk = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
+            bytes.append(JSONWriter.base64Alphabet[Int(chunk >> 18 & 0x3F)])
+            bytes.append(JSONWriter.base64Alphabet[Int(chunk >> 12 & 0x3F)])
+            bytes.append(second == nil ? UInt8(ascii: "=") : JSONWriter.base64Alphabet[Int(chunk >> 6 & 0x3F)])
+            bytes.append(third == nil ? UInt8(ascii: "=") : JSONWriter.base64Alphabet[Int(chunk & 0x3F)])
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether `text` is a number by the JSON grammar (RFC 8259 section 6):
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    static func isJSONNumber<C: Collection<UInt8>>(_ text: C) -> Bool where C.Index == Int {
+        var index = text.startIndex
+        let end = text.endIndex
+        func digits(_ index: inout Int) -> Int {
+            let start = index
+            while index < end, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[index]) { index += 1 }
+            return index - start
+        }
+        if index < end, text[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < end else { return false }
+        if text[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits(&index) == 0 {
+            return false
+        }
+        if index < end, text[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits(&index) > 0 else { return false }
+        }
+        if index < end, text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < end, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits(&index) > 0 else { return false }
+        }
+        return index == end
+    }
+
+    /// The length of the well-formed UTF-8 sequence starting at a non-ASCII
+    /// byte (Unicode 15, table 3-7), or nil when it is ill-formed.
+    private static func validSequenceLength<C: Collection<UInt8>>(_ utf8: C, at index: Int) -> Int?
+    where C.Index == Int {
+        let end = utf8.endIndex
+        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            index + offset < end && range.contains(utf8[index + offset])
+        }
+        switch utf8[index] {
+        case 0xC2...0xDF:
+            return continuation(1) ? 2 : nil
+        case 0xE0:
+            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : nil
+        case 0xE1...0xEC, 0xEE...0xEF:
+            return continuation(1) && continuation(2) ? 3 : nil
+        case 0xED:
+            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : nil
+        case 0xF0:
+            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF1...0xF3:
+            return continuation(1) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF4:
+            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : nil
+        default:
+            return nil
+        }
+    }
+
+    /// Whether `utf8` is entirely well-formed UTF-8.
+    static func isValidUTF8<C: Collection<UInt8>>(_ utf8: C) -> Bool where C.Index == Int {
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
+            if utf8[index] < 0x80 {
+                index += 1
+            } else if let length = validSequenceLength(utf8, at: index) {
+                index += length
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+}

@@ -1,0 +1,146 @@
+/// Decodes pgoutput messages (protocol version 1) from the payload of
+/// XLogData. Every field is bounds-checked: malformed bytes throw a
+/// `PgOutputDecodingError` naming the message and position; nothing traps.
+///
+/// Tuple values are slices of the input buffer (no copy per column).
+public enum PgOutputDecoder {
+    /// Decodes one whole message.
+    ///
+    /// - Parameter bytes: exactly one message, starting with its type byte.
+    /// - Returns: the typed message; `.unsupported` for streaming and two-phase
+    ///   messages, which protocol version 1 never sends on purpose.
+    /// - Throws: `PgOutputDecodingError` when the bytes are not a well-formed
+    ///   message, including when bytes are left over after it.
+    public static func decode(_ bytes: [UInt8]) throws(PgOutputDecodingError) -> PgOutputMessage {
+        try decode(bytes[...])
+    }
+
+    /// Decodes one whole message from a slice; error positions count from the
+    /// slice's start.
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(PgOutputDecodingError) -> PgOutputMessage {
+        guard let tag = bytes.first else {
+            throw PgOutputDecodingError(.truncated, tag: nil, position: 0, "empty message")
+        }
+        var reader = PgOutputReader(bytes: bytes, tag: tag)
+        reader.skip(1)
+        let message: PgOutputMessage
+        switch tag {
+        case UInt8(ascii: "B"):
+            message = .begin(
+                .init(finalLSN: LSN(try reader.uint64()), commitTimestamp: .init(rawValue: try reader.int64()),
+                      xid: try reader.uint32()))
+        case UInt8(ascii: "C"):
+            message = .commit(
+                .init(flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
+                      commitTimestamp: .init(rawValue: try reader.int64())))
+        case UInt8(ascii: "O"):
+            message = .origin(.init(commitLSN: LSN(try reader.uint64()), name: try reader.string()))
+        case UInt8(ascii: "R"):
+            message = .relation(try decodeRelation(&reader))
+        case UInt8(ascii: "Y"):
+            message = .type(.init(oid: try reader.uint32(), namespace: try reader.string(), name: try reader.string()))
+        case UInt8(ascii: "I"):
+            let relationOID = try reader.uint32()
+            try reader.expect(UInt8(ascii: "N"), "expected 'N' before the new tuple")
+            message = .insert(.init(relationOID: relationOID, newTuple: try decodeTuple(&reader)))
+        case UInt8(ascii: "U"):
+            message = .update(try decodeUpdate(&reader))
+        case UInt8(ascii: "D"):
+            let relationOID = try reader.uint32()
+            let marker = try reader.uint8()
+            let old: PgOutputMessage.OldTuple
+            switch marker {
+            case UInt8(ascii: "K"): old = .key(try decodeTuple(&reader))
+            case UInt8(ascii: "O"): old = .full(try decodeTuple(&reader))
+            default: throw reader.error(.unexpectedByte, at: reader.position - 1, "expected 'K' or 'O', got \(marker)")
+            }
+            message = .delete(.init(relationOID: relationOID, oldTuple: old))
+        case UInt8(ascii: "T"):
+            message = .truncate(try decodeTruncate(&reader))
+        case UInt8(ascii: "M"):
+            let flags = try reader.uint8()
+            let lsn = LSN(try reader.uint64())
+            let prefix = try reader.string()
+            let length = try reader.length()
+            message = .message(.init(flags: flags, lsn: lsn, prefix: prefix, content: try reader.bytes(length)))
+        case UInt8(ascii: "S"), UInt8(ascii: "E"), UInt8(ascii: "c"), UInt8(ascii: "A"),
+            UInt8(ascii: "b"), UInt8(ascii: "P"), UInt8(ascii: "K"), UInt8(ascii: "r"), UInt8(ascii: "p"):
+            // Streaming (v2+) and two-phase (v3+) messages: we ask for v1, but a
+            // stray Stream Abort has been seen in the wild; skip, never fail.
+            return .unsupported(tag: tag)
+        default:
+            throw reader.error(.unknownMessageType, at: 0, "unknown message type")
+        }
+        guard reader.isAtEnd else {
+            throw reader.error(.trailingBytes, at: reader.position, "\(reader.remaining) bytes after the message")
+        }
+        return message
+    }
+
+    private static func decodeRelation(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> RelationMessage {
+        let oid = try reader.uint32()
+        let namespace = try reader.string()
+        let name = try reader.string()
+        let identity = RelationMessage.ReplicaIdentity(byte: try reader.uint8())
+        let count = try reader.count16()
+        // Each column needs at least 10 bytes: never reserve more than the input can hold.
+        var columns: [RelationMessage.Column] = []
+        columns.reserveCapacity(min(count, reader.remaining / 10))
+        for _ in 0..<count {
+            columns.append(
+                .init(flags: try reader.uint8(), name: try reader.string(), typeOID: try reader.uint32(),
+                      typeModifier: try reader.int32()))
+        }
+        return RelationMessage(oid: oid, namespace: namespace, name: name, replicaIdentity: identity, columns: columns)
+    }
+
+    private static func decodeUpdate(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> PgOutputMessage.Update {
+        let relationOID = try reader.uint32()
+        var old: PgOutputMessage.OldTuple?
+        var marker = try reader.uint8()
+        switch marker {
+        case UInt8(ascii: "K"):
+            old = .key(try decodeTuple(&reader))
+            marker = try reader.uint8()
+        case UInt8(ascii: "O"):
+            old = .full(try decodeTuple(&reader))
+            marker = try reader.uint8()
+        default:
+            break
+        }
+        guard marker == UInt8(ascii: "N") else {
+            throw reader.error(.unexpectedByte, at: reader.position - 1, "expected 'K', 'O' or 'N', got \(marker)")
+        }
+        return .init(relationOID: relationOID, oldTuple: old, newTuple: try decodeTuple(&reader))
+    }
+
+    private static func decodeTruncate(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> PgOutputMessage.Truncate {
+        let count = try reader.length()
+        let options = try reader.uint8()
+        guard count <= reader.remaining / 4 else {
+            throw reader.error(.truncated, at: reader.position, "\(count) relation ids announced, room for \(reader.remaining / 4)")
+        }
+        var oids: [UInt32] = []
+        oids.reserveCapacity(count)
+        for _ in 0..<count { oids.append(try reader.uint32()) }
+        return .init(options: options, relationOIDs: oids)
+    }
+
+    private static func decodeTuple(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> TupleData {
+        let count = try reader.count16()
+        var columns: [TupleValue] = []
+        columns.reserveCapacity(min(count, reader.remaining))
+        for _ in 0..<count {
+            let kind = try reader.uint8()
+            switch kind {
+            case UInt8(ascii: "n"): columns.append(.null)
+            case UInt8(ascii: "u"): columns.append(.unchangedToast)
+            case UInt8(ascii: "t"): columns.append(.text(try reader.bytes(try reader.length())))
+            case UInt8(ascii: "b"): columns.append(.binary(try reader.bytes(try reader.length())))
+            default:
+                throw reader.error(.unexpectedByte, at: reader.position - 1, "unknown tuple value kind \(kind)")
+            }
+        }
+        return TupleData(columns: columns)
+    }
+}

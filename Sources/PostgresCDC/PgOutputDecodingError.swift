@@ -1,0 +1,52 @@
+/// Why a pgoutput message could not be decoded, which message it was and at
+/// which byte of it the decoder stopped. Decoding never traps on bad input;
+/// it throws this.
+public struct PgOutputDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        /// The message ended before a field it must contain.
+        case truncated
+        /// Bytes remain after the last field of the message.
+        case trailingBytes
+        /// The first byte names no pgoutput message.
+        case unknownMessageType
+        /// A sub-message marker is wrong: not `N`/`K`/`O` in Update/Delete,
+        /// or a TupleData kind other than `n`/`u`/`t`/`b`.
+        case unexpectedByte
+        /// A count or length is negative.
+        case invalidLength
+        /// A string has no terminating NUL or is not valid UTF-8.
+        case invalidString
+    }
+
+    public var code: Code
+    /// The message type byte (`B`, `R`, `U`, ...), nil when the message was empty.
+    public var tag: UInt8?
+    /// The byte offset within the message where the problem was found.
+    public var position: Int
+    public var message: String
+
+    public init(_ code: Code, tag: UInt8?, position: Int, _ message: String) {
+        self.code = code
+        self.tag = tag
+        self.position = position
+        self.message = message
+    }
+
+    public var description: String {
+        let name = tag.map { PgOutputDecodingError.name(ofTag: $0) } ?? "empty message"
+        return "pgoutput \(name): \(message) (at byte \(position))"
+    }
+
+    /// `"Update ('U')"`, or the byte in hex when it is not printable.
+    static func name(ofTag tag: UInt8) -> String {
+        let names: [UInt8: String] = [
+            UInt8(ascii: "B"): "Begin", UInt8(ascii: "C"): "Commit", UInt8(ascii: "O"): "Origin",
+            UInt8(ascii: "R"): "Relation", UInt8(ascii: "Y"): "Type", UInt8(ascii: "I"): "Insert",
+            UInt8(ascii: "U"): "Update", UInt8(ascii: "D"): "Delete", UInt8(ascii: "T"): "Truncate",
+            UInt8(ascii: "M"): "Message",
+        ]
+        let printable = (0x21...0x7E).contains(tag) ? "'\(Character(Unicode.Scalar(tag)))'" : "0x" + String(tag, radix: 16)
+        if let name = names[tag] { return "\(name) (\(printable))" }
+        return "message \(printable)"
+    }
+}

@@ -1,0 +1,92 @@
+/// A table's schema as last announced by a Relation message, with each
+/// column's JSON format resolved once (not per row).
+public struct CachedRelation: Hashable, Sendable {
+    public let relation: RelationMessage
+    /// `formats[i]` is how column `i` is written.
+    public let formats: [PostgresValueFormat]
+    /// `typeNames[i]`: the built-in name, else the name from a Type message
+    /// (`schema.name` outside `pg_catalog`), else nil.
+    public let typeNames: [String?]
+
+    public init(relation: RelationMessage, types: [UInt32: PgOutputMessage.TypeMessage] = [:]) {
+        self.relation = relation
+        var formats: [PostgresValueFormat] = []
+        var names: [String?] = []
+        formats.reserveCapacity(relation.columns.count)
+        names.reserveCapacity(relation.columns.count)
+        for column in relation.columns {
+            let announced = types[column.typeOID]
+            formats.append(PostgresValueFormat.forType(oid: column.typeOID, typeName: announced?.name))
+            if let builtin = PostgresType.name(ofBuiltin: column.typeOID) {
+                names.append(builtin)
+            } else if let announced {
+                names.append(announced.namespace.isEmpty ? announced.name : announced.namespace + "." + announced.name)
+            } else {
+                names.append(nil)
+            }
+        }
+        self.formats = formats
+        self.typeNames = names
+    }
+
+    /// Whether any column is part of the replica identity (if none, records
+    /// of this table have no key).
+    public var hasKey: Bool { relation.columns.contains { $0.isKey } }
+}
+
+/// The schemas of the tables seen in this replication session, by relation
+/// OID. pgoutput sends a Relation before a table's first change in a session
+/// and again after any change to it (and sometimes after mere cache
+/// invalidation); a Relation replaces the cached schema.
+public struct RelationCache: Sendable {
+    /// What applying a Relation message did.
+    public enum Update: Hashable, Sendable {
+        /// First Relation for this OID in the session: emit a schema record
+        /// (after a restart the cache is empty, so this repeats once per table).
+        case added
+        /// Same shape as cached: no schema record needed.
+        case unchanged
+        /// Namespace, name, replica identity, or a column's name, type, type
+        /// modifier or key flag changed, or columns were added or dropped:
+        /// emit a schema record.
+        case changed(previous: CachedRelation)
+
+        /// Whether the ingester should append a schema record (op `s`).
+        public var needsSchemaRecord: Bool {
+            if case .unchanged = self { return false }
+            return true
+        }
+    }
+
+    private var relations: [UInt32: CachedRelation] = [:]
+    private var types: [UInt32: PgOutputMessage.TypeMessage] = [:]
+
+    public init() {}
+
+    /// The cached schema of a relation, nil when no Relation message for it
+    /// has been seen (a protocol violation for a change message).
+    public subscript(oid: UInt32) -> CachedRelation? { relations[oid] }
+
+    public var count: Int { relations.count }
+
+    /// Replaces the cached schema of `relation.oid`.
+    ///
+    /// - Returns: whether it was new, unchanged or changed in shape.
+    @discardableResult
+    public mutating func apply(_ relation: RelationMessage) -> Update {
+        let cached = CachedRelation(relation: relation, types: types)
+        let previous = relations.updateValue(cached, forKey: relation.oid)
+        guard let previous else { return .added }
+        return previous.relation == relation && previous.typeNames == cached.typeNames
+            ? .unchanged : .changed(previous: previous)
+    }
+
+    /// Records a Type message so that later Relations can name the type and
+    /// recognise arrays of it.
+    public mutating func apply(_ type: PgOutputMessage.TypeMessage) {
+        types[type.oid] = type
+    }
+
+    /// The type announced for an OID, if any.
+    public func type(oid: UInt32) -> PgOutputMessage.TypeMessage? { types[oid] }
+}
