@@ -25,10 +25,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "LogBench",
+            dependencies: [
+                "LogStore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "logd",
             dependencies: [
                 "LogStore",
+                "LogBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,6 +50,7 @@ let package = Package(
             name: "LogStoreBenchmarks",
             dependencies: [
                 "LogStore",
+                "LogBench",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/LogStoreBenchmarks",

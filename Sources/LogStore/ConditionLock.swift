@@ -4,11 +4,16 @@ import Glibc
 import Darwin
 #endif
 
-/// A mutex with one condition variable: the log's writer lock, whose waiters
-/// are appenders waiting for a group-commit fdatasync and the interval syncer.
+/// A mutex with condition variables: the log's writer lock. The main
+/// condition serves the interval syncer, close and truncation; two more,
+/// used alternately by successive group-commit rounds, let a round wake only
+/// the appenders it made durable plus one leader for the next round, instead
+/// of every waiting appender (a thundering herd that cost more CPU than the
+/// fdatasync with 64 appenders on 2 cores).
 final class ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private let rounds: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
         mutex = .allocate(capacity: 1)
@@ -23,10 +28,17 @@ final class ConditionLock: @unchecked Sendable {
         #endif
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
+        rounds = .allocate(capacity: 2)
+        rounds.initialize(repeating: pthread_cond_t(), count: 2)
+        pthread_cond_init(rounds, nil)
+        pthread_cond_init(rounds + 1, nil)
     }
 
     deinit {
         pthread_cond_destroy(condition)
+        pthread_cond_destroy(rounds)
+        pthread_cond_destroy(rounds + 1)
+        rounds.deallocate()
         pthread_mutex_destroy(mutex)
         condition.deallocate()
         mutex.deallocate()
@@ -58,4 +70,13 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits on the condition of group-commit round `round` (by parity); the lock must be held.
+    func wait(round: UInt64) { pthread_cond_wait(rounds + Int(round % 2), mutex) }
+
+    /// Wakes every waiter of round `round`.
+    func broadcast(round: UInt64) { pthread_cond_broadcast(rounds + Int(round % 2)) }
+
+    /// Wakes one waiter of round `round`.
+    func signal(round: UInt64) { pthread_cond_signal(rounds + Int(round % 2)) }
 }

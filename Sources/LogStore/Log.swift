@@ -34,7 +34,8 @@ public final class Log: @unchecked Sendable {
     let isReadOnly: Bool
 
     let writerLock = ConditionLock()
-    var writer: WriterState
+    // Guarded by `writerLock`: no dynamic exclusivity checks on the append path (they cost ~9% of a small append).
+    @exclusivity(unchecked) var writer: WriterState
     let view: Mutex<ReadView>
     /// Followers waiting past the end; appends flush at once while there are any.
     let waitingFollowers = Atomic<Int>(0)
@@ -54,6 +55,9 @@ public final class Log: @unchecked Sendable {
         var writtenSequence: UInt64 = 0
         var durableSequence: UInt64 = 0
         var syncInProgress = false
+        /// The group-commit round last started, and the sequence it makes durable.
+        var syncRound: UInt64 = 0
+        var syncTarget: UInt64 = 0
         /// Set by a failed write or sync: the log refuses appends until reopened,
         /// because the page cache can no longer be trusted (fsyncgate).
         var failure: LogStoreError?
@@ -233,12 +237,25 @@ public final class Log: @unchecked Sendable {
     /// time runs `fdatasync` with the lock released; callers arriving meanwhile
     /// wait and are covered by the next sync, so N appenders cost far fewer
     /// than N syncs.
+    ///
+    /// A caller covered by the round in progress waits for that round's
+    /// broadcast; a later one waits for the next round, whose end wakes only
+    /// one of them to lead it. A woken would-be leader that leaves without
+    /// leading (durable already, or failed) passes the wakeup on.
     func waitUntilDurableLocked(_ sequence: UInt64) throws {
+        var awaitedNextRound: UInt64?
+        defer { if let round = awaitedNextRound, !writer.syncInProgress { writerLock.signal(round: round) } }
         while writer.durableSequence < sequence {
             try checkWritableLocked()
             if writer.syncInProgress {
-                writerLock.wait()
+                if sequence <= writer.syncTarget {
+                    writerLock.wait(round: writer.syncRound)
+                } else {
+                    awaitedNextRound = writer.syncRound + 1
+                    writerLock.wait(round: writer.syncRound + 1)
+                }
             } else {
+                awaitedNextRound = nil
                 try syncOnceLocked()
             }
         }
@@ -247,9 +264,14 @@ public final class Log: @unchecked Sendable {
     /// One round of group commit: flush, then `fdatasync` without the lock.
     func syncOnceLocked() throws {
         writer.syncInProgress = true
+        writer.syncRound += 1
+        writer.syncTarget = writer.writtenSequence
+        let round = writer.syncRound
         defer {
             writer.syncInProgress = false
             writerLock.broadcast()
+            writerLock.broadcast(round: round)
+            writerLock.signal(round: round + 1)
         }
         try flushLocked()
         let target = writer.writtenSequence
@@ -325,6 +347,8 @@ public final class Log: @unchecked Sendable {
             syncThread = nil
             writer.closed = true
             writerLock.broadcast()
+            writerLock.broadcast(round: 0)
+            writerLock.broadcast(round: 1)
             return thread
         }
         if let thread { pthread_join(thread, nil) }
