@@ -109,6 +109,7 @@ extension Log {
             writer.buffer.startPosition = fresh.writer.flushedSize
             writer.nextOffset = fresh.writer.nextOffset
             writer.flushedNextOffset = fresh.writer.nextOffset
+            writer.visibleActive = flushedExtentLocked()
             publishLocked()
             return
         }
@@ -133,6 +134,7 @@ extension Log {
         writer.buffer.startPosition = active.storeSize
         writer.nextOffset = active.nextOffset
         writer.flushedNextOffset = active.nextOffset
+        writer.visibleActive = flushedExtentLocked()
         publishLocked()
     }
 

@@ -51,6 +51,10 @@ public final class Log: @unchecked Sendable {
         var nextOffset: Int64
         /// Next offset as of the last flush.
         var flushedNextOffset: Int64
+        /// What readers may see of the active segment: under `.always`, only
+        /// what an fdatasync covered (a reader never sees a record a crash
+        /// could take back); otherwise everything written out.
+        var visibleActive: SegmentExtent
         /// Bytes appended since open, and how many of them are known durable.
         var writtenSequence: UInt64 = 0
         var durableSequence: UInt64 = 0
@@ -94,8 +98,10 @@ public final class Log: @unchecked Sendable {
         self.lockFile = lockFile
         let buffer = WriteBuffer(capacity: options.writeBufferBytes)
         buffer.startPosition = activeSize
-        writer = WriterState(sealed: sealed, active: active, buffer: buffer, nextOffset: nextOffset, flushedNextOffset: nextOffset)
         let activeExtent = SegmentExtent(segment: active, storeSize: activeSize, indexCount: active.index.count, nextOffset: nextOffset)
+        writer = WriterState(
+            sealed: sealed, active: active, buffer: buffer, nextOffset: nextOffset, flushedNextOffset: nextOffset,
+            visibleActive: activeExtent)
         view = Mutex(ReadView(sealed: sealed, active: activeExtent, nextOffset: nextOffset))
     }
 
@@ -210,15 +216,25 @@ public final class Log: @unchecked Sendable {
             }
         }
         writer.flushedNextOffset = writer.nextOffset
+        if case .always = options.syncPolicy {
+            // Shown to readers by `syncOnceLocked` once durable.
+        } else {
+            writer.visibleActive = flushedExtentLocked()
+        }
         publishLocked()
     }
 
-    /// Hands readers the current segments and flushed end, and wakes followers
-    /// waiting for offsets below it.
-    func publishLocked() {
-        let active = SegmentExtent(
+    /// The active segment as far as it was written out.
+    func flushedExtentLocked() -> SegmentExtent {
+        SegmentExtent(
             segment: writer.active, storeSize: writer.flushedSize, indexCount: writer.active.index.count,
             nextOffset: writer.flushedNextOffset)
+    }
+
+    /// Hands readers the current segments and the visible end of the active
+    /// one, and wakes followers waiting for offsets below it.
+    func publishLocked() {
+        let active = writer.visibleActive
         let woken: [Waiter] = view.withLock { view in
             view.sealed = writer.sealed
             view.active = active
@@ -276,12 +292,18 @@ public final class Log: @unchecked Sendable {
         try flushLocked()
         let target = writer.writtenSequence
         let store = writer.active.store
+        let flushed = flushedExtentLocked()
         writerLock.unlock()
         let result = Result { try store.syncData() }
         writerLock.lock()
         switch result {
         case .success:
             writer.durableSequence = max(writer.durableSequence, target)
+            // A roll meanwhile published everything itself (it synced the old segment).
+            if flushed.segment === writer.active, flushed.nextOffset > writer.visibleActive.nextOffset {
+                writer.visibleActive = flushed
+                publishLocked()
+            }
         case .failure(let error):
             throw fail(error)
         }
@@ -315,6 +337,7 @@ public final class Log: @unchecked Sendable {
             writer.active = segment
             writer.buffer.startPosition = 0
             writer.durableSequence = writer.writtenSequence
+            writer.visibleActive = flushedExtentLocked()
             publishLocked()
             if options.retentionBytes != nil || options.retentionMilliseconds != nil {
                 // Retention failing (say, a file someone made undeletable) must not stop appends.
