@@ -44,6 +44,8 @@ public enum Workload: String, CaseIterable, Sendable {
     case peakRSS = "peak-rss"
     case reopen10GiB = "reopen-10g"
     case peakRSS10GiB = "peak-rss-10g"
+    case followLatency = "follow-latency"
+    case consumeCommit1k = "consume-commit-1k"
 
     /// Everything but the 10 GiB workloads.
     public static var defaults: [Workload] { allCases.filter { !$0.isLarge } }

@@ -20,6 +20,8 @@ public enum BenchSuite {
             case .readSequential1k: emit(try ReadWorkloads.sequential(configuration).report)
             case .readRandom1k: emit(try ReadWorkloads.random(configuration).report)
             case .appendConcurrentAlways: emit(try ConcurrentAppendWorkload.run(configuration).report)
+            case .followLatency: emit(try ConsumerWorkloads.followLatency(configuration))
+            case .consumeCommit1k: emit(try ConsumerWorkloads.consumeCommit(configuration))
             case .reopen, .peakRSS, .reopen10GiB, .peakRSS10GiB:
                 let large = workload.isLarge
                 let (peak, reopen): (Workload, Workload) = large ? (.peakRSS10GiB, .reopen10GiB) : (.peakRSS, .reopen)

@@ -134,6 +134,20 @@ public final class Consumer: @unchecked Sendable {
         try offsets.commit(position)
     }
 
+    /// Commits the current position without waiting for it to be durable:
+    /// its fdatasync runs in the background while the consumer goes on
+    /// reading, and the next commit waits for it. A crash can lose only this
+    /// last commit (the group then re-reads from the one before: at least
+    /// once still holds). `waitUntilCommitted()` waits for it.
+    public func commitInBackground() throws {
+        try offsets.commit(position, durably: false)
+    }
+
+    /// Waits until every commit so far is durable.
+    public func waitUntilCommitted() throws {
+        try offsets.waitUntilDurable()
+    }
+
     /// Durably commits `offset` as the next offset the group reads.
     /// - Throws: `.invalidArgument` when `offset` is negative or past the next offset.
     public func commit(_ offset: Int64) throws {

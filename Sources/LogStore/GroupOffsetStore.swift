@@ -24,6 +24,7 @@ final class GroupOffsetStore: @unchecked Sendable {
     private let lock = ConditionLock()
     private var sequence: UInt64
     private var committed: Int64?
+    private let background = BackgroundSync()
 
     /// Opens (creating when missing) the offsets file of `group` in `directory`.
     /// - Parameter exclusive: take the group's lock; fails with `.unavailable`
@@ -68,9 +69,17 @@ final class GroupOffsetStore: @unchecked Sendable {
     /// The last committed offset; nil when the group never committed.
     var committedOffset: Int64? { lock.withLock { committed } }
 
-    /// Durably stores `offset` as the group's next offset to read.
-    func commit(_ offset: Int64) throws {
+    /// Stores `offset` as the group's next offset to read. With `durably`, it
+    /// returns once the offset is on stable storage. Without, the fdatasync
+    /// runs on a background thread while the caller goes on; the next commit
+    /// waits for it first, so at most one commit is ever not yet durable and
+    /// the slot it overwrites always holds a durable one.
+    func commit(_ offset: Int64, durably: Bool = true) throws {
         try lock.withLock {
+            while background.syncing { lock.wait() }
+            if let failure = background.failure {
+                throw LogStoreError(.io, "an earlier commit failed to sync", path: path.string, underlying: failure)
+            }
             let next = sequence + 1
             var bytes = [UInt8](repeating: 0, count: Self.slotBytes)
             bytes.withUnsafeMutableBytes { raw in
@@ -81,9 +90,63 @@ final class GroupOffsetStore: @unchecked Sendable {
                 raw.storeBytes(of: crc.littleEndian, toByteOffset: 20, as: UInt32.self)
             }
             try bytes.withUnsafeBytes { try file.write($0, at: Int64(Int(next % 2) * Self.slotSize)) }
-            try file.syncData()
             sequence = next
             committed = offset
+            if durably {
+                try file.syncData()
+            } else {
+                if background.thread == nil {
+                    background.thread = try startThread { [file, lock, background] in
+                        Self.runBackgroundSync(file: file, lock: lock, state: background)
+                    }
+                }
+                background.syncing = true
+                lock.broadcast()
+            }
+        }
+    }
+
+    /// Waits until every commit so far is durable.
+    func waitUntilDurable() throws {
+        try lock.withLock {
+            while background.syncing { lock.wait() }
+            if let failure = background.failure {
+                throw LogStoreError(.io, "an earlier commit failed to sync", path: path.string, underlying: failure)
+            }
+        }
+    }
+
+    deinit {
+        lock.withLock {
+            background.stopping = true
+            lock.broadcast()
+        }
+        if let thread = background.thread { pthread_join(thread, nil) }
+    }
+
+    /// The state the background syncer shares with commits (guarded by `lock`).
+    final class BackgroundSync: @unchecked Sendable {
+        var thread: pthread_t?
+        var syncing = false
+        var stopping = false
+        var failure: (any Error)?
+    }
+
+    private static func runBackgroundSync(file: OpenFile, lock: ConditionLock, state: BackgroundSync) {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            while !state.syncing && !state.stopping { lock.wait() }
+            if state.syncing {
+                lock.unlock()
+                let result = Result { try file.syncData() }
+                lock.lock()
+                if case .failure(let error) = result { state.failure = error }
+                state.syncing = false
+                lock.broadcast()
+            } else {
+                return
+            }
         }
     }
 

@@ -111,6 +111,32 @@ import Testing
         try log.close()
     }
 
+    @Test func backgroundCommitsAreDurableOnceWaitedForAndOnReopen() throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
+        try appendValues(log, 0..<50)
+        var consumer: Consumer? = try Consumer(log: log, group: "bg")
+        for _ in 0..<10 {
+            _ = try #require(consumer).poll(maxRecords: 5)
+            try #require(consumer).commitInBackground()
+        }
+        #expect(consumer?.committedOffset == 50)
+        try #require(consumer).waitUntilCommitted()
+        consumer = nil  // stops its background syncer
+        let reopened = try Consumer(log: log, group: "bg")
+        #expect(reopened.committedOffset == 50)
+        #expect(reopened.position == 50)
+        // A durable commit after background ones still alternates slots correctly.
+        try reopened.commit(20)
+        #expect(reopened.committedOffset == 20)
+        reopened.seek(to: 30)
+        try reopened.commitInBackground()
+        try reopened.waitUntilCommitted()
+        #expect(reopened.committedOffset == 30)
+        #expect(try log.groups().first?.committedOffset == 30)
+        try log.close()
+    }
+
     @Test func rejectsBadGroupNamesAndOffsets() throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
