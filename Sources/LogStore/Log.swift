@@ -115,14 +115,26 @@ public final class Log: @unchecked Sendable {
     ///   log is closed or failed earlier).
     @discardableResult
     public func append(_ record: Record) throws -> Int64 {
-        try append(CollectionOfOne(record)).lowerBound
+        try appendBatch(CollectionOfOne(record)).lowerBound
     }
 
     /// Appends records as one batch (one store entry) and returns their offsets.
     /// The batch is all or nothing: after a crash either every record of it is
     /// in the log or none is.
     @discardableResult
+    public func append(_ records: [Record]) throws -> Range<Int64> {
+        // Not generic, so callers in other modules get code specialized for arrays.
+        try appendBatch(records)
+    }
+
+    /// Appends records as one batch; see `append(_: [Record])`.
+    @discardableResult
     public func append<C: Collection<Record>>(_ records: C) throws -> Range<Int64> {
+        try appendBatch(records)
+    }
+
+    @inline(__always)
+    func appendBatch<C: Collection<Record>>(_ records: C) throws -> Range<Int64> {
         guard !records.isEmpty else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
         guard records.count < Int(Int32.max) else {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")

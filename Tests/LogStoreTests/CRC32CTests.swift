@@ -68,6 +68,25 @@ func referenceCRC32C(_ bytes: some Sequence<UInt8>, extending crc: UInt32 = 0) -
         }
     }
 
+    /// Lengths at and around the interleaved paths (three streams of 256 and
+    /// of 8,192 bytes, combined by table shifts), at several alignments.
+    @Test func interleavedPathsMatchTheBitwiseReference() {
+        var generator = SeededGenerator(seed: 4242)
+        let pool = generator.bytes(120_000)
+        let lengths = [767, 768, 769, 775, 776, 1536, 1543, 24_575, 24_576, 24_577, 24_583, 25_344, 49_152, 49_159, 100_000]
+        pool.withUnsafeBytes { bytes in
+            for length in lengths {
+                for start in [0, 1, 7, 8, 13] {
+                    let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
+                    let seedCRC = UInt32(truncatingIfNeeded: length &* 2_654_435_761)
+                    #expect(
+                        CRC32C.checksum(slice, extending: seedCRC) == referenceCRC32C(slice, extending: seedCRC),
+                        "start \(start), length \(length), hardware \(CRC32C.isHardwareAccelerated)")
+                }
+            }
+        }
+    }
+
     @Test func everySingleBitFlipChangesTheChecksum() {
         var generator = SeededGenerator(seed: 77)
         var bytes = generator.bytes(64)
