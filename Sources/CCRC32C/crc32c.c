@@ -3,12 +3,13 @@
 // slicing-by-8 over tables built on first use.
 #include "crc32c.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define POLY 0x82F63B78u
 
 static uint32_t table[8][256];
-static int table_ready = 0;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
     for (uint32_t n = 0; n < 256; n++) {
@@ -23,11 +24,10 @@ static void build_table(void) {
             table[t][n] = c;
         }
     }
-    __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t crc_software(uint32_t crc, const unsigned char *p, size_t n) {
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
+    pthread_once(&table_once, build_table);
     while (n && ((uintptr_t)p & 7)) { crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8); n--; }
     while (n >= 8) {
         uint64_t w;
@@ -51,7 +51,7 @@ static uint32_t crc_software(uint32_t crc, const unsigned char *p, size_t n) {
 #define SHORT_BLOCK 256
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
-static int shift_ready = 0;
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
 
 static uint32_t gf2_matrix_times(const uint32_t *mat, uint32_t vec) {
     uint32_t sum = 0;
@@ -106,52 +106,46 @@ __attribute__((unused)) static inline uint32_t shift(uint32_t zeros[][256], uint
 __attribute__((unused)) static void build_shift_tables(void) {
     build_shift(shift_long, LONG_BLOCK);
     build_shift(shift_short, SHORT_BLOCK);
-    __atomic_store_n(&shift_ready, 1, __ATOMIC_RELEASE);
 }
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
+// Consumes whole groups of three `block`-byte blocks from *p, one stream each,
+// and combines the three CRCs with the shift table for `block` bytes.
+__attribute__((target("sse4.2"), always_inline))
+static inline uint64_t crc_three_streams(uint64_t c, const unsigned char **pp, size_t *np, size_t block, uint32_t zeros[][256]) {
+    const unsigned char *p = *pp;
+    size_t n = *np;
+    while (n >= 3 * block) {
+        uint64_t c1 = 0, c2 = 0;
+        const unsigned char *end = p + block;
+        do {
+            uint64_t w0, w1, w2;
+            memcpy(&w0, p, 8);
+            memcpy(&w1, p + block, 8);
+            memcpy(&w2, p + 2 * block, 8);
+            c = _mm_crc32_u64(c, w0);
+            c1 = _mm_crc32_u64(c1, w1);
+            c2 = _mm_crc32_u64(c2, w2);
+            p += 8;
+        } while (p < end);
+        c = shift(zeros, (uint32_t)c) ^ (uint32_t)c1;
+        c = shift(zeros, (uint32_t)c) ^ (uint32_t)c2;
+        p += 2 * block;
+        n -= 3 * block;
+    }
+    *pp = p;
+    *np = n;
+    return c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc_hardware(uint32_t crc, const unsigned char *p, size_t n) {
     uint64_t c = crc;
     while (n && ((uintptr_t)p & 7)) { c = _mm_crc32_u8((uint32_t)c, *p++); n--; }
-    if (n >= 3 * SHORT_BLOCK && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shift_tables();
-    while (n >= 3 * LONG_BLOCK) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + LONG_BLOCK;
-        do {
-            uint64_t w0, w1, w2;
-            memcpy(&w0, p, 8);
-            memcpy(&w1, p + LONG_BLOCK, 8);
-            memcpy(&w2, p + 2 * LONG_BLOCK, 8);
-            c = _mm_crc32_u64(c, w0);
-            c1 = _mm_crc32_u64(c1, w1);
-            c2 = _mm_crc32_u64(c2, w2);
-            p += 8;
-        } while (p < end);
-        c = shift(shift_long, (uint32_t)c) ^ (uint32_t)c1;
-        c = shift(shift_long, (uint32_t)c) ^ (uint32_t)c2;
-        p += 2 * LONG_BLOCK;
-        n -= 3 * LONG_BLOCK;
-    }
-    while (n >= 3 * SHORT_BLOCK) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + SHORT_BLOCK;
-        do {
-            uint64_t w0, w1, w2;
-            memcpy(&w0, p, 8);
-            memcpy(&w1, p + SHORT_BLOCK, 8);
-            memcpy(&w2, p + 2 * SHORT_BLOCK, 8);
-            c = _mm_crc32_u64(c, w0);
-            c1 = _mm_crc32_u64(c1, w1);
-            c2 = _mm_crc32_u64(c2, w2);
-            p += 8;
-        } while (p < end);
-        c = shift(shift_short, (uint32_t)c) ^ (uint32_t)c1;
-        c = shift(shift_short, (uint32_t)c) ^ (uint32_t)c2;
-        p += 2 * SHORT_BLOCK;
-        n -= 3 * SHORT_BLOCK;
-    }
+    if (n >= 3 * SHORT_BLOCK) pthread_once(&shift_once, build_shift_tables);
+    c = crc_three_streams(c, &p, &n, LONG_BLOCK, shift_long);
+    c = crc_three_streams(c, &p, &n, SHORT_BLOCK, shift_short);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
