@@ -40,6 +40,7 @@ public enum Workload: String, CaseIterable, Sendable {
     case readSequential1k = "read-sequential-1k"
     case readRandom1k = "read-random-1k"
     case appendConcurrentAlways = "append-concurrent-always"
+    case appendConcurrentAlwaysTasks = "append-concurrent-always-tasks"
     case reopen = "reopen"
     case peakRSS = "peak-rss"
     case reopen10GiB = "reopen-10g"

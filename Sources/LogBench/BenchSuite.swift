@@ -20,6 +20,7 @@ public enum BenchSuite {
             case .readSequential1k: emit(try ReadWorkloads.sequential(configuration).report)
             case .readRandom1k: emit(try ReadWorkloads.random(configuration).report)
             case .appendConcurrentAlways: emit(try ConcurrentAppendWorkload.run(configuration).report)
+            case .appendConcurrentAlwaysTasks: emit(try ConcurrentAppendWorkload.runTasks(configuration))
             case .followLatency: emit(try ConsumerWorkloads.followLatency(configuration))
             case .consumeCommit1k: emit(try ConsumerWorkloads.consumeCommit(configuration))
             case .reopen, .peakRSS, .reopen10GiB, .peakRSS10GiB:

@@ -141,3 +141,62 @@ extension ConcurrentAppendWorkload {
         if let failure = shared.failures.withLock({ $0.first }) { throw BenchError("an appender failed: \(failure)") }
     }
 }
+
+extension ConcurrentAppendWorkload {
+    /// `append-concurrent-always-tasks`: the same with Swift tasks calling the
+    /// async `append`, which suspends instead of blocking a thread while the
+    /// log's syncer runs the shared fdatasync; against one task.
+    public static func runTasks(_ configuration: BenchConfiguration) throws -> BenchReport {
+        let valueBytes = configuration.recordBytes(default: 100)
+        let tasks = max(configuration.threads, 1)
+        let single = try measureTasks(tasks: 1, valueBytes: valueBytes, configuration)
+        let many = try measureTasks(tasks: tasks, valueBytes: valueBytes, configuration)
+        return BenchReport(
+            workload: Workload.appendConcurrentAlwaysTasks.rawValue,
+            figure: Figure("\(tasks) tasks", Double(many.records) / many.seconds, "records/s"),
+            reference: Figure("1 task", Double(single.records) / single.seconds, "records/s"),
+            target: Target(.ratio, .atLeast, 20, "x"),
+            details: [
+                Figure("records", Double(many.records), "records"), Figure("1-task records", Double(single.records), "records"),
+            ],
+            setup: "\(valueBytes) B values, one async append per record per task, SyncPolicy.always, \(NumberText.short(configuration.concurrentSeconds)) s each side")
+    }
+
+    static func measureTasks(tasks: Int, valueBytes: Int, _ configuration: BenchConfiguration) throws -> (records: Int, seconds: Double) {
+        try withBenchDirectory(in: configuration.directory) { directory in
+            let log = try openBenchLog(in: directory, syncPolicy: .always)
+            let shared = SharedState()
+            let done = Atomic<Bool>(false)
+            let record = benchRecords(count: 1, valueBytes: valueBytes)[0]
+            let start = monotonicNanoseconds()
+            let runner = Task.detached {
+                defer { done.store(true, ordering: .releasing) }
+                await withTaskGroup(of: Int.self) { group in
+                    for _ in 0..<tasks {
+                        group.addTask {
+                            var appended = 0
+                            do {
+                                while !shared.stop.load(ordering: .relaxed) {
+                                    try await log.append(record)
+                                    appended += 1
+                                }
+                            } catch {
+                                shared.failures.withLock { $0.append("\(error)") }
+                            }
+                            return appended
+                        }
+                    }
+                    for await appended in group { shared.records.add(appended, ordering: .relaxed) }
+                }
+            }
+            sleepSeconds(configuration.concurrentSeconds)
+            shared.stop.store(true, ordering: .relaxed)
+            while !done.load(ordering: .acquiring) { usleep(1000) }
+            _ = runner
+            let seconds = Double(monotonicNanoseconds() - start) / 1e9
+            try log.close()
+            if let failure = shared.failures.withLock({ $0.first }) { throw BenchError("an appender failed: \(failure)") }
+            return (shared.records.load(ordering: .relaxed), seconds)
+        }
+    }
+}

@@ -79,8 +79,13 @@ extension Log {
         let log = Log(
             directory: directory, options: options, logger: logger, lockFile: lockFile, sealed: sealed,
             active: active.segment, activeSize: active.storeSize, nextOffset: active.nextOffset)
-        if case .interval(let milliseconds) = options.syncPolicy {
+        switch options.syncPolicy {
+        case .interval(let milliseconds):
             log.syncThread = try startThread { log.runIntervalSync(milliseconds: milliseconds) }
+        case .always:
+            log.syncThread = try startThread { log.runDurabilitySyncer() }
+        case .never:
+            break
         }
         return log
     }

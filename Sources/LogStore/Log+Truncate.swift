@@ -147,6 +147,7 @@ extension Log {
             try FileSystem.remove(directory.appending(Self.truncationMarker))
             try FileSystem.syncDirectory(directory)
             writer.durableSequence = writer.writtenSequence
+            resumeDurableWaitersLocked()
             writer.visibleActive = flushedExtentLocked()
             publishLocked()
             logger.info("log.truncated", metadata: ["log.directory": "\(directory)", "log.next_offset": "\(offset)"])

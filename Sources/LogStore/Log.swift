@@ -62,6 +62,8 @@ public final class Log: @unchecked Sendable {
         /// The group-commit round last started, and the sequence it makes durable.
         var syncRound: UInt64 = 0
         var syncTarget: UInt64 = 0
+        /// Async appenders waiting for their sequence to be durable.
+        var durabilityWaiters: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
         /// Set by a failed write or sync: the log refuses appends until reopened,
         /// because the page cache can no longer be trusted (fsyncgate).
         var failure: LogStoreError?
@@ -135,6 +137,14 @@ public final class Log: @unchecked Sendable {
 
     @inline(__always)
     func appendBatch<C: Collection<Record>>(_ records: C) throws -> Range<Int64> {
+        try appendBatch(records, waitForDurability: true).offsets
+    }
+
+    /// Writes the batch; under `.always` waits for durability (blocking) when
+    /// `waitForDurability`, else leaves that to the caller with the returned
+    /// sequence (the async `append`).
+    @inline(__always)
+    func appendBatch<C: Collection<Record>>(_ records: C, waitForDurability: Bool) throws -> (offsets: Range<Int64>, sequence: UInt64) {
         guard !records.isEmpty else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
         guard records.count < Int(Int32.max) else {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
@@ -166,11 +176,12 @@ public final class Log: @unchecked Sendable {
         view.withLock { $0.nextOffset = writer.nextOffset }
         if waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }
         let offsets = baseOffset..<writer.nextOffset
-        if case .always = options.syncPolicy {
+        let sequence = writer.writtenSequence
+        if waitForDurability, case .always = options.syncPolicy {
             // Releases the lock while syncing: other appends move `nextOffset` on meanwhile.
-            try waitUntilDurableLocked(writer.writtenSequence)
+            try waitUntilDurableLocked(sequence)
         }
-        return offsets
+        return (offsets, sequence)
     }
 
     /// Makes everything appended so far durable (flush and `fdatasync`).
@@ -202,6 +213,8 @@ public final class Log: @unchecked Sendable {
     /// Records a write or sync failure: nothing more is appended until reopen.
     func fail(_ error: any Error) -> LogStoreError {
         let failure = error as? LogStoreError ?? LogStoreError(.io, "write failed", path: directory.string, underlying: error)
+        for waiter in writer.durabilityWaiters { waiter.continuation.resume(throwing: failure) }
+        writer.durabilityWaiters = []
         if writer.failure == nil {
             writer.failure = failure
             logger.error("log.write_failed", metadata: ["log.directory": "\(directory)", "error": "\(failure)"])
@@ -311,6 +324,7 @@ public final class Log: @unchecked Sendable {
         switch result {
         case .success:
             writer.durableSequence = max(writer.durableSequence, target)
+            resumeDurableWaitersLocked()
             // A roll meanwhile published everything itself (it synced the old segment).
             if flushed.segment === writer.active, flushed.nextOffset > writer.visibleActive.nextOffset {
                 writer.visibleActive = flushed
@@ -349,6 +363,7 @@ public final class Log: @unchecked Sendable {
             writer.active = segment
             writer.buffer.startPosition = 0
             writer.durableSequence = writer.writtenSequence
+            resumeDurableWaitersLocked()
             writer.visibleActive = flushedExtentLocked()
             publishLocked()
             if options.retentionBytes != nil || options.retentionMilliseconds != nil {
@@ -410,7 +425,15 @@ public final class Log: @unchecked Sendable {
             buffer.startPosition += Int64(buffer.count)
             buffer.count = 0
         }
-        try writer.active.store.syncData()
+        do {
+            try writer.active.store.syncData()
+        } catch {
+            for waiter in writer.durabilityWaiters { waiter.continuation.resume(throwing: error) }
+            writer.durabilityWaiters = []
+            throw error
+        }
+        writer.durableSequence = writer.writtenSequence
+        resumeDurableWaitersLocked()
         try writer.active.index.seal()
         let marker = directory.appending(Log.cleanShutdownMarker)
         let file = try OpenFile(path: marker, options: [.create, .truncate])

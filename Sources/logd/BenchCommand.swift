@@ -149,7 +149,7 @@ enum BenchText {
 
     /// `name  figure  ref reference  ratio r  target ... PASS`
     static func line(_ report: BenchReport) -> String {
-        var line = padded(report.workload, 28) + padded(value(report.figure.value, report.figure.unit), 22)
+        var line = padded(report.workload, 32) + padded(value(report.figure.value, report.figure.unit), 22)
         if let reference = report.reference {
             line += padded("ref " + value(reference.value, reference.unit), 26)
         } else {

@@ -37,12 +37,12 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     func aFollowerReceivesRecordsAppendedLater(policy: SyncPolicy) async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(maxSegmentBytes: 2048, syncPolicy: policy))
-        try log.append([Record("before 0"), Record("before 1")])
+        try await log.append([Record("before 0"), Record("before 1")])
         let follower = Task { try await follow(log, from: 1, count: 41) }
         // Give the follower time to reach the end and wait there.
         try await Task.sleep(for: .milliseconds(50))
         for number in 0..<40 {
-            try log.append(Record("later \(number)"))
+            try await log.append(Record("later \(number)"))
             if number % 10 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
         let records = try await withTimeout(seconds: 10) { try await follower.value }
@@ -59,12 +59,12 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     @Test func bufferedAppendsBecomeVisibleToAFollower() async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
-        try log.append([Record("a"), Record("b"), Record("c")])  // buffered, never flushed
+        try await log.append([Record("a"), Record("b"), Record("c")])  // buffered, never flushed
         let early = try await withTimeout(seconds: 10) { try await follow(log, from: 0, count: 3) }
         #expect(early?.map(\.offset) == [0, 1, 2])
         let follower = Task { try await follow(log, from: 3, count: 1) }
         try await Task.sleep(for: .milliseconds(50))
-        try log.append(Record("d"))  // the follower is already waiting
+        try await log.append(Record("d"))  // the follower is already waiting
         let late = try await withTimeout(seconds: 10) { try await follower.value }
         #expect(late?.map(\.value) == [Array("d".utf8)])
         try log.close()
@@ -73,7 +73,7 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     @Test func iterationEndsWhenTheLogCloses() async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
-        try log.append(Record("only"))
+        try await log.append(Record("only"))
         let follower = Task { try await follow(log, from: 0, count: 100) }
         try await Task.sleep(for: .milliseconds(50))
         try log.close()
@@ -84,7 +84,7 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     @Test func iterationEndsWhenTheTaskIsCancelled() async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
-        try log.append(Record("only"))
+        try await log.append(Record("only"))
         let follower = Task { try await follow(log, from: 0, count: 100) }
         try await Task.sleep(for: .milliseconds(50))
         follower.cancel()
@@ -103,10 +103,10 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     @Test func manyFollowersAcrossSegmentRolls() async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(maxSegmentBytes: 1024, syncPolicy: .never))
-        for number in 0..<4 { try log.append(Record("r\(number)")) }
+        for number in 0..<4 { try await log.append(Record("r\(number)")) }
         let followers = (0..<4).map { number in Task { try await follow(log, from: Int64(number), count: 300 - number) } }
         try await Task.sleep(for: .milliseconds(20))
-        for number in 4..<300 { try log.append(Record("r\(number)")) }
+        for number in 4..<300 { try await log.append(Record("r\(number)")) }
         for (number, follower) in followers.enumerated() {
             let records = try await withTimeout(seconds: 10) { try await follower.value }
             #expect(records?.map(\.offset) == Array(Int64(number)..<300))
@@ -119,7 +119,7 @@ func follow(_ log: Log, from offset: Int64, count: Int) async throws -> [StoredR
     @Test func aFollowerBelowRetentionGetsOutOfRange() async throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(maxSegmentBytes: 1024, syncPolicy: .never))
-        for number in 0..<200 { try log.append(Record("r\(number)")) }
+        for number in 0..<200 { try await log.append(Record("r\(number)")) }
         try log.deleteSegments(below: 100)
         #expect(log.lowestOffset > 0)
         do {

@@ -91,3 +91,49 @@ final class Shared<Value: Sendable>: Sendable {
         expectLogStoreError(.unavailable) { try log.flush() }
     }
 }
+
+@Suite struct AsyncAppendTests {
+    /// 64 tasks appending under `.always` share fdatasyncs without blocking
+    /// threads: every record gets its own offset and is readable once its
+    /// append returns (readers only see durable records).
+    @Test func concurrentTasksGetDistinctOffsetsAndReadableRecords() async throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(maxSegmentBytes: 8192, syncPolicy: .always))
+        let tasks = 64
+        let perTask = 20
+        let offsets = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var mine: [Int64] = []
+                    for number in 0..<perTask {
+                        let offset = try await log.append(Record("t\(task)-\(number)"))
+                        // Durable, hence visible, by the time the append returns.
+                        #expect(try log.read(at: offset).value == Array("t\(task)-\(number)".utf8))
+                        mine.append(offset)
+                    }
+                    #expect(mine == mine.sorted())
+                    return mine
+                }
+            }
+            var all: [Int64] = []
+            for try await mine in group { all += mine }
+            return all
+        }
+        #expect(offsets.sorted() == Array(0..<Int64(tasks * perTask)))
+        let batch = try await log.append([Record("x"), Record("y")])
+        #expect(batch == Int64(tasks * perTask)..<Int64(tasks * perTask + 2))
+        try log.close()
+        let reopened = try Log.open(directory: directory.log())
+        #expect(reopened.nextOffset == Int64(tasks * perTask + 2))
+        try reopened.close()
+    }
+
+    @Test func asyncAppendAfterCloseThrowsAndPendingOnesFinish() async throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .always))
+        try await log.append(Record("one"))
+        try log.close()
+        let error = await #expect(throws: LogStoreError.self) { try await log.append(Record("two")) }
+        #expect(error?.code == .unavailable)
+    }
+}

@@ -1,0 +1,71 @@
+extension Log {
+    /// Appends one record and returns its offset. Under `SyncPolicy.always`
+    /// the task suspends, without blocking a thread, until the record is
+    /// durable: many concurrent tasks share each `fdatasync`, which a
+    /// background thread of the log runs.
+    /// - Throws: as the synchronous `append(_:)`.
+    @discardableResult
+    public func append(_ record: Record) async throws -> Int64 {
+        let (offsets, sequence) = try appendBatch(CollectionOfOne(record), waitForDurability: false)
+        try await waitUntilDurable(sequence)
+        return offsets.lowerBound
+    }
+
+    /// Appends records as one batch (all or nothing) and returns their
+    /// offsets; under `.always` suspends until they are durable.
+    @discardableResult
+    public func append(_ records: [Record]) async throws -> Range<Int64> {
+        let (offsets, sequence) = try appendBatch(records, waitForDurability: false)
+        try await waitUntilDurable(sequence)
+        return offsets
+    }
+
+    /// Suspends until the first `sequence` bytes appended since open are durable
+    /// (immediately unless the policy is `.always`).
+    func waitUntilDurable(_ sequence: UInt64) async throws {
+        guard case .always = options.syncPolicy else { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writerLock.withLock {
+                if writer.durableSequence >= sequence {
+                    continuation.resume()
+                } else if let failure = writer.failure {
+                    continuation.resume(throwing: failure)
+                } else {
+                    writer.durabilityWaiters.append((sequence, continuation))
+                    writerLock.broadcast()  // wakes the syncer
+                }
+            }
+        }
+    }
+
+    /// Resumes the async appenders whose records are now durable.
+    func resumeDurableWaitersLocked() {
+        guard !writer.durabilityWaiters.isEmpty else { return }
+        let durable = writer.durableSequence
+        var pending: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        for waiter in writer.durabilityWaiters {
+            if waiter.sequence <= durable { waiter.continuation.resume() } else { pending.append(waiter) }
+        }
+        writer.durabilityWaiters = pending
+    }
+
+    /// The `.always` syncer: while async appenders wait, runs group-commit
+    /// rounds (flush, then `fdatasync` without the lock). Ends when the log closes.
+    func runDurabilitySyncer() {
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        while !writer.closed {
+            // A blocking appender leading a round resumes our waiters when it ends.
+            guard !writer.durabilityWaiters.isEmpty, writer.failure == nil, !writer.syncInProgress else {
+                writerLock.wait()
+                continue
+            }
+            do {
+                try syncOnceLocked()
+            } catch {
+                // `fail` resumed every waiter with the error.
+                logger.error("log.sync_failed", metadata: ["log.directory": "\(directory)", "error": "\(error)"])
+            }
+        }
+    }
+}
