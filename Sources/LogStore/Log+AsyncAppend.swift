@@ -31,6 +31,16 @@ extension Log {
                 } else if let failure = writer.failure {
                     continuation.resume(throwing: failure)
                 } else {
+                    // A closing log syncs everything and resumes its waiters itself.
+                    if syncThread == nil && !writer.closed {
+                        // Started on first use, so logs only appended to synchronously have no extra thread.
+                        do {
+                            syncThread = try startThread { [self] in runDurabilitySyncer() }
+                        } catch {
+                            continuation.resume(throwing: error)
+                            return
+                        }
+                    }
                     writer.durabilityWaiters.append((sequence, continuation))
                     writerLock.broadcast()  // wakes the syncer
                 }

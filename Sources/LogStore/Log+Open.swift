@@ -82,10 +82,8 @@ extension Log {
         switch options.syncPolicy {
         case .interval(let milliseconds):
             log.syncThread = try startThread { log.runIntervalSync(milliseconds: milliseconds) }
-        case .always:
-            log.syncThread = try startThread { log.runDurabilitySyncer() }
-        case .never:
-            break
+        case .always, .never:
+            break  // `.always` starts its syncer with the first async append
         }
         return log
     }
