@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.29.0", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // CRC-32C (Castagnoli) with the SSE4.2 / ARMv8 CRC instruction when the CPU has it.
@@ -44,7 +47,18 @@ let package = Package(
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
         .testTarget(name: "logdTests", dependencies: ["LogStore", "logd"]),
         // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
-        .target(name: "PostgresCDC", dependencies: ["LogStore"]),
+        // The replication connection (SwiftNIO) lives here too; LogStore stays NIO-free.
+        .target(
+            name: "PostgresCDC",
+            dependencies: [
+                "LogStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore"]),
         .executableTarget(
             name: "LogStoreBenchmarks",

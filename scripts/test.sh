@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(zlib1g-dev)
+# postgresql-15: the PostgresCDC tests start a throwaway Postgres 15 of their own.
+packages=(zlib1g-dev postgresql-15)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
