@@ -73,7 +73,7 @@ final class PostgresTestServer: Sendable {
     }
 
     /// Starts a new server; `stop()` it yourself unless it is `shared`.
-    init(walLevel: String) throws {
+    init(walLevel: String, tls: Bool = true) throws {
         guard Self.isAvailable else {
             throw TestServerError(
                 message: "Postgres 15 not found in \(Self.binDirectory): apt-get install postgresql-15 (scripts/test.sh does)")
@@ -84,14 +84,14 @@ final class PostgresTestServer: Sendable {
         directory = String(cString: made)
         port = try Self.freePort()
         do {
-            try Self.setUp(directory: directory, port: port, database: database, walLevel: walLevel)
+            try Self.setUp(directory: directory, port: port, database: database, walLevel: walLevel, tls: tls)
         } catch {
             Self.stop(directory: directory)
             throw error
         }
     }
 
-    private static func setUp(directory: String, port: Int, database: String, walLevel: String) throws {
+    private static func setUp(directory: String, port: Int, database: String, walLevel: String, tls: Bool) throws {
         let dataDirectory = directory + "/data"
         let isRoot = getuid() == 0
         if isRoot {
@@ -112,6 +112,7 @@ final class PostgresTestServer: Sendable {
             synchronous_commit = off
             full_page_writes = off
             shared_buffers = 32MB
+            ssl = \(tls ? "on" : "off")
 
             """
         let hba = """
@@ -125,6 +126,14 @@ final class PostgresTestServer: Sendable {
             """
         try Self.append(settings, to: dataDirectory + "/postgresql.conf")
         try hba.write(toFile: dataDirectory + "/pg_hba.conf", atomically: true, encoding: .utf8)
+        if tls {
+            // A self-signed certificate: sslmode=require encrypts without verifying (as libpq).
+            try Self.run(
+                "/usr/bin/openssl",
+                ["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost", "-newkey", "rsa:2048",
+                 "-keyout", dataDirectory + "/server.key", "-out", dataDirectory + "/server.crt"])
+            _ = try Self.run("/bin/chmod", ["600", dataDirectory + "/server.key"])
+        }
         if isRoot { _ = try Self.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
         try Self.runPostgres("pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
         // One -c per statement: psql runs a multi-statement -c in one transaction,
@@ -155,10 +164,10 @@ final class PostgresTestServer: Sendable {
     /// A configuration for `user` (the trust superuser by default).
     func configuration(
         user: String = Role.trust, password: String? = nil, replication: PostgresConnectionConfiguration.ReplicationMode = .database,
-        runtimeParameters: [String: String] = [:]
+        runtimeParameters: [String: String] = [:], tlsMode: PostgresConnectionConfiguration.TLSMode = .disable
     ) -> PostgresConnectionConfiguration {
         PostgresConnectionConfiguration(
-            host: "127.0.0.1", port: port, user: user, password: password, database: database, tlsMode: .disable,
+            host: "127.0.0.1", port: port, user: user, password: password, database: database, tlsMode: tlsMode,
             replication: replication, runtimeParameters: runtimeParameters)
     }
 
