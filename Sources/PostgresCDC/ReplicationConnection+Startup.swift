@@ -4,7 +4,7 @@ import NIOSSL
 extension ReplicationConnection {
     /// SSLRequest (when asked for), StartupMessage, authentication, then
     /// everything up to the first ReadyForQuery.
-    func startup() async throws(PostgresReplicationError) {
+    nonisolated(nonsending) func startup() async throws(PostgresReplicationError) {
         if configuration.tlsMode != .disable {
             try await negotiateTLS()
         }
@@ -41,7 +41,7 @@ extension ReplicationConnection {
     }
 
     /// SSLRequest: 'S' means go on in TLS, 'N' means the server has no TLS.
-    private func negotiateTLS() async throws(PostgresReplicationError) {
+    private nonisolated(nonsending) func negotiateTLS() async throws(PostgresReplicationError) {
         try await send(.sslRequest)
         var answer = try await receive()
         guard answer.type == BackendMessage.sslResponseType, let byte = answer.body.readInteger(as: UInt8.self) else {
@@ -74,7 +74,7 @@ extension ReplicationConnection {
         }
     }
 
-    private func authenticate() async throws(PostgresReplicationError) {
+    private nonisolated(nonsending) func authenticate() async throws(PostgresReplicationError) {
         var scram: SCRAMSHA256Client?
         while true {
             var message = try await receive()

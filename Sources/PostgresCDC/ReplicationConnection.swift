@@ -121,7 +121,7 @@ public final class ReplicationConnection {
 
     // MARK: - Message I/O
 
-    func send(_ message: FrontendMessage) async throws(PostgresReplicationError) {
+    nonisolated(nonsending) func send(_ message: FrontendMessage) async throws(PostgresReplicationError) {
         do {
             try await outbound.write(message)
         } catch {
@@ -130,11 +130,11 @@ public final class ReplicationConnection {
     }
 
     /// The next backend message; notices are logged and skipped.
-    func receive() async throws(PostgresReplicationError) -> BackendMessage {
+    nonisolated(nonsending) func receive() async throws(PostgresReplicationError) -> BackendMessage {
         while true {
             let next: BackendMessage?
             do {
-                next = try await inbound.next()
+                next = try await inbound.next(isolation: #isolation)
             } catch let error as PostgresReplicationError {
                 throw error
             } catch {
@@ -171,7 +171,7 @@ public final class ReplicationConnection {
     /// - Returns: the data rows of all statements, each column as text or nil for NULL.
     /// - Throws: `PostgresReplicationError` with the server's SQLSTATE,
     ///   message, detail and hint when the server answers with an ErrorResponse.
-    public func simpleQuery(_ sql: String) async throws(PostgresReplicationError) -> [[String?]] {
+    public nonisolated(nonsending) func simpleQuery(_ sql: String) async throws(PostgresReplicationError) -> [[String?]] {
         guard !isStreaming else {
             throw PostgresReplicationError(.invalidState, "the connection is streaming; end replication first")
         }
@@ -232,7 +232,7 @@ public final class ReplicationConnection {
     // MARK: - Replication commands
 
     /// `IDENTIFY_SYSTEM`: system id, timeline, current WAL position, database.
-    public func identifySystem() async throws(PostgresReplicationError) -> SystemIdentity {
+    public nonisolated(nonsending) func identifySystem() async throws(PostgresReplicationError) -> SystemIdentity {
         let rows = try await simpleQuery("IDENTIFY_SYSTEM")
         guard let row = rows.first, row.count >= 4, let systemID = row[0], let timelineText = row[1],
             let timeline = Int(timelineText), let positionText = row[2], let position = LSN(positionText)
@@ -250,7 +250,7 @@ public final class ReplicationConnection {
     ///   - exportSnapshot: export a snapshot for a consistent initial copy.
     ///     It lives until this connection runs its next command.
     /// - Throws: `.walLevelNotLogical`, `.slotExists`, `.replicationPrivilegeMissing`, ...
-    public func createReplicationSlot(name: String, temporary: Bool = false, exportSnapshot: Bool)
+    public nonisolated(nonsending) func createReplicationSlot(name: String, temporary: Bool = false, exportSnapshot: Bool)
         async throws(PostgresReplicationError) -> CreatedSlot
     {
         try Self.validateSlotName(name)
@@ -267,7 +267,7 @@ public final class ReplicationConnection {
     }
 
     /// `DROP_REPLICATION_SLOT name WAIT`.
-    public func dropReplicationSlot(name: String) async throws(PostgresReplicationError) {
+    public nonisolated(nonsending) func dropReplicationSlot(name: String) async throws(PostgresReplicationError) {
         try Self.validateSlotName(name)
         _ = try await simpleQuery("DROP_REPLICATION_SLOT \(name) WAIT")
     }
@@ -294,7 +294,7 @@ public final class ReplicationConnection {
     ///   - messages: also stream `pg_logical_emit_message` messages.
     /// - Returns: the stream; iterate it from this task.
     /// - Throws: `.slotInUse`, `.slotMissing`, ... when the server refuses.
-    public func startReplication(slot: String, startLSN: LSN, publications: [String], messages: Bool = true)
+    public nonisolated(nonsending) func startReplication(slot: String, startLSN: LSN, publications: [String], messages: Bool = true)
         async throws(PostgresReplicationError) -> ReplicationStream
     {
         try Self.validateSlotName(slot)
@@ -324,7 +324,7 @@ public final class ReplicationConnection {
     }
 
     /// The next replication message, or nil when the server ended the stream.
-    func nextReplicationMessage() async throws(PostgresReplicationError) -> ReplicationMessage? {
+    nonisolated(nonsending) func nextReplicationMessage() async throws(PostgresReplicationError) -> ReplicationMessage? {
         guard isStreaming else { return nil }
         while true {
             var message = try await receive()
@@ -374,7 +374,7 @@ public final class ReplicationConnection {
 
     /// Sends a standby status update (`r`). `write`/`flush`/`apply` are the
     /// positions durably handled; the slot's confirmed_flush_lsn follows `flush`.
-    public func sendStandbyStatus(write: LSN, flush: LSN, apply: LSN, replyRequested: Bool = false)
+    public nonisolated(nonsending) func sendStandbyStatus(write: LSN, flush: LSN, apply: LSN, replyRequested: Bool = false)
         async throws(PostgresReplicationError)
     {
         try await statusSender.send(write: write, flush: flush, apply: apply, replyRequested: replyRequested)
@@ -382,14 +382,14 @@ public final class ReplicationConnection {
 
     /// Ends CopyBoth cleanly (CopyDone, then drains the rest of the stream up
     /// to ReadyForQuery); afterwards the connection takes commands again.
-    public func endReplication() async throws(PostgresReplicationError) {
+    public nonisolated(nonsending) func endReplication() async throws(PostgresReplicationError) {
         guard isStreaming else { return }
         try await send(.copyDone)
         try await drainUntilReady()
         isStreaming = false
     }
 
-    private func drainUntilReady() async throws(PostgresReplicationError) {
+    private nonisolated(nonsending) func drainUntilReady() async throws(PostgresReplicationError) {
         while true {
             var message = try await receive()
             switch message.type {
@@ -403,7 +403,7 @@ public final class ReplicationConnection {
     }
 
     /// Closes the socket now (for shutdown from a signal); `withConnection` also closes it.
-    public func close() async {
+    public nonisolated(nonsending) func close() async {
         try? await channel.close()
     }
 }

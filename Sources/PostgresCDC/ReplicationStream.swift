@@ -23,6 +23,13 @@ public struct ReplicationStream: AsyncSequence {
         public mutating func next() async throws(PostgresReplicationError) -> ReplicationMessage? {
             try await connection.nextReplicationMessage()
         }
+
+        /// Runs on the caller's actor, so an actor can own the connection.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(PostgresReplicationError)
+            -> ReplicationMessage?
+        {
+            try await connection.nextReplicationMessage()
+        }
     }
 }
 
