@@ -49,7 +49,7 @@ public final class ReplicationConnection {
     let channel: any Channel
     private var inbound: NIOAsyncChannelInboundStream<BackendMessage>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<FrontendMessage>
-    private var isStreaming = false
+    private(set) var isStreaming = false
 
     private init(
         configuration: PostgresConnectionConfiguration, logger: Logger, channel: any Channel,

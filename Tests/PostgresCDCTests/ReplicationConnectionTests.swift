@@ -174,6 +174,36 @@ struct ReplicationConnectionTests {
         }
     }
 
+    @Test("COPY TO STDOUT inside an exported snapshot delivers every row of the snapshot, in text format",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func copyOutInsideExportedSnapshot() async throws {
+        let server = try PostgresTestServer.require()
+        try await server.sql("CREATE TABLE copy_rows (id int PRIMARY KEY, note text); INSERT INTO copy_rows SELECT g, 'n' || g FROM generate_series(1, 1000) g")
+        let (reported, rows) = try await withTimeout {
+            try await ReplicationConnection.withConnection(configuration: server.configuration()) { connection in
+                let slot = try await connection.createReplicationSlot(
+                    name: "copy_slot", temporary: true, exportSnapshot: true)
+                let snapshot = try #require(slot.snapshotName)
+                try await server.sql("INSERT INTO copy_rows VALUES (1001, NULL)")
+                return try await ReplicationConnection.withConnection(configuration: server.configuration(replication: .none)) {
+                    other in
+                    _ = try await other.simpleQuery(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '\(snapshot)'")
+                    var rows: [String] = []
+                    let reported = try await other.copyOut("COPY copy_rows TO STDOUT") { row in
+                        rows.append(String(decoding: row, as: UTF8.self))
+                    }
+                    _ = try await other.simpleQuery("COMMIT")
+                    return (reported, rows)
+                }
+            }
+        }
+        #expect(reported == 1000)
+        #expect(rows.count == 1000)
+        #expect(rows.first == "1\tn1\n")
+        #expect(!rows.contains { $0.hasPrefix("1001\t") })
+    }
+
     @Test("streaming: INSERT, UPDATE, DELETE, TRUNCATE arrive as XLogData that PgOutputDecoder decodes",
           .enabled(if: PostgresTestServer.isAvailable))
     func streamsChanges() async throws {
