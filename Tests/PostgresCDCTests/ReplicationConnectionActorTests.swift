@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import PostgresCDC
@@ -42,5 +43,66 @@ struct ReplicationConnectionActorTests {
         let position = try await withTimeout { try await probe.identifyAndAnswerOneKeepalive(configuration) }
         #expect(position > .zero)
         #expect(await probe.keepalives == 1)
+    }
+
+    @Test("a timer task sends status updates while the owner reads the stream (statusSender is Sendable)",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func statusUpdatesFromATimerTask() async throws {
+        let server = try PostgresTestServer.require()
+        try await server.sql("CREATE TABLE timer_items (id int PRIMARY KEY); CREATE PUBLICATION timer_pub FOR TABLE timer_items")
+        let (commitEnd, confirmed) = try await withTimeout {
+            try await ReplicationConnection.withConnection(configuration: server.configuration()) { connection in
+                let slot = try await connection.createReplicationSlot(name: "timer_slot", exportSnapshot: false)
+                try await server.sql("INSERT INTO timer_items VALUES (1)")
+                let stream = try await connection.startReplication(
+                    slot: slot.name, startLSN: slot.consistentPoint, publications: ["timer_pub"])
+                let sender = connection.statusSender
+                let acknowledged = LSNBox()
+                let commitEnd = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // The timer: acknowledges whatever the reader has made durable so far.
+                        for _ in 0..<20 {
+                            let position = acknowledged.value
+                            try await sender.send(write: position, flush: position, apply: position)
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                    var commitEnd = LSN.zero
+                    for try await message in stream {
+                        guard case .xLogData(let data) = message,
+                            case .commit(let commit) = try PgOutputDecoder.decode(data.payload)
+                        else { continue }
+                        commitEnd = commit.endLSN
+                        acknowledged.value = commitEnd
+                        break
+                    }
+                    try await group.waitForAll()
+                    return commitEnd
+                }
+                // The walsender applies a status update shortly after it arrives: poll briefly.
+                var confirmed: LSN?
+                for _ in 0..<100 {
+                    let rows = try await server.sql(
+                        "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'timer_slot'")
+                    confirmed = rows.first?.first?.flatMap { LSN($0) }
+                    if confirmed == commitEnd { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await connection.endReplication()
+                try await connection.dropReplicationSlot(name: slot.name)
+                return (commitEnd, confirmed)
+            }
+        }
+        #expect(commitEnd > .zero)
+        #expect(confirmed == commitEnd)
+    }
+}
+
+/// The position the reader has made durable, shared with the timer task.
+final class LSNBox: Sendable {
+    private let storage = Mutex(LSN.zero)
+    var value: LSN {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }
