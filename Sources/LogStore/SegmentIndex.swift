@@ -105,7 +105,20 @@ final class SegmentIndex: @unchecked Sendable {
     private func makeWritable(preallocateBytes: Int) throws {
         let bytes = max(preallocateBytes - preallocateBytes % Self.entrySize, (count + 1) * Self.entrySize)
         if try file.size() < Int64(bytes) { try file.truncate(to: Int64(bytes)) }
+        try reserveBlocks(bytes: bytes)
         try map(bytes: bytes, writable: true)
+    }
+
+    /// Allocates the file's blocks up front. A store into a mapped page of a
+    /// sparse file needs a block at that moment, and on a full disk the kernel
+    /// can only answer with SIGBUS; allocated now, a full disk is an error here.
+    private func reserveBlocks(bytes: Int) throws {
+        #if os(Linux)
+        let result = posix_fallocate(file.descriptor.rawValue, 0, off_t(bytes))
+        // Some file systems cannot preallocate; they are left sparse.
+        guard result != 0, result != EOPNOTSUPP, result != EINVAL else { return }
+        throw LogStoreError(.io, "cannot allocate the index", path: file.path.string, underlying: Errno(rawValue: result))
+        #endif
     }
 
     var isFull: Bool { count >= capacity }
