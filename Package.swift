@@ -40,6 +40,7 @@ let package = Package(
             dependencies: [
                 "LogStore",
                 "LogBench",
+                "PostgresCDC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

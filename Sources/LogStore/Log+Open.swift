@@ -133,8 +133,13 @@ extension Log {
                     "log.bytes_dropped": "\(storeSize - damage.position)", "log.reason": "\(damage.problem)",
                 ])
             try store.truncate(to: damage.position)
-            try store.syncData()
             validEnd = damage.position
+        }
+        if isActive && !clean {
+            // What a crashed process wrote may still be only in the page cache:
+            // make it durable before anyone reads it (a reader under `.always`
+            // must never see a record a power cut could take back).
+            try store.syncData()
         }
         try indexFile.truncate(to: 0)
         let index = try SegmentIndex(

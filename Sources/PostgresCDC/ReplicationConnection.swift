@@ -427,4 +427,16 @@ public struct StandbyStatusSender: Sendable {
             throw PostgresReplicationError(.connectionClosed, "cannot send standby status update", underlying: error)
         }
     }
+
+    /// Asks the server to end the stream (CopyDone): it stops sending, and
+    /// the stream's iterator returns nil once the messages already on their
+    /// way are read. For a clean shutdown from another task; send the last
+    /// status update first (after CopyDone the server takes none).
+    public func endStream() async throws(PostgresReplicationError) {
+        do {
+            try await outbound.write(.copyDone)
+        } catch {
+            throw PostgresReplicationError(.connectionClosed, "cannot send CopyDone", underlying: error)
+        }
+    }
 }

@@ -89,4 +89,10 @@ enum FileHandleError {
         var line = "Error: " + message + "\n"
         line.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
+
+    /// One line of progress on stderr, as it is.
+    static func note(_ message: String) {
+        var line = message + "\n"
+        line.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
 }

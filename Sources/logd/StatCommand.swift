@@ -21,6 +21,7 @@ struct StatCommand: ParsableCommand {
     func run() throws {
         let opened = try data.openForReading(log)
         defer { try? opened.close() }
+        let ingest = try IngestStat.load(opened)
         let segments = try opened.segments()
         let lowest = opened.lowestOffset
         let next = opened.nextOffset
@@ -37,7 +38,9 @@ struct StatCommand: ParsableCommand {
                         + "\"batches\":\(segment.batchCount),\"store_bytes\":\(segment.storeBytes),\"index_bytes\":\(segment.indexBytes),"
                         + "\"active\":\(segment.isActive)}")
             }
-            output.write("]}\n")
+            output.write("]")
+            ingest?.writeJSON(to: output)
+            output.write("}\n")
         } else {
             output.write("log:           \(log)\n")
             output.write("lowest offset: \(lowest)\n")
@@ -51,6 +54,7 @@ struct StatCommand: ParsableCommand {
                     pad(String(segment.baseOffset), 22) + pad(String(segment.recordCount), 12) + pad(String(segment.batchCount), 10)
                         + pad(String(segment.storeBytes), 14) + String(segment.indexBytes) + (segment.isActive ? "  (active)" : "") + "\n")
             }
+            ingest?.writeText(to: output)
         }
         output.flush()
     }

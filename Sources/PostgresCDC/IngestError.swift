@@ -1,0 +1,31 @@
+/// Why `PostgresIngester` stopped, when neither the log nor the connection
+/// has a more precise error to give.
+public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        /// The log holds records without the ingest headers.
+        case notAnIngestedLog
+        /// The log was ingested from another server, database or slot.
+        case sourceMismatch
+        /// The slot or publication is missing and `create` was not asked for,
+        /// or the slot is not a pgoutput slot of this database.
+        case setupMissing
+        /// A snapshot was asked for but cannot be taken (the slot exists and
+        /// the log is not empty, or an earlier snapshot was interrupted).
+        case snapshotUnavailable
+        /// The server sent a change the ingester cannot place (say, outside a
+        /// transaction, or a change to a relation never announced).
+        case protocolViolation
+        /// Reconnecting failed for longer than the reconnect timeout.
+        case reconnectTimedOut
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,263 @@
+import LogStore
+import Logging
+
+/// How one connection's session ended.
+struct SessionOutcome: Sendable {
+    /// The last position acknowledged to Postgres.
+    var acknowledged: LSN
+    /// The stream ended without an error (we or the server sent CopyDone).
+    var streamEnded: Bool
+    /// `untilCaughtUp` reached its target.
+    var caughtUp: Bool
+}
+
+/// One connection of `PostgresIngester`: set up the publication and slot,
+/// take the snapshot when asked, then stream until stopped, caught up or
+/// disconnected.
+struct IngestSession {
+    let ingester: PostgresIngester
+    let writer: TransactionWriter
+    let onSnapshotProgress: @Sendable (SnapshotProgress) -> Void
+
+    var options: PostgresIngestOptions { ingester.options }
+    var logger: Logger { ingester.logger }
+
+    func run(
+        isolation: isolated (any Actor)? = #isolation, target: inout LSN?, summary: inout IngestSummary,
+        connected: () -> Void
+    ) async throws -> SessionOutcome {
+        try await ReplicationConnection.withConnection(configuration: options.connection, logger: logger) { connection in
+            let identity = try await connection.identifySystem()
+            let startLSN = try await prepare(connection, identity: identity, summary: &summary)
+            if options.untilCaughtUp && target == nil {
+                target = max(identity.xLogPosition, startLSN)
+                logger.info("ingest.target", metadata: ["postgres.lsn": "\(target!)"])
+            }
+            let stream = try await startReplication(connection, from: startLSN)
+            connected()
+            logger.info(
+                "ingest.streaming",
+                metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(startLSN)", "log.next_offset": "\(ingester.log.nextOffset)"])
+            do {
+                return try await consume(stream, sender: connection.statusSender, target: target)
+            } catch {
+                // Whatever ended the stream, the log must end on a whole transaction.
+                try writer.abandon()
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Setup
+
+    /// Checks the log's source, makes the publication and slot when asked,
+    /// takes the snapshot when needed.
+    /// - Returns: the position to start streaming from.
+    private func prepare(
+        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection,
+        identity: ReplicationConnection.SystemIdentity, summary: inout IngestSummary
+    ) async throws -> LSN {
+        let directory = ingester.log.directory
+        let stored = try IngestSource.load(logDirectory: directory)
+        var source = IngestSource(
+            systemID: identity.systemID, host: options.connection.host, port: options.connection.port,
+            database: options.connection.database, user: options.connection.user, slot: options.slot,
+            publication: options.publication, snapshot: stored?.snapshot ?? .none)
+        if let stored, !stored.isSameStream(as: source) {
+            throw IngestError(
+                .sourceMismatch,
+                "log \(directory) holds changes of system \(stored.systemID), database \(stored.database), slot \(stored.slot); "
+                    + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log")
+        }
+        try await ensurePublication(connection)
+        let slotExists = try await checkSlot(connection)
+        let logHasRecords = ingester.log.nextOffset > ingester.log.lowestOffset
+
+        var needsSnapshot = false
+        switch stored?.snapshot {
+        case .started?:
+            if writer.transactionCount > 0 {
+                // The snapshot's records are whole in the log; only the note that it finished was lost.
+                source.snapshot = .done
+                try source.save(logDirectory: directory)
+            } else {
+                guard options.snapshot else {
+                    throw IngestError(
+                        .snapshotUnavailable,
+                        "the initial snapshot into \(directory) was interrupted: run again with --snapshot to take it again "
+                            + "(slot \(options.slot) is dropped and created anew)")
+                }
+                needsSnapshot = true
+            }
+        case .done?, .none?:
+            if options.snapshot {
+                logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log already holds an ingest"])
+            }
+        case nil:
+            needsSnapshot = options.snapshot && !logHasRecords
+            if options.snapshot && logHasRecords {
+                logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log already holds records"])
+            }
+        }
+
+        if needsSnapshot {
+            if slotExists {
+                guard stored?.snapshot == .started else {
+                    throw IngestError(
+                        .snapshotUnavailable,
+                        "replication slot \(options.slot) already exists, but a consistent snapshot needs a slot created with it: "
+                            + "drop it (SELECT pg_drop_replication_slot('\(options.slot)')) or ingest without --snapshot")
+                }
+                logger.warning("ingest.snapshot_restarted", metadata: ["postgres.slot": "\(options.slot)"])
+                try await connection.dropReplicationSlot(name: options.slot)
+            }
+            let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: true)
+            guard let snapshotName = created.snapshotName else {
+                throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
+            }
+            logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+            source.snapshot = .started
+            try source.save(logDirectory: directory)
+            summary.snapshotRows += try await SnapshotCopier(session: self).copy(
+                snapshotName: snapshotName, consistentPoint: created.consistentPoint)
+            source.snapshot = .done
+            try source.save(logDirectory: directory)
+            return created.consistentPoint
+        }
+        if !slotExists {
+            guard options.create else {
+                throw IngestError(
+                    .setupMissing,
+                    "replication slot \(options.slot) does not exist in database \(options.connection.database): pass --create "
+                        + "(or --snapshot), or create it with SELECT pg_create_logical_replication_slot('\(options.slot)', 'pgoutput')")
+            }
+            let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: false)
+            logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+        }
+        if stored != source { try source.save(logDirectory: directory) }
+        return writer.lastEndLSN
+    }
+
+    private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws {
+        let rows = try await connection.simpleQuery(
+            "SELECT 1 FROM pg_publication WHERE pubname = \(SQL.literal(options.publication))")
+        guard rows.isEmpty else { return }
+        guard options.create else {
+            throw IngestError(
+                .setupMissing,
+                "publication \(options.publication) does not exist in database \(options.connection.database): pass --create, "
+                    + "or run CREATE PUBLICATION \(SQL.identifier(options.publication)) FOR ALL TABLES")
+        }
+        let what = options.tables.isEmpty ? "FOR ALL TABLES" : "FOR TABLE " + options.tables.map(SQL.qualifiedIdentifier).joined(separator: ", ")
+        _ = try await connection.simpleQuery("CREATE PUBLICATION \(SQL.identifier(options.publication)) \(what)")
+        logger.info("ingest.publication_created", metadata: ["postgres.publication": "\(options.publication)", "postgres.tables": "\(what)"])
+    }
+
+    /// Whether the slot exists; throws when it is not a pgoutput slot of this database.
+    private func checkSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws -> Bool {
+        let rows = try await connection.simpleQuery(
+            "SELECT plugin, database, slot_type FROM pg_replication_slots WHERE slot_name = \(SQL.literal(options.slot))")
+        guard let row = rows.first else { return false }
+        guard row.count == 3, row[2] == "logical", row[0] == "pgoutput", row[1] == options.connection.database else {
+            throw IngestError(
+                .setupMissing,
+                "replication slot \(options.slot) is a \(row.count > 2 ? row[2] ?? "?" : "?") slot for plugin \(row.first.flatMap { $0 } ?? "none") "
+                    + "in database \(row.count > 1 ? row[1] ?? "none" : "none"); logd needs a logical pgoutput slot in \(options.connection.database)")
+        }
+        return true
+    }
+
+    /// START_REPLICATION, waiting (bounded, logged) while another process
+    /// still holds the slot: right after a crash Postgres may not have
+    /// noticed yet that the old connection is gone.
+    private func startReplication(
+        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, from start: LSN
+    ) async throws -> ReplicationStream {
+        let deadline = ContinuousClock.now + options.slotInUseTimeout
+        var delay = Duration.milliseconds(250)
+        while true {
+            let failure: PostgresReplicationError
+            do {
+                return try await connection.startReplication(slot: options.slot, startLSN: start, publications: [options.publication])
+            } catch {
+                failure = error
+            }
+            if failure.code != .slotInUse || ContinuousClock.now + delay >= deadline || ingester.stopSignal.isStopped {
+                throw failure
+            }
+            do {
+                logger.warning("ingest.slot_in_use", metadata: ["postgres.slot": "\(options.slot)", "ingest.retry_in": "\(delay)"])
+                try await ingester.sleep(delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    // MARK: - Streaming
+
+    private func consume(
+        isolation: isolated (any Actor)? = #isolation, _ stream: ReplicationStream, sender: StandbyStatusSender, target: LSN?
+    ) async throws -> SessionOutcome {
+        let acknowledger = IngestAcknowledger(start: writer.lastEndLSN)
+        ingester.stopSignal.attach(acknowledger)
+        defer { ingester.stopSignal.attach(nil) }
+        let (receipts, receiptSink) = AsyncStream.makeStream(of: (AppendReceipt, LSN).self, bufferingPolicy: .bufferingNewest(1))
+        let log = ingester.log
+        let interval = options.statusInterval
+        var decoder = StreamDecoder(writer: writer, logger: logger)
+        var group = TaskGroupHandle()
+        group.start {
+            // Acknowledges each transaction once it is durable (waiting on the newest covers the older ones).
+            for await (receipt, end) in receipts {
+                try await log.waitUntilDurable(receipt)
+                acknowledger.durable(end: end)
+            }
+        }
+        group.start {
+            try await StatusTimer(sender: sender, acknowledger: acknowledger, target: target, interval: interval).run()
+        }
+        do {
+            for try await message in stream {
+                switch message {
+                case .xLogData(let data):
+                    if let committed = try decoder.handle(data) {
+                        acknowledger.appended(end: committed.end)
+                        if let receipt = committed.receipt {
+                            receiptSink.yield((receipt, committed.end))
+                        } else {
+                            acknowledger.durable(end: committed.end)
+                        }
+                    }
+                case .keepalive(let keepalive):
+                    acknowledger.keepalive(
+                        walEnd: keepalive.walEnd, inTransaction: writer.inTransaction, replyRequested: keepalive.replyRequested)
+                }
+            }
+        } catch {
+            receiptSink.finish()
+            await group.cancelAndWait()
+            throw error
+        }
+        receiptSink.finish()
+        try writer.abandon()
+        await group.cancelAndWait()
+        let state = acknowledger.state.withLock { $0 }
+        return SessionOutcome(acknowledged: state.acknowledged, streamEnded: true, caughtUp: state.caughtUp)
+    }
+}
+
+/// Unstructured child tasks of a session, cancelled and awaited together
+/// (a task group's body could not iterate the connection's stream, which is
+/// not Sendable, and run beside them).
+struct TaskGroupHandle {
+    private var tasks: [Task<Void, any Error>] = []
+
+    mutating func start(_ body: @escaping @Sendable () async throws -> Void) {
+        tasks.append(Task { try await body() })
+    }
+
+    func cancelAndWait() async {
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = await task.result }
+    }
+}

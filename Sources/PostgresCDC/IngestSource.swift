@@ -1,0 +1,88 @@
+import LogStore
+import SystemPackage
+
+/// Where an ingested log's records come from, kept in the log directory as
+/// the metadata file `source` (`key=value` lines). Written before the first
+/// record; an ingest into the log from another server, database or slot is
+/// refused, because the log's positions would mean nothing there.
+public struct IngestSource: Sendable, Hashable {
+    public static let fileName = "source"
+
+    /// `IDENTIFY_SYSTEM`'s system identifier.
+    public var systemID: String
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var user: String
+    public var slot: String
+    public var publication: String
+    /// Where the initial snapshot stands.
+    public var snapshot: SnapshotState
+
+    public enum SnapshotState: String, Sendable, Hashable {
+        /// No snapshot was asked for: the log starts at the slot's position.
+        case none
+        /// Copying: an ingest that finds this state (after a crash) has to
+        /// start the snapshot over with a new slot.
+        case started
+        case done
+    }
+
+    public init(
+        systemID: String, host: String, port: Int, database: String, user: String, slot: String, publication: String,
+        snapshot: SnapshotState
+    ) {
+        self.systemID = systemID
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.slot = slot
+        self.publication = publication
+        self.snapshot = snapshot
+    }
+
+    /// The stored source of the log in `directory`, nil when it has none.
+    /// - Throws: `IngestError.notAnIngestedLog` for a file that does not parse.
+    public static func load(logDirectory directory: FilePath) throws -> IngestSource? {
+        guard let bytes = try LogMetadataFile.read(named: fileName, in: directory) else { return nil }
+        var fields: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        guard let systemID = fields["system_id"], let host = fields["host"], let port = fields["port"].flatMap({ Int($0) }),
+            let database = fields["database"], let user = fields["user"], let slot = fields["slot"],
+            let publication = fields["publication"],
+            let snapshot = fields["snapshot"].flatMap({ SnapshotState(rawValue: $0) })
+        else {
+            throw IngestError(.notAnIngestedLog, "\(directory.appending(fileName)) is damaged: it lacks a field or a field does not parse")
+        }
+        return IngestSource(
+            systemID: systemID, host: host, port: port, database: database, user: user, slot: slot, publication: publication,
+            snapshot: snapshot)
+    }
+
+    /// Writes the source into the log in `directory`, atomically.
+    public func save(logDirectory directory: FilePath) throws {
+        let text = """
+            type=postgres
+            system_id=\(systemID)
+            host=\(host)
+            port=\(port)
+            database=\(database)
+            user=\(user)
+            slot=\(slot)
+            publication=\(publication)
+            snapshot=\(snapshot.rawValue)
+
+            """
+        try LogMetadataFile.write(Array(text.utf8), named: Self.fileName, in: directory)
+    }
+
+    /// Whether `other` is the same stream of changes (host and port may change:
+    /// a server can move; the system, database and slot may not).
+    public func isSameStream(as other: IngestSource) -> Bool {
+        systemID == other.systemID && database == other.database && slot == other.slot
+    }
+}

@@ -1,0 +1,73 @@
+/// What `PostgresIngester` streams from, and how.
+public struct PostgresIngestOptions: Sendable {
+    /// Where to connect; the password should already be resolved
+    /// (`PostgresConnectionConfiguration.resolvingPassword()`).
+    public var connection: PostgresConnectionConfiguration
+    /// The logical replication slot (pgoutput) to stream from.
+    public var slot: String
+    /// The publication that names the tables to stream.
+    public var publication: String
+    /// Create the publication (for `tables`, else for all tables) and the slot
+    /// when they are missing.
+    public var create = false
+    /// `schema.table` names for a publication `create` makes; empty: all tables.
+    public var tables: [String] = []
+    /// Copy the published tables first, inside the snapshot the slot is created
+    /// with (op `r` records), then stream from the slot's consistent point.
+    public var snapshot = false
+    /// Return once everything up to the server's WAL position at start is
+    /// durable in the log; otherwise run until `PostgresIngester.stop()`.
+    public var untilCaughtUp = false
+    /// How often a standby status update goes out even when nothing changed
+    /// (Postgres' `wal_sender_timeout` is 60 s by default; keep this well below).
+    public var statusInterval: Duration = .seconds(1)
+    /// How long to keep reconnecting after the connection drops before giving up.
+    public var reconnectTimeout: Duration = .seconds(300)
+    /// How long to wait for a slot another process still holds (say, the
+    /// ingester that just crashed, until Postgres notices) before giving up.
+    public var slotInUseTimeout: Duration = .seconds(60)
+    /// A transaction's records wait in memory up to this many records or
+    /// bytes, then go to the log ahead of its commit (memory stays bounded
+    /// whatever the transaction's size).
+    public var maxPendingRecords = 1024
+    public var maxPendingBytes = 1 << 20
+
+    public init(connection: PostgresConnectionConfiguration, slot: String, publication: String) {
+        self.connection = connection
+        self.slot = slot
+        self.publication = publication
+    }
+}
+
+/// Progress of the initial snapshot, reported per table.
+public struct SnapshotProgress: Sendable, Hashable {
+    /// `schema.table`.
+    public var table: String
+    public var rows: Int64
+    public var rowsPerSecond: Double
+    /// The table is copied completely.
+    public var isDone: Bool
+
+    public init(table: String, rows: Int64, rowsPerSecond: Double, isDone: Bool) {
+        self.table = table
+        self.rows = rows
+        self.rowsPerSecond = rowsPerSecond
+        self.isDone = isDone
+    }
+}
+
+/// What one `PostgresIngester.run()` did.
+public struct IngestSummary: Sendable, Hashable {
+    /// Transactions appended by this run (the snapshot counts as one).
+    public var transactions: Int64 = 0
+    /// Records appended by this run.
+    public var records: Int64 = 0
+    /// Rows copied by the initial snapshot in this run.
+    public var snapshotRows: Int64 = 0
+    /// Times the connection dropped and was made again.
+    public var reconnects = 0
+    /// Where the log stands at the end.
+    public var checkpoint: IngestCheckpoint?
+    /// The last position acknowledged to Postgres.
+    public var acknowledged: LSN = .zero
+}

@@ -1,0 +1,46 @@
+import LogStore
+import PostgresCDC
+
+/// What `logd stat` adds for a log written by `logd ingest postgres`: where
+/// its changes come from and how far they reach.
+struct IngestStat {
+    var source: IngestSource
+    var checkpoint: IngestCheckpoint?
+
+    /// nil for a log that was not ingested.
+    static func load(_ log: Log) throws -> IngestStat? {
+        guard let source = try IngestSource.load(logDirectory: log.directory) else { return nil }
+        return IngestStat(source: source, checkpoint: try IngestCheckpoint.read(from: log))
+    }
+
+    func writeText(to output: OutputBuffer) {
+        output.write("source:        postgres \(source.host):\(source.port)/\(source.database) (system \(source.systemID))\n")
+        output.write("slot:          \(source.slot)\n")
+        output.write("publication:   \(source.publication)\n")
+        output.write("snapshot:      \(source.snapshot.rawValue)\n")
+        output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
+        output.write("transactions:  \(checkpoint?.transactionCount ?? 0)\n")
+    }
+
+    /// `,"source":{...}` for the JSON form.
+    func writeJSON(to output: OutputBuffer) {
+        output.write(",\"source\":{\"type\":\"postgres\",\"host\":")
+        output.writeJSONString(source.host)
+        output.write(",\"port\":\(source.port),\"database\":")
+        output.writeJSONString(source.database)
+        output.write(",\"system_id\":")
+        output.writeJSONString(source.systemID)
+        output.write(",\"slot\":")
+        output.writeJSONString(source.slot)
+        output.write(",\"publication\":")
+        output.writeJSONString(source.publication)
+        output.write(",\"snapshot\":")
+        output.writeJSONString(source.snapshot.rawValue)
+        if let checkpoint {
+            output.write(",\"last_commit_lsn\":\"\(checkpoint.commitLSN)\",\"last_end_lsn\":\"\(checkpoint.endLSN)\"")
+        } else {
+            output.write(",\"last_commit_lsn\":null,\"last_end_lsn\":null")
+        }
+        output.write(",\"transactions\":\(checkpoint?.transactionCount ?? 0)}")
+    }
+}
