@@ -20,10 +20,13 @@ let package = Package(
     targets: [
         // CRC-32C (Castagnoli) with the SSE4.2 / ARMv8 CRC instruction when the CPU has it.
         .target(name: "CCRC32C"),
+        // The system zlib, for gzip-compressed record batches (codec 1).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "LogStore",
             dependencies: [
                 "CCRC32C",
+                "CZlib",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]

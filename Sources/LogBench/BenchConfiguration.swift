@@ -47,6 +47,7 @@ public enum Workload: String, CaseIterable, Sendable {
     case peakRSS10GiB = "peak-rss-10g"
     case followLatency = "follow-latency"
     case consumeCommit1k = "consume-commit-1k"
+    case gzipAppendCDCJSON = "gzip-append-cdc-json"
 
     /// Everything but the 10 GiB workloads.
     public static var defaults: [Workload] { allCases.filter { !$0.isLarge } }

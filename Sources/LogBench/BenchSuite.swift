@@ -23,6 +23,7 @@ public enum BenchSuite {
             case .appendConcurrentAlwaysTasks: emit(try ConcurrentAppendWorkload.runTasks(configuration))
             case .followLatency: emit(try ConsumerWorkloads.followLatency(configuration))
             case .consumeCommit1k: emit(try ConsumerWorkloads.consumeCommit(configuration))
+            case .gzipAppendCDCJSON: try CompressionWorkloads.gzipAppend(configuration).forEach(emit)
             case .reopen, .peakRSS, .reopen10GiB, .peakRSS10GiB:
                 let large = workload.isLarge
                 let (peak, reopen): (Workload, Workload) = large ? (.peakRSS10GiB, .reopen10GiB) : (.peakRSS, .reopen)

@@ -40,6 +40,8 @@ public final class Log: @unchecked Sendable {
     /// Followers waiting past the end; appends flush at once while there are any.
     let waitingFollowers = Atomic<Int>(0)
     var syncThread: pthread_t?
+    /// gzip compressors for appends, reused (a fresh one costs a 256 KiB setup).
+    let deflaters = Mutex<[GzipDeflater]>([])
 
     struct WriterState {
         var sealed: [SegmentExtent]
@@ -156,22 +158,43 @@ public final class Log: @unchecked Sendable {
             throw LogStoreError(
                 .invalidArgument, "batch of \(records.count) records takes \(size) bytes, more than the limit of \(BatchLayout.maxBatchSize)")
         }
+        if case .gzip(let level) = options.compression, let compressed = try gzipBatch(records, now: now, size: size, level: level) {
+            // Compressed outside the writer lock; under it the batch is copied and given its base offset.
+            return try appendEncoded(size: compressed.size, recordCount: records.count, waitForDurability: waitForDurability) {
+                pointer, baseOffset in
+                pointer.copyMemory(from: compressed.buffer.pointer, byteCount: compressed.size)
+                pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)  // outside the CRC's range
+                return compressed.maxTimestamp
+            }
+        }
+        return try appendEncoded(size: size, recordCount: records.count, waitForDurability: waitForDurability) { pointer, baseOffset in
+            BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: pointer)
+        }
+    }
+
+    /// Puts a batch of `size` bytes, written by `encode(pointer, baseOffset)`
+    /// (which returns its largest timestamp), into the write buffer under the
+    /// writer lock; see `appendBatch`.
+    @inline(__always)
+    private func appendEncoded(
+        size: Int, recordCount: Int, waitForDurability: Bool, _ encode: (UnsafeMutableRawPointer, Int64) -> Int64
+    ) throws -> (offsets: Range<Int64>, sequence: UInt64) {
         writerLock.lock()
         defer { writerLock.unlock() }
         try checkWritableLocked()
-        try rollIfNeededLocked(incomingBytes: size, incomingRecords: records.count)
+        try rollIfNeededLocked(incomingBytes: size, incomingRecords: recordCount)
         let buffer = writer.buffer
         if size > buffer.available {
             try flushLocked()
             buffer.reserve(size)
         }
         let baseOffset = writer.nextOffset
-        let maxTimestamp = BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: buffer.pointer + buffer.count)
+        let maxTimestamp = encode(buffer.pointer + buffer.count, baseOffset)
         writer.active.index.append(
             relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: buffer.endPosition,
             batchMaxTimestamp: maxTimestamp)
         buffer.count += size
-        writer.nextOffset = baseOffset + Int64(records.count)
+        writer.nextOffset = baseOffset + Int64(recordCount)
         writer.writtenSequence += UInt64(size)
         view.withLock { $0.nextOffset = writer.nextOffset }
         if waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }

@@ -8,14 +8,30 @@ import SystemPackage
 /// | `retention.bytes` | delete the oldest segments while the log is larger (`-1`: no limit) |
 /// | `retention.ms` | delete segments whose newest record is older than this (`-1`: no limit) |
 /// | `segment.bytes` | roll segments at this size |
+/// | `compression.type` | `none` or `gzip`: how appended batches are compressed |
+/// | `compression.gzip.level` | 1 (fastest, the default) ... 9 (smallest) |
+/// | `cleanup.policy` | `delete` (retention only) or `compact` (also keep only the latest record per key) |
+/// | `delete.retention.ms` | how long compaction keeps tombstones (default 86400000) |
 ///
 /// Settings take effect when the log is next opened for writing.
 public struct LogConfig: Sendable, Equatable {
     public var retentionBytes: Int64?
     public var retentionMilliseconds: Int64?
     public var segmentBytes: Int64?
+    public var compressionType: CompressionType?
+    public var gzipLevel: Int?
+    public var cleanupPolicy: CleanupPolicy?
+    public var deleteRetentionMilliseconds: Int64?
 
-    public static let keys = ["retention.bytes", "retention.ms", "segment.bytes"]
+    /// `compression.type` values.
+    public enum CompressionType: String, Sendable, CaseIterable {
+        case none, gzip
+    }
+
+    public static let keys = [
+        "retention.bytes", "retention.ms", "segment.bytes", "compression.type", "compression.gzip.level", "cleanup.policy",
+        "delete.retention.ms",
+    ]
     static let fileName = "config"
 
     public init(retentionBytes: Int64? = nil, retentionMilliseconds: Int64? = nil, segmentBytes: Int64? = nil) {
@@ -61,7 +77,22 @@ public struct LogConfig: Sendable, Equatable {
         case "retention.bytes": return retentionBytes.map(String.init)
         case "retention.ms": return retentionMilliseconds.map(String.init)
         case "segment.bytes": return segmentBytes.map(String.init)
+        case "compression.type": return compressionType?.rawValue
+        case "compression.gzip.level": return gzipLevel.map(String.init)
+        case "cleanup.policy": return cleanupPolicy?.rawValue
+        case "delete.retention.ms": return deleteRetentionMilliseconds.map(String.init)
         default: return nil
+        }
+    }
+
+    /// What an unset `key` means, as text.
+    public static func defaultValue(for key: String) -> String {
+        switch key {
+        case "compression.type": return CompressionType.none.rawValue
+        case "compression.gzip.level": return String(Compression.defaultGzipLevel)
+        case "cleanup.policy": return CleanupPolicy.delete.rawValue
+        case "delete.retention.ms": return String(LogOptions().deleteRetentionMilliseconds)
+        default: return "-1"
         }
     }
 
@@ -72,6 +103,22 @@ public struct LogConfig: Sendable, Equatable {
         guard Self.keys.contains(key) else {
             throw LogStoreError(.invalidArgument, "unknown setting '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
         }
+        switch key {
+        case "compression.type":
+            guard let type = CompressionType(rawValue: value) else {
+                throw LogStoreError(.invalidArgument, "compression.type must be none or gzip, got '\(value)'")
+            }
+            compressionType = type
+            return
+        case "cleanup.policy":
+            guard let policy = CleanupPolicy(rawValue: value) else {
+                throw LogStoreError(.invalidArgument, "cleanup.policy must be delete or compact, got '\(value)'")
+            }
+            cleanupPolicy = policy
+            return
+        default:
+            break
+        }
         guard let number = Int64(value) else {
             throw LogStoreError(.invalidArgument, "\(key) must be a whole number, got '\(value)'")
         }
@@ -80,6 +127,12 @@ public struct LogConfig: Sendable, Equatable {
             guard number >= -1 else { throw LogStoreError(.invalidArgument, "\(key) must be -1 (no limit) or at least 0, got \(number)") }
             let limit = number == -1 ? nil : number
             if key == "retention.bytes" { retentionBytes = limit } else { retentionMilliseconds = limit }
+        case "compression.gzip.level":
+            guard (1...9).contains(number) else { throw LogStoreError(.invalidArgument, "compression.gzip.level must be 1...9, got \(number)") }
+            gzipLevel = Int(number)
+        case "delete.retention.ms":
+            guard number >= 0 else { throw LogStoreError(.invalidArgument, "delete.retention.ms must be at least 0, got \(number)") }
+            deleteRetentionMilliseconds = number
         default:
             guard number >= 1024 else { throw LogStoreError(.invalidArgument, "segment.bytes must be at least 1024, got \(number)") }
             segmentBytes = number
@@ -92,6 +145,13 @@ public struct LogConfig: Sendable, Equatable {
         if let segmentBytes { options.maxSegmentBytes = segmentBytes }
         if let retentionBytes { options.retentionBytes = retentionBytes }
         if let retentionMilliseconds { options.retentionMilliseconds = retentionMilliseconds }
+        switch compressionType {
+        case .gzip: options.compression = .gzip(level: gzipLevel ?? Compression.defaultGzipLevel)
+        case .none?: options.compression = .none
+        case nil: break
+        }
+        if let cleanupPolicy { options.cleanupPolicy = cleanupPolicy }
+        if let deleteRetentionMilliseconds { options.deleteRetentionMilliseconds = deleteRetentionMilliseconds }
         return options
     }
 }

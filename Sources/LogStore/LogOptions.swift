@@ -19,6 +19,15 @@ public enum SyncPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// What happens to old records (`cleanup.policy`, as in Kafka).
+public enum CleanupPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Old segments are deleted by retention (size, time).
+    case delete
+    /// Sealed segments are compacted: the latest record of each key is kept
+    /// (`Log.compact`); retention limits, when set, still apply.
+    case compact
+}
+
 /// How a log is laid out and written.
 public struct LogOptions: Sendable {
     /// A segment rolls when its store would grow past this many bytes.
@@ -36,6 +45,14 @@ public struct LogOptions: Sendable {
     /// Retention by time: when a segment rolls, the oldest segments whose
     /// newest record is older than this are deleted. nil: no limit.
     public var retentionMilliseconds: Int64?
+    /// How appended batches are compressed (default: not).
+    public var compression: Compression = .none
+    /// `.compact`: compaction also runs in the background after a segment rolls.
+    public var cleanupPolicy: CleanupPolicy = .delete
+    /// How long compaction keeps a tombstone (a record with a null value),
+    /// counted from its timestamp, so that consumers catch up with the delete.
+    /// Default one day, as Kafka's `delete.retention.ms`.
+    public var deleteRetentionMilliseconds: Int64 = 86_400_000
 
     /// - Parameters:
     ///   - maxSegmentBytes: default 256 MiB.
@@ -63,6 +80,12 @@ public struct LogOptions: Sendable {
         }
         guard writeBufferBytes >= 4096 else {
             throw LogStoreError(.invalidArgument, "writeBufferBytes must be at least 4096, got \(writeBufferBytes)")
+        }
+        if case .gzip(let level) = compression, !(1...9).contains(level) {
+            throw LogStoreError(.invalidArgument, "gzip level must be 1...9, got \(level)")
+        }
+        guard deleteRetentionMilliseconds >= 0 else {
+            throw LogStoreError(.invalidArgument, "deleteRetentionMilliseconds must be at least 0, got \(deleteRetentionMilliseconds)")
         }
         if case .interval(let milliseconds) = syncPolicy, milliseconds <= 0 {
             throw LogStoreError(.invalidArgument, "sync interval must be positive, got \(milliseconds) ms")

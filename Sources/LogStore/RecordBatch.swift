@@ -24,6 +24,9 @@ enum BatchLayout {
     /// we allow larger batches but bound them so a damaged length cannot make
     /// a reader allocate gigabytes).
     static let maxBatchSize = 64 << 20
+    /// The most a compressed records section may inflate to: what an
+    /// uncompressed batch of the largest size could hold.
+    static let maxInflatedRecordsSize = maxBatchSize - headerSize
 }
 
 /// The fixed-width header of a batch, decoded.
@@ -278,16 +281,34 @@ enum BatchDecoder {
     static func forEachRecord(
         in bytes: UnsafeRawBufferPointer, header: BatchHeader, _ body: (RecordView) throws -> Bool
     ) throws {
-        let codec = header.attributes & 0x7
-        guard codec == 0 else {
-            throw LogStoreError(.corruption, "batch uses compression codec \(codec), which this build cannot read", offset: header.baseOffset)
+        let section = UnsafeRawBufferPointer(rebasing: bytes[BatchLayout.headerSize..<header.size])
+        switch header.codec {
+        case BatchCodec.none:
+            try forEachRecord(inSection: section, header: header, body)
+        case BatchCodec.gzip:
+            let inflated = WriteBuffer(capacity: 256)
+            do {
+                try Gzip.inflate(section, into: inflated, limit: BatchLayout.maxInflatedRecordsSize)
+            } catch {
+                throw LogStoreError(.corruption, "compressed batch does not decompress: \(error)", offset: header.baseOffset)
+            }
+            try forEachRecord(inSection: inflated.bytes, header: header, body)
+        default:
+            throw LogStoreError(
+                .corruption, "batch uses compression codec \(header.codec) (\(BatchCodec.name(header.codec))), which this build cannot read",
+                offset: header.baseOffset)
         }
-        var index = BatchLayout.headerSize
-        let end = header.size
+    }
+
+    /// Walks the (uncompressed) records section of a batch.
+    private static func forEachRecord(
+        inSection records: UnsafeRawBufferPointer, header: BatchHeader, _ body: (RecordView) throws -> Bool
+    ) throws {
+        var index = 0
+        let end = records.count
         func bad(_ what: String, _ delta: Int64) -> LogStoreError {
             LogStoreError(.corruption, "malformed record in batch: \(what)", offset: header.baseOffset + delta)
         }
-        let records = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
         var expectedDelta: Int64 = 0
         for _ in 0..<header.recordCount {
             // Lengths are compared with what is left, never added to: a damaged one may be near Int64.max.

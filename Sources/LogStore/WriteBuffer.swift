@@ -19,7 +19,8 @@ final class WriteBuffer {
     var endPosition: Int64 { startPosition + Int64(count) }
     var available: Int { capacity - count }
 
-    /// Grows an empty buffer to hold at least `bytes` (one batch larger than the buffer).
+    /// Grows the buffer to hold at least `bytes` in all, keeping its content
+    /// (one batch larger than the buffer; inflating a compressed batch).
     func reserve(_ bytes: Int) {
         guard bytes > capacity else { return }
         let grown = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)

@@ -40,6 +40,9 @@ struct AppendCommand: ParsableCommand {
         help: "Roll to a new segment when the store reaches this size (default: the log's segment.bytes, else 256 MiB).")
     var segmentBytes: Int64?
 
+    @Option(help: "Compress each batch: gzip or none (default: the log's compression.type, else none).")
+    var compression: CompressionChoice?
+
     @Flag(help: "Do not print offsets.")
     var quiet = false
 
@@ -62,6 +65,7 @@ struct AppendCommand: ParsableCommand {
     func run() throws {
         var options = try data.storedOptions(log, LogOptions(syncPolicy: sync.policy(intervalMilliseconds: syncIntervalMilliseconds)))
         if let segmentBytes { options.maxSegmentBytes = segmentBytes }
+        if let compression { options.compression = compression.compression(storedConfig: try LogConfig.load(logDirectory: data.logPath(log))) }
         let log = try data.openLog(log, options: options, create: true)
         let headers = try parsedHeaders()
         let key = key.map { Array($0.utf8) }
@@ -97,6 +101,19 @@ struct AppendCommand: ParsableCommand {
         for offset in offsets { output.write(String(offset) + "\n") }
         // Interactive users and --sync always callers see each offset as soon as it is acknowledged.
         output.flush()
+    }
+}
+
+/// `--compression` values.
+enum CompressionChoice: String, ExpressibleByArgument, CaseIterable {
+    case gzip, none
+
+    /// The codec, at the log's stored gzip level when it has one.
+    func compression(storedConfig: LogConfig) -> Compression {
+        switch self {
+        case .gzip: return .gzip(level: storedConfig.gzipLevel ?? Compression.defaultGzipLevel)
+        case .none: return .none
+        }
     }
 }
 

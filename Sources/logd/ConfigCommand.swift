@@ -8,7 +8,11 @@ struct ConfigCommand: ParsableCommand {
         discussion: """
             Settings: retention.bytes (delete the oldest segments while the log is larger; -1: no limit), \
             retention.ms (delete segments whose newest record is older; -1: no limit), \
-            segment.bytes (roll segments at this size, at least 1024). \
+            segment.bytes (roll segments at this size, at least 1024), \
+            compression.type (none or gzip: how appended batches are compressed), \
+            compression.gzip.level (1 fastest ... 9 smallest; default 1), \
+            cleanup.policy (delete, or compact: keep the latest record per key, see logd compact), \
+            delete.retention.ms (how long compaction keeps tombstones; default 86400000). \
             They are stored in the log directory and take effect when the log is next opened for writing \
             (logd append, logd retain). Retention deletes whole segments, never the active one.
             """
@@ -42,7 +46,7 @@ struct ConfigCommand: ParsableCommand {
             try config.save(logDirectory: path)
         }
         for key in LogConfig.keys {
-            print("\(key)=\(config.value(for: key) ?? "-1")" + (config.value(for: key) == nil ? "  (default)" : ""))
+            print("\(key)=\(config.value(for: key) ?? LogConfig.defaultValue(for: key))" + (config.value(for: key) == nil ? "  (default)" : ""))
         }
     }
 }

@@ -26,11 +26,15 @@ struct StatCommand: ParsableCommand {
         let lowest = opened.lowestOffset
         let next = opened.nextOffset
         let totalBytes = segments.reduce(Int64(0)) { $0 + $1.storeBytes + $1.indexBytes }
+        let storage = try opened.storageStats()
         let output = OutputBuffer()
         if json {
             output.write("{\"log\":")
             output.writeJSONString(log)
-            output.write(",\"lowest_offset\":\(lowest),\"next_offset\":\(next),\"records\":\(next - lowest),\"total_bytes\":\(totalBytes),\"segments\":[")
+            output.write(",\"lowest_offset\":\(lowest),\"next_offset\":\(next),\"records\":\(next - lowest),\"total_bytes\":\(totalBytes),")
+            output.write(
+                "\"stored_records\":\(storage.records),\"stored_bytes\":\(storage.storedBytes),\"raw_bytes\":\(storage.rawBytes),"
+                    + "\"compressed_batches\":\(storage.compressedBatches),\"segments\":[")
             for (number, segment) in segments.enumerated() {
                 if number > 0 { output.write(",") }
                 output.write(
@@ -47,6 +51,8 @@ struct StatCommand: ParsableCommand {
             output.write("next offset:   \(next)\n")
             output.write("records:       \(next - lowest)\n")
             output.write("total bytes:   \(totalBytes)\n")
+            output.write("stored:        \(storage.records) records, \(storage.storedBytes) bytes of batches (raw \(storage.rawBytes) bytes")
+            output.write(storage.compressedBatches > 0 ? ", \(storage.compressedBatches) of \(storage.batches) batches gzip)\n" : ")\n")
             output.write("segments:      \(segments.count)\n")
             output.write(pad("BASE OFFSET", 22) + pad("RECORDS", 12) + pad("BATCHES", 10) + pad("STORE BYTES", 14) + "INDEX BYTES\n")
             for segment in segments {

@@ -78,11 +78,28 @@ import Testing
         try config.set("retention.bytes", to: "-1")
         #expect(config.retentionBytes == nil)
 
+        // Compression and compaction settings.
+        try config.set("compression.type", to: "gzip")
+        try config.set("compression.gzip.level", to: "6")
+        try config.set("cleanup.policy", to: "compact")
+        try config.set("delete.retention.ms", to: "1000")
+        try config.save(logDirectory: directory.log())
+        let compacting = try LogConfig.load(logDirectory: directory.log()).applied(to: LogOptions())
+        #expect(compacting.compression == .gzip(level: 6))
+        #expect(compacting.cleanupPolicy == .compact)
+        #expect(compacting.deleteRetentionMilliseconds == 1000)
+        #expect(LogOptions().compression == .none && LogOptions().cleanupPolicy == .delete)
+        #expect(LogOptions().deleteRetentionMilliseconds == 86_400_000)
+
         let cases: [(String, String, String)] = [
             ("retention.bytes", "lots", "must be a whole number"),
             ("retention.ms", "-5", "must be -1 (no limit) or at least 0"),
             ("segment.bytes", "10", "at least 1024"),
-            ("cleanup.policy", "compact", "unknown setting 'cleanup.policy'"),
+            ("cleanup.policy", "sometimes", "cleanup.policy must be delete or compact"),
+            ("compression.type", "snappy", "compression.type must be none or gzip"),
+            ("compression.gzip.level", "0", "must be 1...9"),
+            ("delete.retention.ms", "-1", "at least 0"),
+            ("min.compaction.lag.ms", "0", "unknown setting 'min.compaction.lag.ms'"),
         ]
         for (key, value, message) in cases {
             let error = #expect(throws: LogStoreError.self) { try config.set(key, to: value) }

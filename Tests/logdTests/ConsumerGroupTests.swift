@@ -134,7 +134,9 @@ import Glibc
 
     @Test(arguments: [
         (["config", "rows", "--set", "retention.bytes=lots"], "retention.bytes must be a whole number"),
-        (["config", "rows", "--set", "cleanup.policy=compact"], "unknown setting 'cleanup.policy'"),
+        (["config", "rows", "--set", "cleanup.policy=sometimes"], "cleanup.policy must be delete or compact"),
+        (["config", "rows", "--set", "compression.type=lz4"], "compression.type must be none or gzip"),
+        (["config", "rows", "--set", "nosuch.setting=1"], "unknown setting 'nosuch.setting'"),
         (["config", "rows", "--set", "segment.bytes=10"], "segment.bytes must be at least 1024"),
         (["config", "rows", "--set", "nokey"], "is not of the form key=value"),
         (["read", "rows", "--group", "g", "--from", "3"], "--group starts at the group's offset"),
