@@ -11,7 +11,10 @@ struct AppendCommand: ParsableCommand {
         discussion: """
             Appends each VALUE as a record, or each line of standard input when no VALUE is given \
             (lines available together are appended as one batch). Prints each assigned offset on its own line. \
-            With --sync always an offset is printed only once its record is on stable storage.
+            With --sync always an offset is printed only once its record is on stable storage. \
+            As kcat does it: --key-separator SEP splits each line (or VALUE) at the first SEP into key and value \
+            (a line without SEP has no key), and --empty-as-null turns an empty value into a tombstone (null value) \
+            and an empty key into no key: together they feed a compacted log.
             """
     )
 
@@ -40,6 +43,14 @@ struct AppendCommand: ParsableCommand {
         help: "Roll to a new segment when the store reaches this size (default: the log's segment.bytes, else 256 MiB).")
     var segmentBytes: Int64?
 
+    @Option(
+        name: .customLong("key-separator"),
+        help: ArgumentHelp("Split each line at the first SEP into key and value (kcat -K).", valueName: "SEP"))
+    var keySeparator: String?
+
+    @Flag(name: .customLong("empty-as-null"), help: "Append an empty value as a tombstone (null value), an empty key as no key (kcat -Z).")
+    var emptyAsNull = false
+
     @Option(help: "Compress each batch: gzip or none (default: the log's compression.type, else none).")
     var compression: CompressionChoice?
 
@@ -51,6 +62,24 @@ struct AppendCommand: ParsableCommand {
         _ = try parsedHeaders()
         guard syncIntervalMilliseconds > 0 else { throw ValidationError("--sync-interval-ms must be positive") }
         if let segmentBytes, segmentBytes < 1024 { throw ValidationError("--segment-bytes must be at least 1024") }
+        if keySeparator == "" { throw ValidationError("--key-separator must not be empty") }
+        if keySeparator != nil && key != nil { throw ValidationError("--key and --key-separator exclude each other") }
+    }
+
+    /// The record for one line or VALUE: split into key and value at the
+    /// first separator, empty parts made null under --empty-as-null.
+    func record(_ line: [UInt8], key defaultKey: [UInt8]?, headers: [RecordHeader]) -> Record {
+        var key = defaultKey
+        var value = line
+        if let separator = keySeparator.map({ Array($0.utf8) }) {
+            key = nil
+            if let start = line.firstRange(of: separator) {
+                key = Array(line[..<start.lowerBound])
+                value = Array(line[start.upperBound...])
+            }
+        }
+        guard emptyAsNull else { return Record(key: key, value: value, headers: headers) }
+        return Record(key: key?.isEmpty == true ? nil : key, value: value.isEmpty ? nil : value, headers: headers)
     }
 
     func parsedHeaders() throws -> [RecordHeader] {
@@ -75,7 +104,7 @@ struct AppendCommand: ParsableCommand {
             if values.isEmpty {
                 var reader = LineReader(descriptor: STDIN_FILENO)
                 while let lines = try reader.nextLines() {
-                    let records = lines.map { Record(key: key, value: $0, headers: headers) }
+                    let records = lines.map { record($0, key: key, headers: headers) }
                     let offsets = try log.append(records)
                     // Readers in other processes see only what reached the file.
                     try log.flush()
@@ -83,7 +112,7 @@ struct AppendCommand: ParsableCommand {
                 }
             } else {
                 for value in values {
-                    let offset = try log.append(Record(key: key, value: Array(value.utf8), headers: headers))
+                    let offset = try log.append(record(Array(value.utf8), key: key, headers: headers))
                     report(offset..<offset + 1, to: output)
                 }
             }
