@@ -49,7 +49,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
-        .testTarget(name: "logdTests", dependencies: ["LogStore", "logd"]),
+        .testTarget(name: "logdTests", dependencies: ["LogStore", "logd", "PostgresTestSupport"]),
         // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
         // The replication connection (SwiftNIO) lives here too; LogStore stays NIO-free.
         .target(
@@ -63,7 +63,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore"]),
+        // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC"], path: "Tests/PostgresTestSupport"),
+        .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport"]),
         .executableTarget(
             name: "LogStoreBenchmarks",
             dependencies: [

@@ -1,45 +1,44 @@
 import Foundation
-import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-@testable import PostgresCDC
+import PostgresCDC
 
 /// A throwaway Postgres 15 for the tests: `initdb` into a temp dir, logical
 /// WAL, a free port on 127.0.0.1, roles for every authentication method,
 /// `pg_ctl start -w`; stopped (`-m immediate`) and removed when the test
 /// process exits. One server per test process (`shared`), so the suite stays fast.
-final class PostgresTestServer: Sendable {
-    static let binDirectory = ProcessInfo.processInfo.environment["LOGD_PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
+public final class PostgresTestServer: Sendable {
+    public static let binDirectory = ProcessInfo.processInfo.environment["LOGD_PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
 
     /// Postgres 15 binaries are installed (scripts/test.sh installs them).
-    static var isAvailable: Bool {
+    public static var isAvailable: Bool {
         FileManager.default.isExecutableFile(atPath: binDirectory + "/initdb")
     }
 
     /// Roles and passwords the server is set up with.
-    enum Role {
+    public enum Role {
         /// Superuser with REPLICATION, trust authentication.
-        static let trust = "logd"
-        static let scram = "scram_user"
-        static let scramPassword = "scram-secret"
-        static let md5 = "md5_user"
-        static let md5Password = "md5-secret"
-        static let cleartext = "cleartext_user"
-        static let cleartextPassword = "cleartext-secret"
+        public static let trust = "logd"
+        public static let scram = "scram_user"
+        public static let scramPassword = "scram-secret"
+        public static let md5 = "md5_user"
+        public static let md5Password = "md5-secret"
+        public static let cleartext = "cleartext_user"
+        public static let cleartextPassword = "cleartext-secret"
         /// SCRAM, LOGIN but no REPLICATION.
-        static let noReplication = "plain_user"
-        static let noReplicationPassword = "plain-secret"
+        public static let noReplication = "plain_user"
+        public static let noReplicationPassword = "plain-secret"
     }
 
-    let directory: String
-    let port: Int
-    let database = "logd_test"
+    public let directory: String
+    public let port: Int
+    public let database = "logd_test"
 
     /// The suite's server, started on first use; nil (with the reason) when it cannot start.
-    static let shared: Result<PostgresTestServer, TestServerError> = {
+    public static let shared: Result<PostgresTestServer, TestServerError> = {
         do {
             let server = try PostgresTestServer(walLevel: "logical")
             sharedDirectory = server.directory
@@ -60,20 +59,20 @@ final class PostgresTestServer: Sendable {
     }
 
     /// The shared server, or a test failure naming why it could not start.
-    static func require() throws -> PostgresTestServer {
+    public static func require() throws -> PostgresTestServer {
         switch shared {
         case .success(let server): return server
         case .failure(let error): throw error
         }
     }
 
-    struct TestServerError: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
+    public struct TestServerError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
     }
 
     /// Starts a new server; `stop()` it yourself unless it is `shared`.
-    init(walLevel: String, tls: Bool = true) throws {
+    public init(walLevel: String, tls: Bool = true) throws {
         guard Self.isAvailable else {
             throw TestServerError(
                 message: "Postgres 15 not found in \(Self.binDirectory): apt-get install postgresql-15 (scripts/test.sh does)")
@@ -152,8 +151,19 @@ final class PostgresTestServer: Sendable {
                 + setup.flatMap { ["-c", $0] })
     }
 
-    func stop() {
+    public func stop() {
         Self.stop(directory: directory)
+    }
+
+    /// Restarts the server (`pg_ctl restart -m fast`): every connection drops.
+    public func restart() throws {
+        try Self.runPostgres(
+            "pg_ctl", ["-D", directory + "/data", "-l", directory + "/server.log", "-m", "fast", "-w", "-t", "60", "restart"])
+    }
+
+    /// A `postgres://` URL for `database` (default: the test database).
+    public func dsn(database: String) -> String {
+        "postgres://\(Role.trust)@127.0.0.1:\(port)/\(database)?sslmode=disable"
     }
 
     private static func stop(directory: String) {
@@ -161,8 +171,11 @@ final class PostgresTestServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// A `postgres://` URL for `logd ingest postgres --dsn` (trust superuser, no TLS).
+    public var dsn: String { dsn(database: database) }
+
     /// A configuration for `user` (the trust superuser by default).
-    func configuration(
+    public func configuration(
         user: String = Role.trust, password: String? = nil, replication: PostgresConnectionConfiguration.ReplicationMode = .database,
         runtimeParameters: [String: String] = [:], tlsMode: PostgresConnectionConfiguration.TLSMode = .disable
     ) -> PostgresConnectionConfiguration {
@@ -173,8 +186,10 @@ final class PostgresTestServer: Sendable {
 
     /// Runs SQL on a normal (non-replication) session as the superuser.
     @discardableResult
-    func sql(_ statements: String) async throws -> [[String?]] {
-        try await ReplicationConnection.withConnection(configuration: configuration(replication: .none)) { connection in
+    public func sql(_ statements: String, database: String? = nil) async throws -> [[String?]] {
+        var configuration = configuration(replication: .none)
+        if let database { configuration.database = database }
+        return try await ReplicationConnection.withConnection(configuration: configuration) { connection in
             try await connection.simpleQuery(statements)
         }
     }
@@ -182,7 +197,7 @@ final class PostgresTestServer: Sendable {
     // MARK: - Processes
 
     @discardableResult
-    static func runPostgres(_ tool: String, _ arguments: [String]) throws -> String {
+    public static func runPostgres(_ tool: String, _ arguments: [String]) throws -> String {
         let path = binDirectory + "/" + tool
         if getuid() == 0 {
             return try run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
@@ -194,7 +209,7 @@ final class PostgresTestServer: Sendable {
     /// Process: it learns of the exit through a descriptor the child inherits,
     /// and the daemonized postmaster keeps that open forever; so would it a pipe.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+    public static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let outputPath = NSTemporaryDirectory() + "logd-pg-output-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         var actions = posix_spawn_file_actions_t()
@@ -229,7 +244,7 @@ final class PostgresTestServer: Sendable {
     }
 
     /// A port nobody listens on now: bind port 0 and read what the kernel chose.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestServerError(message: "socket() failed") }
         defer { close(descriptor) }

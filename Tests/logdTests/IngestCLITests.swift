@@ -1,0 +1,382 @@
+import Foundation
+import LogStore
+import PostgresTestSupport
+import SystemPackage
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `logd ingest postgres`, the real binary against a real Postgres 15.
+@Suite("logd ingest postgres")
+struct IngestCLITests {
+    @Test("CI has Postgres 15: the ingest tests fail rather than skip there")
+    func postgresIsInstalledOnCI() throws {
+        guard ProcessInfo.processInfo.environment["CI"] != nil else { return }
+        #expect(PostgresTestServer.isAvailable, "CI is set but Postgres 15 is missing in \(PostgresTestServer.binDirectory)")
+        _ = try PostgresTestServer.require()
+    }
+
+    @Test("changes stream into the log, read back as JSON; stat shows the source; a second run adds only the new transaction",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func endToEnd() async throws {
+        let server = try PostgresTestServer.require()
+        let directory = try TestDirectory()
+        let database = try await IngestDatabase.create(on: server, name: "e2e")
+        try await database.sql("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), tags text[])")
+        let ingest = directory.args(
+            "ingest", "postgres", "items", "--dsn", database.dsn, "--slot", "e2e_slot", "--publication", "e2e_pub", "--create",
+            "--until-caught-up")
+        let first = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(first.succeeded, "\(first)")
+
+        try await database.sql("INSERT INTO items VALUES (1, 'pen', 1.50, '{blue,red}'), (2, 'ink', 3.25, NULL)")
+        try await database.sql("UPDATE items SET price = 1.75 WHERE id = 1")
+        try await database.sql("DELETE FROM items WHERE id = 2")
+        let second = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(second.succeeded, "\(second)")
+        #expect(second.output.contains("ingested 3 transactions"), "\(second.output)")
+
+        let read = try Logd.run(directory.args("read", "items", "--format", "json"))
+        #expect(read.succeeded, "\(read)")
+        let records = try read.lines.map { try parseJSONObject($0) }
+        let values = try records.map { try parseJSONObject(try #require($0["value"] as? String)) }
+        try #require(values.map { $0["op"] as? String } == ["s", "c", "c", "u", "d"])
+        let inserted = try #require(values[1]["after"] as? [String: Any])
+        #expect(jsonInt(inserted["id"]) == 1)
+        #expect(inserted["name"] as? String == "pen")
+        #expect(inserted["price"] as? String == "1.50")
+        #expect(inserted["tags"] as? [String] == ["blue", "red"])
+        #expect(records[1]["key"] as? String == #"{"id":1}"#)
+        let headers = try #require(records[4]["headers"] as? [String: Any])
+        #expect(headers["table"] as? String == "public.items")
+        #expect(headers["op"] as? String == "d")
+        #expect(headers["tx_seq"] as? String == "3")
+
+        let stat = try Logd.run(directory.args("stat", "items", "--json"))
+        #expect(stat.succeeded, "\(stat)")
+        let source = try #require(try parseJSONObject(stat.output)["source"] as? [String: Any])
+        #expect(source["slot"] as? String == "e2e_slot")
+        #expect(source["publication"] as? String == "e2e_pub")
+        #expect(source["database"] as? String == database.name)
+        #expect(jsonInt(source["transactions"]) == 3)
+        #expect(source["last_commit_lsn"] as? String == headers["commit_lsn"] as? String)
+
+        // Nothing new: a third run appends nothing.
+        let third = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(third.succeeded, "\(third)")
+        #expect(third.output.contains("ingested 0 transactions"), "\(third.output)")
+        try await database.drop()
+    }
+
+    @Test("bad arguments are usage errors (exit 64) naming what is wrong", arguments: [
+        (["--slot", "s", "--publication", "p"], "--dsn"),
+        (["--dsn", "mysql://x@h/db", "--slot", "s", "--publication", "p"], "postgres://"),
+        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--tables", "a.b"], "--create"),
+        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--sync", "never"], "never"),
+        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--status-interval-ms", "60000"], "--status-interval-ms"),
+        (["--dsn", "postgres://u@h/db?sslmode=verify-full", "--slot", "s", "--publication", "p"], "sslmode"),
+    ])
+    func badArguments(arguments: [String], mentions: String) throws {
+        let directory = try TestDirectory()
+        let result = try Logd.run(directory.args(["ingest", "postgres", "log"] + arguments))
+        #expect(result.exitCode == 64, "\(result)")
+        #expect(result.errorOutput.contains(mentions), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: directory.log("log")), "a usage error created the log")
+    }
+
+    @Test("an unreachable server fails at once with exit 1 and says where it tried")
+    func unreachableServer() throws {
+        let directory = try TestDirectory()
+        let port = try PostgresTestServer.freePort()
+        let result = try Logd.run(
+            directory.args(
+                "ingest", "postgres", "log", "--dsn", "postgres://u:secret-pw@127.0.0.1:\(port)/db", "--slot", "s", "--publication",
+                "p"), timeout: .seconds(60))
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.errorOutput.contains("127.0.0.1:\(port)"), "\(result)")
+        #expect(!result.errorOutput.contains("secret-pw"), "the password was printed: \(result)")
+    }
+
+    @Test("a wrong password, a missing publication and a missing slot are clear errors; the password is never printed",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func setupErrors() async throws {
+        let server = try PostgresTestServer.require()
+        let directory = try TestDirectory()
+        let role = PostgresTestServer.Role.scram
+        let wrongPassword = try Logd.run(
+            directory.args(
+                "ingest", "postgres", "log", "--dsn",
+                "postgres://\(role):not-the-password@127.0.0.1:\(server.port)/\(server.database)?sslmode=disable", "--slot", "s",
+                "--publication", "p"), timeout: .seconds(60))
+        #expect(wrongPassword.exitCode == 1, "\(wrongPassword)")
+        #expect(wrongPassword.errorOutput.contains("authentication"), "\(wrongPassword)")
+        #expect(!wrongPassword.errorOutput.contains("not-the-password"), "\(wrongPassword)")
+
+        let noPublication = try Logd.run(
+            directory.args("ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "missing_pub_slot", "--publication", "no_such_pub"),
+            timeout: .seconds(60))
+        #expect(noPublication.exitCode == 1, "\(noPublication)")
+        #expect(noPublication.errorOutput.contains("publication no_such_pub does not exist"), "\(noPublication)")
+        #expect(noPublication.errorOutput.contains("--create"), "\(noPublication)")
+
+        try await server.sql("DROP PUBLICATION IF EXISTS setup_errors_pub; CREATE PUBLICATION setup_errors_pub")
+        let noSlot = try Logd.run(
+            directory.args("ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "no_such_slot", "--publication", "setup_errors_pub"),
+            timeout: .seconds(60))
+        #expect(noSlot.exitCode == 1, "\(noSlot)")
+        #expect(noSlot.errorOutput.contains("replication slot no_such_slot does not exist"), "\(noSlot)")
+        let slots = try await server.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'no_such_slot'")
+        #expect(slots == [["0"]], "a slot was created without --create")
+    }
+
+    @Test("SIGTERM stops a running ingest cleanly: exit 0, a whole log, the slot acknowledged",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func sigtermStopsCleanly() async throws {
+        let server = try PostgresTestServer.require()
+        let directory = try TestDirectory()
+        let database = try await IngestDatabase.create(on: server, name: "sigterm")
+        try await database.sql("CREATE TABLE events (id bigserial PRIMARY KEY, body text)")
+        let ingest = directory.args(
+            "ingest", "postgres", "events", "--dsn", database.dsn, "--slot", "sigterm_slot", "--publication", "sigterm_pub",
+            "--create")
+        // The slot exists before the changes are made (else they precede it).
+        let setup = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
+        #expect(setup.succeeded, "\(setup)")
+        let child = try Logd.start(ingest)
+        try await database.sql("INSERT INTO events (body) SELECT 'row ' || i FROM generate_series(1, 500) i")
+        try await database.sql("INSERT INTO events (body) VALUES ('last')")
+        let records = try await IngestedLog.waitFor(directory.log("events"), timeout: .seconds(60)) { records in
+            records.contains { ($0.value?["after"] as? [String: Any])?["body"] as? String == "last" }
+        }
+        #expect(records.count == 1 + 501, "schema record + 501 inserts, got \(records.count)")
+        child.send(SIGTERM)
+        let termination = try child.wait(timeout: .seconds(60))
+        #expect(termination == .exited(0), "stderr: \(child.stderr.text)")
+        #expect(child.stdout.text.contains("ingested 2 transactions"), "\(child.stdout.text)")
+        let confirmed = try await database.sql(
+            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sigterm_slot'")
+        let lastEnd = try #require(records.last?.headers["tx_end_lsn"])
+        #expect(try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
+        try await database.drop()
+    }
+
+    @Test("kill -9 of the ingester during a pgbench load, 8 times: every committed transaction is in the log exactly once, in order, none partial",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func killDuringPgbench() async throws {
+        let server = try PostgresTestServer.require()
+        let directory = try TestDirectory()
+        let database = try await IngestDatabase.create(on: server, name: "crash")
+        let pgbench = PostgresTestServer.binDirectory + "/pgbench"
+        let connection = ["-h", "127.0.0.1", "-p", String(server.port), "-U", PostgresTestServer.Role.trust, database.name]
+        try PostgresTestServer.run(pgbench, ["-i", "-s", "1", "-q"] + connection)
+        let ingest = directory.args(
+            "ingest", "postgres", "bench", "--dsn", database.dsn, "--slot", "crash_slot", "--publication", "crash_pub", "--create",
+            "--slot-wait", "30")
+        // Creates the slot after the initial load: the balances all start at 0.
+        let setup = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
+        #expect(setup.succeeded, "\(setup)")
+
+        let load = try ChildProcess(
+            executable: pgbench, arguments: ["-n", "-c", "4", "-R", "400", "-T", "12"] + connection,
+            environment: ProcessInfo.processInfo.environment, workingDirectory: nil)
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<8 {
+            let child = try Logd.start(ingest)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...1_400, using: &generator)))
+            child.send(SIGKILL)
+            let termination = try child.wait(timeout: .seconds(30))
+            #expect(termination == .signaled(SIGKILL), "round \(round): the ingester ended on its own: \(child.stderr.text)")
+        }
+        let loadEnd = try load.wait(timeout: .seconds(120))
+        #expect(loadEnd == .exited(0), "pgbench: \(load.stderr.text)")
+        let drain = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(300))
+        #expect(drain.succeeded, "\(drain)")
+        let verify = try Logd.run(directory.args("verify", "bench"))
+        #expect(verify.succeeded, "\(verify)")
+
+        let records = try IngestedLog.read(directory.log("bench"))
+        try IngestedLog.checkWholeTransactionsInOrder(records)
+        // Apply the changes to zero balances: the result must be the database's state, row by row.
+        var accounts: [Int64: Int64] = [:]
+        var tellers: [Int64: Int64] = [:]
+        var branches: [Int64: Int64] = [:]
+        var history = 0
+        for record in records {
+            guard let after = record.value?["after"] as? [String: Any], let table = record.headers["table"] else { continue }
+            switch table {
+            case "public.pgbench_accounts": accounts[jsonInt(after["aid"])!] = jsonInt(after["abalance"])
+            case "public.pgbench_tellers": tellers[jsonInt(after["tid"])!] = jsonInt(after["tbalance"])
+            case "public.pgbench_branches": branches[jsonInt(after["bid"])!] = jsonInt(after["bbalance"])
+            case "public.pgbench_history": history += 1
+            default: Issue.record("unexpected table \(table)")
+            }
+        }
+        func state(_ query: String) async throws -> [Int64: Int64] {
+            var rows: [Int64: Int64] = [:]
+            for row in try await database.sql(query) { rows[Int64(row[0]!)!] = Int64(row[1]!)! }
+            return rows
+        }
+        #expect(accounts == (try await state("SELECT aid, abalance FROM pgbench_accounts WHERE abalance <> 0")))
+        #expect(tellers == (try await state("SELECT tid, tbalance FROM pgbench_tellers WHERE tbalance <> 0")))
+        #expect(branches == (try await state("SELECT bid, bbalance FROM pgbench_branches WHERE bbalance <> 0")))
+        let historyRows = try await database.sql("SELECT count(*) FROM pgbench_history")
+        #expect(history == Int(historyRows[0][0]!)!)
+        #expect(history > 100, "the load ran too briefly to mean anything: \(history) transactions")
+        try await database.drop()
+    }
+
+    @Test("Postgres restarted mid-stream: the ingester reconnects and misses nothing",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func postgresRestart() async throws {
+        let server = try PostgresTestServer(walLevel: "logical", tls: false)
+        defer { server.stop() }
+        let directory = try TestDirectory()
+        try await server.sql("CREATE TABLE ticks (id int PRIMARY KEY)")
+        let ingest = directory.args(
+            "ingest", "postgres", "ticks", "--dsn", server.dsn, "--slot", "restart_slot", "--publication", "restart_pub",
+            "--create", "--status-interval-ms", "200")
+        let setup = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
+        #expect(setup.succeeded, "\(setup)")
+        let child = try Logd.start(ingest)
+        try await server.sql("INSERT INTO ticks SELECT generate_series(1, 100)")
+        _ = try await IngestedLog.waitFor(directory.log("ticks"), timeout: .seconds(60)) { $0.count == 101 }
+        try server.restart()
+        try await server.sql("INSERT INTO ticks SELECT generate_series(101, 200)")
+        try await server.sql("INSERT INTO ticks VALUES (201)")
+        let records = try await IngestedLog.waitFor(directory.log("ticks"), timeout: .seconds(90)) { records in
+            records.contains { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) == 201 }
+        }
+        child.send(SIGTERM)
+        let termination = try child.wait(timeout: .seconds(60))
+        #expect(termination == .exited(0), "stderr: \(child.stderr.text)")
+        #expect(child.stderr.text.contains("ingest.reconnecting"), "\(child.stderr.text)")
+        let ids = records.compactMap { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) }
+        #expect(ids == Array(1...201), "every row exactly once, in order")
+        try IngestedLog.checkWholeTransactionsInOrder(records)
+    }
+}
+
+/// A database of its own on the shared test server, for one test.
+struct IngestDatabase {
+    let server: PostgresTestServer
+    let name: String
+
+    static func create(on server: PostgresTestServer, name: String) async throws -> IngestDatabase {
+        let unique = "ingest_\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        try await server.sql("CREATE DATABASE \(unique)")
+        return IngestDatabase(server: server, name: unique)
+    }
+
+    var dsn: String { server.dsn(database: name) }
+
+    @discardableResult
+    func sql(_ statements: String) async throws -> [[String?]] {
+        try await server.sql(statements, database: name)
+    }
+
+    /// Drops the database and the slots in it (their WAL is not pinned any longer).
+    func drop() async throws {
+        try await server.sql(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '\(name)' AND NOT active")
+        try await server.sql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+}
+
+/// The records of an ingested log, with their JSON values parsed.
+struct IngestedRecord {
+    var offset: Int64
+    var headers: [String: String]
+    var value: [String: Any]?
+}
+
+enum IngestedLog {
+    static func read(_ directory: String) throws -> [IngestedRecord] {
+        let log = try Log.openForReading(directory: FilePath(directory))
+        defer { try? log.close() }
+        var records: [IngestedRecord] = []
+        var next = log.lowestOffset
+        while next < log.nextOffset {
+            let batch = try log.read(from: next, maxRecords: 10_000, maxBytes: 16 << 20)
+            guard let last = batch.last else { break }
+            for record in batch {
+                var headers: [String: String] = [:]
+                for header in record.headers { headers[header.key] = header.value.map { String(decoding: $0, as: UTF8.self) } }
+                let value = try record.value.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
+                records.append(IngestedRecord(offset: record.offset, headers: headers, value: value))
+            }
+            next = last.offset + 1
+        }
+        return records
+    }
+
+    /// Polls the log (written by another process) until `condition` holds.
+    static func waitFor(
+        _ directory: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
+        until condition: ([IngestedRecord]) -> Bool
+    ) async throws -> [IngestedRecord] {
+        let deadline = ContinuousClock.now + timeout
+        var records: [IngestedRecord] = []
+        while ContinuousClock.now < deadline {
+            if FileManager.default.fileExists(atPath: directory) {
+                records = try read(directory)
+                if condition(records) { return records }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("timed out waiting for the log; it has \(records.count) records", sourceLocation: sourceLocation)
+        return records
+    }
+
+    /// Transactions are whole, numbered 1, 2, 3... and in commit order;
+    /// each one's records have ordinals 0, 1, 2...; no transaction twice.
+    static func checkWholeTransactionsInOrder(_ records: [IngestedRecord], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var ordinal = 0
+        var commit: String?
+        var sequence = 0
+        var previousEnd: String?
+        for record in records {
+            let recordCommit = try #require(record.headers["commit_lsn"], sourceLocation: sourceLocation)
+            #expect(record.headers["tx_ordinal"] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
+            if ordinal == 0 {
+                if let previousEnd {
+                    #expect(try LSNText.compare(recordCommit, previousEnd) >= 0, "offset \(record.offset): commit \(recordCommit) before the previous transaction's end \(previousEnd)", sourceLocation: sourceLocation)
+                }
+                commit = recordCommit
+            } else {
+                #expect(recordCommit == commit, "offset \(record.offset): a transaction's records disagree on commit_lsn", sourceLocation: sourceLocation)
+            }
+            if let end = record.headers["tx_end_lsn"] {
+                sequence += 1
+                #expect(record.headers["tx_seq"] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
+                previousEnd = end
+                ordinal = 0
+            } else {
+                ordinal += 1
+            }
+        }
+        #expect(ordinal == 0, "the log ends inside a transaction", sourceLocation: sourceLocation)
+    }
+}
+
+/// LSNs as Postgres prints them (`16/B374D848`).
+enum LSNText {
+    static func value(_ text: String) throws -> UInt64 {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let high = UInt64(parts[0], radix: 16), let low = UInt64(parts[1], radix: 16) else {
+            throw CLIProblem("not an LSN: \(text)")
+        }
+        return high << 32 | low
+    }
+
+    static func compare(_ left: String, _ right: String) throws -> Int {
+        let (a, b) = (try value(left), try value(right))
+        return a < b ? -1 : (a == b ? 0 : 1)
+    }
+}
+
+struct CLIProblem: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
