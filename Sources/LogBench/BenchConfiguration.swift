@@ -48,6 +48,7 @@ public enum Workload: String, CaseIterable, Sendable {
     case followLatency = "follow-latency"
     case consumeCommit1k = "consume-commit-1k"
     case gzipAppendCDCJSON = "gzip-append-cdc-json"
+    case compact1mKeys = "compact-1m-keys"
 
     /// Everything but the 10 GiB workloads.
     public static var defaults: [Workload] { allCases.filter { !$0.isLarge } }

@@ -24,6 +24,7 @@ public enum BenchSuite {
             case .followLatency: emit(try ConsumerWorkloads.followLatency(configuration))
             case .consumeCommit1k: emit(try ConsumerWorkloads.consumeCommit(configuration))
             case .gzipAppendCDCJSON: try CompressionWorkloads.gzipAppend(configuration).forEach(emit)
+            case .compact1mKeys: emit(try CompactionWorkload.run(configuration))
             case .reopen, .peakRSS, .reopen10GiB, .peakRSS10GiB:
                 let large = workload.isLarge
                 let (peak, reopen): (Workload, Workload) = large ? (.peakRSS10GiB, .reopen10GiB) : (.peakRSS, .reopen)

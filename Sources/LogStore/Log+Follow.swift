@@ -81,9 +81,19 @@ public struct LogFollower: AsyncSequence, Sendable {
                     return record
                 }
                 if Task.isCancelled { return nil }
-                pending = try log.read(from: nextOffset, maxRecords: batchSize)
+                var batch: [StoredRecord] = []
+                let end = try log.forEachRecord(from: nextOffset) { record in
+                    batch.append(record.stored())
+                    return batch.count < batchSize
+                }
+                pending = batch
                 pendingIndex = 0
                 if !pending.isEmpty { continue }
+                if end > nextOffset {
+                    // Only offsets compaction removed: move past them.
+                    nextOffset = end
+                    continue
+                }
                 guard await log.waitForRecord(at: nextOffset) else { return nil }
             }
         }

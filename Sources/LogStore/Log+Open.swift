@@ -39,6 +39,7 @@ extension Log {
             // Left by an interrupted atomic replace: the old file is still whole.
             try FileSystem.remove(directory.appending(name))
         }
+        try finishInterruptedCompaction(directory: directory, logger: logger)
         _ = try finishInterruptedTruncation(directory: directory, logger: logger)
         let names = try FileSystem.listDirectory(directory)
         let storeBases = Set(names.compactMap { Segment.baseOffset(fileName: $0, suffix: "store") })

@@ -203,14 +203,21 @@ extension Log {
         return records
     }
 
-    /// Reads the record at `offset`.
-    /// - Throws: `.offsetOutOfRange` when the log does not hold `offset`;
-    ///   `.corruption` for damaged data.
+    /// Reads the record at `offset`, or, when compaction removed it, the
+    /// first record after it.
+    /// - Throws: `.offsetOutOfRange` when the log does not hold `offset` (or
+    ///   no record at or after it); `.corruption` for damaged data.
     public func read(at offset: Int64) throws -> StoredRecord {
         var found: StoredRecord?
-        try forEachRecord(from: offset, maxBytes: 1) { record in
-            if record.offset == offset { found = record.stored() }
-            return false
+        var next = offset
+        while found == nil {
+            let start = next
+            // One batch a call; a batch compaction emptied up to its end moves `next` on.
+            next = try forEachRecord(from: start, maxBytes: 1) { record in
+                found = record.stored()
+                return false
+            }
+            if next == start { break }
         }
         guard let found else { throw outOfRange(offset, snapshot()) }
         return found

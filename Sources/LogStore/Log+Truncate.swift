@@ -102,23 +102,21 @@ extension Log {
             }
             let entry = target.segment.index.entry(entryNumber)
             let batchBase = target.baseOffset + Int64(entry.relativeOffset)
-            var kept: [Record] = []
+            // The records of the cut batch below `offset`, re-batched with their own
+            // offsets (a compacted batch may skip some) and covering up to `offset - 1`.
+            var keptBatch: [UInt8] = []
+            var keptEntries: [IndexEntry] = []
             if batchBase < offset {
+                let builder = BatchBuilder(
+                    baseOffset: batchBase, segmentBase: target.baseOffset, position: entry.position, targetRecordsBytes: Int.max)
                 try forEachRecord(from: batchBase, maxBytes: 1) { record in
                     guard record.offset < offset else { return false }
-                    kept.append(record.stored().record)
+                    builder.add(record)
                     return true
                 }
-            }
-            var keptBatch: [UInt8] = []
-            var keptMaxTimestamp: Int64 = 0
-            if !kept.isEmpty {
-                let size = BatchEncoder.encodedSize(kept, now: 0)
-                keptBatch = [UInt8](repeating: 0, count: size)
-                keptMaxTimestamp = keptBatch.withUnsafeMutableBytes { raw in
-                    guard let base = raw.baseAddress else { return 0 }
-                    return BatchEncoder.encode(kept, baseOffset: batchBase, now: 0, size: size, to: base)
-                }
+                builder.close(lastOffset: offset - 1, emptyTimestamp: entry.maxTimestamp)
+                keptBatch = Array(builder.output.bytes)
+                keptEntries = builder.entries
             }
             let plan = TruncationPlan(segmentBase: target.baseOffset, cutPosition: entry.position, nextOffset: offset, keptBatch: keptBatch)
             try FileSystem.replaceAtomically(directory.appending(Self.truncationMarker), with: plan.encoded())
@@ -136,10 +134,7 @@ extension Log {
             }
             try plan.apply(to: writable.store)
             writable.index.truncate(toCount: entryNumber)
-            if !kept.isEmpty {
-                writable.index.append(
-                    relativeOffset: entry.relativeOffset, position: entry.position, batchMaxTimestamp: keptMaxTimestamp)
-            }
+            for kept in keptEntries { writable.index.append(kept) }
             writer.buffer.startPosition = entry.position + Int64(keptBatch.count)
             writer.nextOffset = offset
             writer.flushedNextOffset = offset

@@ -42,6 +42,8 @@ public final class Log: @unchecked Sendable {
     var syncThread: pthread_t?
     /// gzip compressors for appends, reused (a fresh one costs a 256 KiB setup).
     let deflaters = Mutex<[GzipDeflater]>([])
+    /// Held by the compaction running (one at a time); see `compact`.
+    let compactionLock = Mutex<Void>(())
 
     struct WriterState {
         var sealed: [SegmentExtent]
@@ -71,6 +73,11 @@ public final class Log: @unchecked Sendable {
         var failure: LogStoreError?
         var closed = false
         var lockReleased = false
+        /// Background compaction (`cleanup.policy=compact`): its thread, whether
+        /// it is still at work, and whether a roll asked for another round.
+        var compactionThread: pthread_t?
+        var compactionRunning = false
+        var compactionRequested = false
     }
 
     struct ReadView {
@@ -389,6 +396,7 @@ public final class Log: @unchecked Sendable {
             resumeDurableWaitersLocked()
             writer.visibleActive = flushedExtentLocked()
             publishLocked()
+            if case .compact = options.cleanupPolicy { requestBackgroundCompactionLocked() }
             if options.retentionBytes != nil || options.retentionMilliseconds != nil {
                 // Retention failing (say, a file someone made undeletable) must not stop appends.
                 do {
@@ -415,16 +423,18 @@ public final class Log: @unchecked Sendable {
     /// Closes the log: flushes, syncs, seals the active index and writes the
     /// clean-shutdown marker so the next open skips recovery. Idempotent.
     public func close() throws {
-        let thread: pthread_t? = writerLock.withLock {
-            let thread = syncThread
+        let threads: [pthread_t] = writerLock.withLock {
+            let threads = [syncThread, writer.compactionThread].compactMap { $0 }
             syncThread = nil
+            writer.compactionThread = nil
             writer.closed = true
             writerLock.broadcast()
             writerLock.broadcast(round: 0)
             writerLock.broadcast(round: 1)
-            return thread
+            return threads
         }
-        if let thread { pthread_join(thread, nil) }
+        // A background compaction stops at its next segment (it sees the log closed).
+        for thread in threads { pthread_join(thread, nil) }
         let waiters: [Waiter] = view.withLock { view in
             view.closed = true
             defer { view.waiters = [] }

@@ -75,7 +75,14 @@ extension Log {
             report.batches += scan.batchCount
             report.records += scan.nextOffset - base
             expectedBase = scan.nextOffset
-            let recoverable = isLast && !clean
+            // A compaction killed while swapping this segment: the next open finishes it.
+            let swapping =
+                names.contains(Segment.fileName(baseOffset: base, suffix: "store") + Log.swapSuffix)
+                || names.contains(Segment.fileName(baseOffset: base, suffix: "index") + Log.cleanedSuffix)
+            if swapping {
+                report.notes.append("an interrupted compaction of \(storeName) is finished or rolled back by the next open")
+            }
+            let recoverable = (isLast && !clean) || swapping
             if let damage = scan.damage {
                 if recoverable && damage.isTail {
                     report.notes.append(

@@ -72,7 +72,8 @@ struct BatchHeader: Sendable {
         }
         let lastOffsetDelta = bytes.loadBigEndian(at: BatchLayout.lastOffsetDelta, as: Int32.self)
         let recordCount = bytes.loadBigEndian(at: BatchLayout.recordCount, as: Int32.self)
-        guard recordCount > 0, lastOffsetDelta >= recordCount - 1 else {
+        // An empty batch (no records) is what compaction leaves of a segment it emptied: it still covers its offsets.
+        guard recordCount >= 0, lastOffsetDelta >= 0, lastOffsetDelta >= recordCount - 1 else {
             return .failure(.invalid("record count \(recordCount), last offset delta \(lastOffsetDelta)"))
         }
         let baseOffset = bytes.loadBigEndian(at: BatchLayout.baseOffset, as: Int64.self)
@@ -199,22 +200,33 @@ enum BatchEncoder {
             offsetDelta += 1
         }
         precondition(index == size, "batch size computed \(size), written \(index)")
+        writeHeader(
+            to: pointer, baseOffset: baseOffset, size: size, lastOffsetDelta: Int32(offsetDelta - 1), baseTimestamp: baseTimestamp,
+            maxTimestamp: maxTimestamp, recordCount: Int32(offsetDelta))
+        return maxTimestamp
+    }
+
+    /// Fills in the header of the uncompressed batch of `size` bytes at
+    /// `pointer`, whose records section is in place, and its CRC-32C.
+    static func writeHeader(
+        to pointer: UnsafeMutableRawPointer, baseOffset: Int64, size: Int, lastOffsetDelta: Int32, baseTimestamp: Int64,
+        maxTimestamp: Int64, recordCount: Int32
+    ) {
         pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
         pointer.storeBigEndian(Int32(size - BatchLayout.logOverhead), at: BatchLayout.batchLength)
         pointer.storeBigEndian(Int32(-1), at: BatchLayout.partitionLeaderEpoch)
         pointer.storeBytes(of: BatchLayout.magicValue, toByteOffset: BatchLayout.magic, as: UInt8.self)
         pointer.storeBigEndian(Int16(0), at: BatchLayout.attributes)
-        pointer.storeBigEndian(Int32(offsetDelta - 1), at: BatchLayout.lastOffsetDelta)
+        pointer.storeBigEndian(lastOffsetDelta, at: BatchLayout.lastOffsetDelta)
         pointer.storeBigEndian(baseTimestamp, at: BatchLayout.baseTimestamp)
         pointer.storeBigEndian(maxTimestamp, at: BatchLayout.maxTimestamp)
         pointer.storeBigEndian(Int64(-1), at: BatchLayout.producerId)
         pointer.storeBigEndian(Int16(-1), at: BatchLayout.producerEpoch)
         pointer.storeBigEndian(Int32(-1), at: BatchLayout.baseSequence)
-        pointer.storeBigEndian(Int32(offsetDelta), at: BatchLayout.recordCount)
+        pointer.storeBigEndian(recordCount, at: BatchLayout.recordCount)
         let crc = CRC32C.checksum(
             UnsafeRawBufferPointer(start: pointer + BatchLayout.attributes, count: size - BatchLayout.attributes))
         pointer.storeBigEndian(crc, at: BatchLayout.crc)
-        return maxTimestamp
     }
 
     @inline(__always)

@@ -32,6 +32,17 @@ struct StoreScanner {
     /// there to start at `baseOffset`; `onBatch` sees each good batch's
     /// position and header in order.
     func scan(from start: Int64 = 0, baseOffset: Int64, onBatch: (Int64, BatchHeader) throws -> Void) throws -> Result {
+        try scanBatches(from: start, baseOffset: baseOffset) { position, header, _ in
+            try onBatch(position, header)
+            return true
+        }
+    }
+
+    /// `scan`, handing `body` each good batch's bytes too (valid only during
+    /// the call); `body` returns false to stop after that batch.
+    func scanBatches(
+        from start: Int64 = 0, baseOffset: Int64, _ body: (Int64, BatchHeader, UnsafeRawBufferPointer) throws -> Bool
+    ) throws -> Result {
         var buffer = [UInt8](repeating: 0, count: min(chunkSize, max(Int(fileSize - start), BatchLayout.headerSize)))
         var bufferStart: Int64 = start
         var bufferCount = 0
@@ -74,10 +85,13 @@ struct StoreScanner {
                     at: position, expected: expected,
                     problem: .invalid("base offset \(header.baseOffset), expected \(expected)"), batches: batches)
             }
-            try onBatch(position, header)
+            let more = try buffer.withUnsafeBytes {
+                try body(position, header, UnsafeRawBufferPointer(rebasing: $0[local..<local + header.size]))
+            }
             batches += 1
             expected = header.nextOffset
             position += Int64(header.size)
+            if !more { break }
         }
         return Result(validEnd: position, nextOffset: expected, batchCount: batches, damage: nil)
     }

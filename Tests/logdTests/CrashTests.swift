@@ -20,10 +20,7 @@ import Darwin
 /// `LOGD_CRASH_SEED` to replay a run.
 @Suite("logd append survives kill -9")
 struct CrashTests {
-    static let seed: UInt64 = {
-        if let text = ProcessInfo.processInfo.environment["LOGD_CRASH_SEED"], let seed = UInt64(text) { return seed }
-        return UInt64.random(in: 1...UInt64.max)
-    }()
+    static let seed = crashTestSeed
 
     enum Trigger: Sendable {
         /// Kill once this many acknowledgements (at most; random) were read.

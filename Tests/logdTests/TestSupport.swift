@@ -78,3 +78,9 @@ struct SeededGenerator: RandomNumberGenerator {
         return mixed ^ (mixed >> 31)
     }
 }
+
+/// The seed of a randomized crash test run: `LOGD_CRASH_SEED` replays one, else a fresh random one.
+let crashTestSeed: UInt64 = {
+    if let text = ProcessInfo.processInfo.environment["LOGD_CRASH_SEED"], let seed = UInt64(text) { return seed }
+    return UInt64.random(in: 1...UInt64.max)
+}()
