@@ -10,6 +10,7 @@ public struct ChangeEnvelope: Sendable {
     private var value = JSONWriter(capacity: 1024)
     private var key = JSONWriter(capacity: 128)
     private var unchangedColumns: [Int] = []
+    private var commitLSNCache: (lsn: LSN, bytes: [UInt8]) = (.zero, LSN.zero.utf8)
 
     public init() {}
 
@@ -79,8 +80,8 @@ public struct ChangeEnvelope: Sendable {
             value.raw(#","restart_identity":"#)
             value.bool(truncate.restartIdentity)
             value.byte(UInt8(ascii: "}"))
-            writeSource(source, relation: table.relation)
-            records.append(makeRecord(.truncate, key: nil, source: source, table: table.relation.qualifiedName))
+            writeSource(source, relation: table)
+            records.append(makeRecord(.truncate, key: nil, source: source, table: table.qualifiedNameUTF8))
         }
         return records
     }
@@ -143,8 +144,8 @@ public struct ChangeEnvelope: Sendable {
             value.byte(UInt8(ascii: "}"))
         }
         value.raw("]}")
-        writeSource(source, relation: table)
-        return makeRecord(.schema, key: nil, source: source, table: table.qualifiedName)
+        writeSource(source, relation: relation)
+        return makeRecord(.schema, key: nil, source: source, table: relation.qualifiedNameUTF8)
     }
 
     // MARK: - Rows
@@ -193,7 +194,7 @@ public struct ChangeEnvelope: Sendable {
             }
             value.byte(UInt8(ascii: "]"))
         }
-        writeSource(source, relation: relation.relation)
+        writeSource(source, relation: relation)
 
         var keyBytes: [UInt8]?
         if relation.hasKey {
@@ -205,7 +206,7 @@ public struct ChangeEnvelope: Sendable {
                           unchanged: &ignored, into: &key)
             keyBytes = Array(key.bytes)
         }
-        return makeRecord(operation, key: keyBytes, source: source, table: relation.relation.qualifiedName)
+        return makeRecord(operation, key: keyBytes, source: source, table: relation.qualifiedNameUTF8)
     }
 
     /// `{"column":value,...}` in column order. `'u'` values are taken from
@@ -247,31 +248,38 @@ public struct ChangeEnvelope: Sendable {
     // MARK: - Source and record
 
     /// `,"source":{...}}`: closes the envelope.
-    private mutating func writeSource(_ source: ChangeSource, relation: RelationMessage?) {
+    private mutating func writeSource(_ source: ChangeSource, relation: CachedRelation?) {
         value.raw(#","source":{"lsn":"#)
-        value.string(source.lsn.description)
+        value.lsn(source.lsn)
         value.raw(#","commit_lsn":"#)
-        value.string(source.commitLSN.description)
+        value.lsn(source.commitLSN)
         value.raw(#","xid":"#)
         if let xid = source.xid { value.integer(xid) } else { value.null() }
         value.raw(#","tx_ordinal":"#)
         value.integer(source.transactionOrdinal)
-        value.raw(#","schema":"#)
-        if let relation { value.string(relation.namespace) } else { value.null() }
-        value.raw(#","table":"#)
-        if let relation { value.string(relation.name) } else { value.null() }
+        if let relation {
+            value.raw(relation.sourceTableJSON)
+        } else {
+            value.raw(#","schema":null,"table":null"#)
+        }
         value.raw(#","commit_ts":"#)
         if let timestamp = source.commitTimestamp { value.integer(timestamp.unixMicroseconds) } else { value.null() }
         value.raw("}}")
     }
 
-    private func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: String?) -> Record {
+    private mutating func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: [UInt8]?) -> Record {
+        if source.commitLSN != commitLSNCache.lsn {
+            // Every record of a transaction shares the bytes (copy on write, never copied).
+            commitLSNCache = (source.commitLSN, source.commitLSN.utf8)
+        }
         var headers: [RecordHeader] = []
-        headers.reserveCapacity(5)
-        if let table { headers.append(RecordHeader("table", table)) }
-        headers.append(RecordHeader("op", operation.rawValue))
-        headers.append(RecordHeader("commit_lsn", source.commitLSN.description))
-        headers.append(RecordHeader("tx_ordinal", String(source.transactionOrdinal)))
+        headers.reserveCapacity(6)
+        if let table { headers.append(RecordHeader(key: "table", value: table)) }
+        headers.append(RecordHeader(key: "op", value: operation.headerValue))
+        headers.append(RecordHeader(key: "commit_lsn", value: commitLSNCache.bytes))
+        var ordinal = JSONWriter(capacity: 8)
+        ordinal.decimal(Int64(source.transactionOrdinal))
+        headers.append(RecordHeader(key: "tx_ordinal", value: ordinal.bytes))
         return Record(key: key, value: Array(value.bytes), headers: headers,
                       timestamp: source.commitTimestamp?.unixMilliseconds)
     }

@@ -11,6 +11,24 @@ public enum ChangeOperation: String, Hashable, Sendable, CaseIterable {
     case message = "m"
     /// A table's schema, when first seen in a session or when its shape changed.
     case schema = "s"
+
+    /// The `op` header's value, shared by every record of the op.
+    var headerValue: [UInt8] {
+        switch self {
+        case .create: Self.bytes.create
+        case .update: Self.bytes.update
+        case .delete: Self.bytes.delete
+        case .read: Self.bytes.read
+        case .truncate: Self.bytes.truncate
+        case .message: Self.bytes.message
+        case .schema: Self.bytes.schema
+        }
+    }
+
+    private static let bytes = (
+        create: Array("c".utf8), update: Array("u".utf8), delete: Array("d".utf8), read: Array("r".utf8),
+        truncate: Array("t".utf8), message: Array("m".utf8), schema: Array("s".utf8)
+    )
 }
 
 /// Where a change came from: the `source` object of the envelope. Together,

@@ -17,6 +17,8 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         case protocolViolation
         /// Reconnecting failed for longer than the reconnect timeout.
         case reconnectTimedOut
+        /// Stopped during the initial snapshot: the next run takes it again.
+        case snapshotInterrupted
     }
 
     public var code: Code

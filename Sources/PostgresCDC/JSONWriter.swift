@@ -31,7 +31,33 @@ struct JSONWriter {
     mutating func bool(_ value: Bool) { value ? raw("true") : raw("false") }
 
     mutating func integer(_ value: some BinaryInteger) {
-        raw(String(value).utf8)
+        if let small = Int64(exactly: value) {
+            decimal(small)
+        } else {
+            raw(String(value).utf8)
+        }
+    }
+
+    /// Decimal digits without an intermediate String (the per-record hot path).
+    mutating func decimal(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
+        }
+    }
+
+    /// An LSN as a JSON string, `"X/X"` as Postgres prints it.
+    mutating func lsn(_ lsn: LSN) {
+        bytes.append(UInt8(ascii: "\""))
+        LSN.appendText(lsn, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     mutating func string(_ text: String) {

@@ -50,6 +50,30 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
             + String(rawValue & 0xFFFF_FFFF, radix: 16, uppercase: true)
     }
 
+    /// The UTF-8 of `description`.
+    public var utf8: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(17)
+        Self.appendText(self, to: &bytes)
+        return bytes
+    }
+
+    /// Appends `description` to `bytes` without making a String.
+    static func appendText(_ lsn: LSN, to bytes: inout [UInt8]) {
+        func hex(_ value: UInt64) {
+            var started = false
+            for shift in stride(from: 28, through: 0, by: -4) {
+                let digit = UInt8((value >> UInt64(shift)) & 0xF)
+                if digit == 0 && !started && shift != 0 { continue }
+                started = true
+                bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10)
+            }
+        }
+        hex(lsn.rawValue >> 32)
+        bytes.append(UInt8(ascii: "/"))
+        hex(lsn.rawValue & 0xFFFF_FFFF)
+    }
+
     public static func < (lhs: LSN, rhs: LSN) -> Bool {
         lhs.rawValue < rhs.rawValue
     }

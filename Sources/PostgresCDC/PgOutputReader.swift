@@ -25,9 +25,9 @@ struct PgOutputReader {
         index += min(count, remaining)
     }
 
-    private mutating func need(_ count: Int, _ what: String) throws(PgOutputDecodingError) {
+    private mutating func need(_ count: Int, _ what: @autoclosure () -> String) throws(PgOutputDecodingError) {
         guard remaining >= count else {
-            throw error(.truncated, at: position, "\(what) needs \(count) bytes, \(remaining) left")
+            throw error(.truncated, at: position, "\(what()) needs \(count) bytes, \(remaining) left")
         }
     }
 

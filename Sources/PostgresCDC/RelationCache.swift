@@ -7,6 +7,10 @@ public struct CachedRelation: Hashable, Sendable {
     /// `typeNames[i]`: the built-in name, else the name from a Type message
     /// (`schema.name` outside `pg_catalog`), else nil.
     public let typeNames: [String?]
+    /// `schema.table` in UTF-8: the `table` header of every record.
+    let qualifiedNameUTF8: [UInt8]
+    /// `,"schema":"...","table":"..."` of the envelope's `source`.
+    let sourceTableJSON: [UInt8]
 
     public init(relation: RelationMessage, types: [UInt32: PgOutputMessage.TypeMessage] = [:]) {
         self.relation = relation
@@ -27,6 +31,13 @@ public struct CachedRelation: Hashable, Sendable {
         }
         self.formats = formats
         self.typeNames = names
+        self.qualifiedNameUTF8 = Array(relation.qualifiedName.utf8)
+        var json = JSONWriter(capacity: 64)
+        json.raw(#","schema":"#)
+        json.string(relation.namespace)
+        json.raw(#","table":"#)
+        json.string(relation.name)
+        self.sourceTableJSON = json.bytes
     }
 
     /// Whether any column is part of the replica identity (if none, records

@@ -66,6 +66,12 @@ struct SnapshotCopier {
             session.onSnapshotProgress(SnapshotProgress(table: qualified, rows: rows, rowsPerSecond: Double(rows) / seconds, isDone: done))
         }
         _ = try await connection.copyOut("COPY (\(query)) TO STDOUT") { row in
+            if rows & 1023 == 0, session.ingester.stopSignal.isStopped {
+                throw IngestError(
+                    .snapshotInterrupted,
+                    "stopped during the initial snapshot (at \(qualified), row \(rows)); the log is left empty: "
+                        + "run again with --snapshot to take the snapshot again")
+            }
             let tuple = try CopyTextRow.parse(row, columnCount: columns.count)
             try writer.add(envelope.snapshotRow(tuple, relation: relation, source: writer.currentSource(for: "the snapshot")))
             rows += 1
