@@ -41,6 +41,16 @@ public struct ChangeEnvelope: Sendable {
         try rowChange(.delete, relation: relation, old: delete.oldTuple, new: nil, source: source)
     }
 
+    /// A tombstone for a deleted row: its key, a null value, headers as the
+    /// delete's (op `d`). Appended right after the delete (as Debezium's
+    /// `tombstones.on.delete`) so that key compaction drops the row from the
+    /// log once `delete.retention.ms` has passed.
+    public mutating func tombstone(key: [UInt8], relation: CachedRelation, source: ChangeSource) -> Record {
+        var record = makeRecord(.delete, key: key, source: source, table: relation.qualifiedNameUTF8)
+        record.value = nil
+        return record
+    }
+
     /// A row of the initial snapshot (op `r`), in text format as COPY or a
     /// query returns it.
     public mutating func snapshotRow(_ row: TupleData, relation: CachedRelation, source: ChangeSource)

@@ -84,10 +84,23 @@ public struct IngestCheckpoint: Sendable, Hashable {
         }
     }
 
+    /// The record at `offset`, or the last one before it when key compaction
+    /// removed that offset.
+    static func lastRecord(in log: Log, atOrBefore offset: Int64) throws -> StoredRecord? {
+        var window: Int64 = 16
+        while true {
+            let start = max(log.lowestOffset, offset - window + 1)
+            let records = try log.read(from: start, maxRecords: Int(offset - start + 1), maxBytes: 64 << 20)
+            if let record = records.last(where: { $0.offset <= offset }) { return record }
+            if start == log.lowestOffset { return nil }
+            window *= 8
+        }
+    }
+
     static func tail(of log: Log, at offset: Int64? = nil) throws -> Tail {
-        let offset = offset ?? (log.nextOffset - 1)
-        guard offset >= log.lowestOffset, offset >= 0 else { return .empty }
-        let record = try log.read(at: offset)
+        let last = offset ?? (log.nextOffset - 1)
+        guard last >= log.lowestOffset, last >= 0, let record = try lastRecord(in: log, atOrBefore: last) else { return .empty }
+        let offset = record.offset
         func header(_ name: String) -> String? {
             record.headers.last { $0.key == name }.flatMap { $0.value }.map { String(decoding: $0, as: UTF8.self) }
         }

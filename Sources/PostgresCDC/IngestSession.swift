@@ -30,7 +30,11 @@ struct IngestSession {
             let identity = try await connection.identifySystem()
             let startLSN = try await prepare(connection, identity: identity, summary: &summary)
             if options.untilCaughtUp && target == nil {
-                target = max(identity.xLogPosition, startLSN)
+                // IDENTIFY_SYSTEM gives the flush position; a transaction committed with
+                // synchronous_commit=off may end past it. The insert position covers it.
+                let inserted = try await connection.simpleQuery("SELECT pg_current_wal_insert_lsn()")
+                let insertLSN = inserted.first?.first.flatMap { $0 }.flatMap { LSN($0) } ?? identity.xLogPosition
+                target = max(identity.xLogPosition, insertLSN, startLSN)
                 logger.info("ingest.target", metadata: ["postgres.lsn": "\(target!)"])
             }
             let stream = try await startReplication(connection, from: startLSN)
@@ -204,7 +208,7 @@ struct IngestSession {
         let (receipts, receiptSink) = AsyncStream.makeStream(of: (AppendReceipt, LSN).self, bufferingPolicy: .bufferingNewest(1))
         let log = ingester.log
         let interval = options.statusInterval
-        var decoder = StreamDecoder(writer: writer, logger: logger)
+        var decoder = StreamDecoder(writer: writer, logger: logger, tombstones: options.tombstonesOnDelete)
         var group = TaskGroupHandle()
         group.start {
             // Acknowledges each transaction once it is durable (waiting on the newest covers the older ones).

@@ -12,6 +12,10 @@ public struct PostgresIngestOptions: Sendable {
     public var create = false
     /// `schema.table` names for a publication `create` makes; empty: all tables.
     public var tables: [String] = []
+    /// Follow each delete of a row with a key by a tombstone (same key, null
+    /// value), so that key compaction (`cleanup.policy=compact`) removes
+    /// deleted rows; as Debezium's `tombstones.on.delete`.
+    public var tombstonesOnDelete = true
     /// Copy the published tables first, inside the snapshot the slot is created
     /// with (op `r` records), then stream from the slot's consistent point.
     public var snapshot = false

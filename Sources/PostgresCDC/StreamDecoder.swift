@@ -16,13 +16,16 @@ struct StreamDecoder {
 
     let writer: TransactionWriter
     let logger: Logger
+    /// Follow each delete with a tombstone (`PostgresIngestOptions.tombstonesOnDelete`).
+    let tombstones: Bool
     var relations = RelationCache()
     var envelope = ChangeEnvelope()
     private var warnedTags: Set<UInt8> = []
 
-    init(writer: TransactionWriter, logger: Logger) {
+    init(writer: TransactionWriter, logger: Logger, tombstones: Bool) {
         self.writer = writer
         self.logger = logger
+        self.tombstones = tombstones
     }
 
     /// Handles one XLogData message.
@@ -58,7 +61,12 @@ struct StreamDecoder {
         case .delete(let delete):
             let source = try writer.currentSource(for: "a delete")
             guard !writer.isSkipping else { return nil }
-            try writer.add(envelope.delete(delete, relation: relation(delete.relationOID), source: source))
+            let table = try relation(delete.relationOID)
+            let record = try envelope.delete(delete, relation: table, source: source)
+            try writer.add(record)
+            if tombstones, let key = record.key {
+                try writer.add(envelope.tombstone(key: key, relation: table, source: writer.currentSource(for: "a delete")))
+            }
         case .truncate(let truncate):
             let source = try writer.currentSource(for: "a truncate")
             guard !writer.isSkipping else { return nil }

@@ -56,6 +56,9 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Flag(name: .customLong("until-caught-up"), help: "Exit once everything up to the server's WAL position at start is durable in the log.")
     var untilCaughtUp = false
 
+    @Flag(inversion: .prefixedNo, help: "Follow each delete with a tombstone (same key, null value), so that `logd compact` drops deleted rows.")
+    var tombstones = true
+
     @Option(help: "When appended changes are made durable: always (group commit, as soon as possible) or interval.")
     var sync: IngestSyncChoice = .always
 
@@ -104,6 +107,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         options.tables = tableList
         options.snapshot = snapshot
         options.untilCaughtUp = untilCaughtUp
+        options.tombstonesOnDelete = tombstones
         options.statusInterval = .milliseconds(statusIntervalMilliseconds)
         options.reconnectTimeout = .seconds(reconnectTimeoutSeconds)
         options.slotInUseTimeout = .seconds(slotWaitSeconds)

@@ -41,7 +41,12 @@ struct IngestCLITests {
         let read = try Logd.run(directory.args("read", "items", "--format", "json"))
         #expect(read.succeeded, "\(read)")
         let records = try read.lines.map { try parseJSONObject($0) }
-        let values = try records.map { try parseJSONObject(try #require($0["value"] as? String)) }
+        try #require(records.count == 6, "\(read.output)")
+        // The delete is followed by a tombstone: same key, null value.
+        #expect(records[5]["value"] is NSNull)
+        #expect(records[5]["key"] as? String == #"{"id":2}"#)
+        #expect((records[5]["headers"] as? [String: Any])?["tx_end_lsn"] != nil)
+        let values = try records.dropLast().map { try parseJSONObject(try #require($0["value"] as? String)) }
         try #require(values.map { $0["op"] as? String } == ["s", "c", "c", "u", "d"])
         let inserted = try #require(values[1]["after"] as? [String: Any])
         #expect(jsonInt(inserted["id"]) == 1)
@@ -49,7 +54,7 @@ struct IngestCLITests {
         #expect(inserted["price"] as? String == "1.50")
         #expect(inserted["tags"] as? [String] == ["blue", "red"])
         #expect(records[1]["key"] as? String == #"{"id":1}"#)
-        let headers = try #require(records[4]["headers"] as? [String: Any])
+        let headers = try #require(records[5]["headers"] as? [String: Any])
         #expect(headers["table"] as? String == "public.items")
         #expect(headers["op"] as? String == "d")
         #expect(headers["tx_seq"] as? String == "3")
@@ -67,6 +72,53 @@ struct IngestCLITests {
         let third = try Logd.run(ingest, timeout: .seconds(120))
         #expect(third.succeeded, "\(third)")
         #expect(third.output.contains("ingested 0 transactions"), "\(third.output)")
+        try await database.drop()
+    }
+
+    @Test("an ingested log compacts to the latest state of every row; deleted rows go once their tombstones expire",
+          .enabled(if: PostgresTestServer.isAvailable))
+    func compaction() async throws {
+        let server = try PostgresTestServer.require()
+        let directory = try TestDirectory()
+        let database = try await IngestDatabase.create(on: server, name: "compact")
+        try await database.sql("CREATE TABLE kv (id int PRIMARY KEY, v int)")
+        let ingest = directory.args(
+            "ingest", "postgres", "kv", "--dsn", database.dsn, "--slot", "compact_slot", "--publication", "compact_pub", "--create",
+            "--until-caught-up")
+        let setup = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(setup.succeeded, "\(setup)")
+        let config = try Logd.run(directory.args("config", "kv", "--set", "segment.bytes=4096", "--set", "delete.retention.ms=0"))
+        #expect(config.succeeded, "\(config)")
+        try await database.sql("INSERT INTO kv SELECT i, 0 FROM generate_series(1, 10) i")
+        for round in 1...30 { try await database.sql("UPDATE kv SET v = \(round)") }
+        try await database.sql("DELETE FROM kv WHERE id = 3")
+        for round in 31...40 { try await database.sql("UPDATE kv SET v = \(round) WHERE id <> 7") }
+        let drain = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(drain.succeeded, "\(drain)")
+        let before = try IngestedLog.read(directory.log("kv"))
+
+        let compact = try Logd.run(directory.args("compact", "kv"))
+        #expect(compact.succeeded, "\(compact)")
+        let after = try IngestedLog.read(directory.log("kv"))
+        #expect(after.count < before.count / 3, "\(before.count) records before, \(after.count) after")
+        // The latest record of each key is the row as the database has it; no key appears twice in compacted segments.
+        var state: [Int64: Int64] = [:]
+        for record in after {
+            guard let id = record.headers["table"] == "public.kv" ? record.key.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
+            if let row = record.value?["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
+        }
+        var expected: [Int64: Int64] = [:]
+        for row in try await database.sql("SELECT id, v FROM kv") { expected[Int64(row[0]!)!] = Int64(row[1]!)! }
+        #expect(state == expected)
+        #expect(expected[3] == nil && expected[7] == 30)
+        let verify = try Logd.run(directory.args("verify", "kv"))
+        #expect(verify.succeeded, "\(verify)")
+
+        // Ingest goes on after compaction: the checkpoint is still found.
+        try await database.sql("UPDATE kv SET v = 99 WHERE id = 1")
+        let more = try Logd.run(ingest, timeout: .seconds(120))
+        #expect(more.succeeded, "\(more)")
+        #expect(more.output.contains("ingested 1 transactions"), "\(more)")
         try await database.drop()
     }
 
@@ -300,6 +352,8 @@ struct IngestedRecord {
     var offset: Int64
     var headers: [String: String]
     var value: [String: Any]?
+    /// The key, parsed as the JSON object it is.
+    var key: [String: Any]?
 }
 
 enum IngestedLog {
@@ -315,7 +369,8 @@ enum IngestedLog {
                 var headers: [String: String] = [:]
                 for header in record.headers { headers[header.key] = header.value.map { String(decoding: $0, as: UTF8.self) } }
                 let value = try record.value.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
-                records.append(IngestedRecord(offset: record.offset, headers: headers, value: value))
+                let key = try record.key.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
+                records.append(IngestedRecord(offset: record.offset, headers: headers, value: value, key: key))
             }
             next = last.offset + 1
         }
