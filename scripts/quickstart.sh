@@ -99,7 +99,8 @@ run logd ingest postgres quickstart-cdc --dsn "$PG_DSN" --slot quickstart --publ
     --until-caught-up
 
 echo
-echo "--- the change records: one per row change, the value is a JSON envelope (docs/CDC.md)"
+echo "--- the change records: one per row change, the value is a JSON envelope (docs/CDC.md);"
+echo "    a delete is followed by a tombstone, its key with a null value (the empty line), for compaction"
 run logd read quickstart-cdc
 echo
 echo "--- the same as JSON lines: offset, timestamp (commit time, ms), key (the primary key), value, headers"

@@ -3,8 +3,8 @@
 
 Reads JSON lines on stdin. For every record that ends a transaction (header `tx_end_lsn`),
 latency = the time the line arrived here (time.time()) - source.commit_ts of its envelope
-(microseconds since the Unix epoch, the commit time Postgres recorded). Both clocks are the
-same machine's.
+(microseconds since the Unix epoch, the commit time Postgres recorded; for a tombstone, which
+has no envelope, the record's timestamp in milliseconds). Both clocks are the same machine's.
 
 Stops at end of input, or at a logical message whose prefix is --stop-prefix (the end marker a
 benchmark emits after its load; not measured). Prints one summary line, and the same figures
@@ -46,6 +46,12 @@ def main():
         record = json.loads(line)
         headers = record.get("headers") or {}
         if "tx_end_lsn" not in headers:
+            continue
+        if record.get("value") is None:
+            # A tombstone (null value) after a delete ends the transaction: the record's
+            # timestamp is the commit time in milliseconds.
+            if record.get("timestamp") is not None:
+                latencies_ms.append(arrived * 1000.0 - record["timestamp"])
             continue
         envelope = json.loads(record["value"])
         if args.stop_prefix is not None and envelope.get("op") == "m":
