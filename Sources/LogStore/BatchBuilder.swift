@@ -67,7 +67,8 @@ final class BatchBuilder {
         let body =
             1 + Varint.size(timestampDelta) + Varint.size(offsetDelta) + Varint.size(keyLength) + Int(max(keyLength, 0))
             + Varint.size(valueLength) + Int(max(valueLength, 0)) + record.encodedHeaders.count
-        batch.reserve(batch.count + Varint.size(Int64(body)) + body)
+        let needed = batch.count + Varint.size(Int64(body)) + body
+        if needed > batch.capacity { batch.reserve(max(needed, batch.capacity * 2)) }
         let pointer = batch.pointer
         var index = batch.count
         Varint.write(Int64(body), to: pointer, at: &index)
@@ -103,7 +104,7 @@ final class BatchBuilder {
         BatchEncoder.writeHeader(
             to: batch.pointer, baseOffset: baseOffset, size: size, lastOffsetDelta: Int32(lastOffset - baseOffset),
             baseTimestamp: baseTimestamp, maxTimestamp: maxTimestamp, recordCount: recordCount)
-        output.reserve(output.count + size)
+        if output.count + size > output.capacity { output.reserve(max(output.count + size, output.capacity * 2)) }
         let destination = output.pointer + output.count
         let written: Int
         if recordCount > 0, let compress, let compressed = compress(batch.bytes, destination) {

@@ -1,7 +1,18 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A key's 128-bit hash: what the compaction map stores instead of the key.
 struct KeyHash: Hashable, Sendable {
     var low: UInt64
     var high: UInt64
+
+    init(low: UInt64, high: UInt64) {
+        self.low = low
+        self.high = high
+    }
 
     /// MurmurHash3 x64 128 (seed 0) of `bytes`: fast, and 128 bits make two
     /// keys of one log sharing a hash about as likely as an MD5 collision in
@@ -80,14 +91,33 @@ final class KeyOffsetMap {
     private let slots: UnsafeMutablePointer<UInt64>
     private(set) var count = 0
 
+    private let mappedBytes: Int
+
     init(capacity: Int) {
         self.capacity = max(capacity, 1)
         slotCount = self.capacity + self.capacity / 3 + 1
-        slots = .allocate(capacity: slotCount * 3)
-        slots.initialize(repeating: 0, count: slotCount * 3)
+        let hugePage = 2 << 20
+        mappedBytes = (slotCount * 3 * MemoryLayout<UInt64>.size + hugePage - 1) / hugePage * hugePage
+        // Anonymous memory (zero-filled) in 2 MiB pages where the kernel allows: every
+        // lookup lands on a random slot, and small pages would make each a TLB miss too.
+        let address = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if let address, address != MAP_FAILED {
+            #if os(Linux)
+            _ = madvise(address, mappedBytes, MADV_HUGEPAGE)
+            #endif
+            slots = address.bindMemory(to: UInt64.self, capacity: slotCount * 3)
+        } else {
+            slots = .allocate(capacity: slotCount * 3)
+            slots.initialize(repeating: 0, count: slotCount * 3)
+        }
+        isMapped = address != nil && address != MAP_FAILED
     }
 
-    deinit { slots.deallocate() }
+    private let isMapped: Bool
+
+    deinit {
+        if isMapped { munmap(slots, mappedBytes) } else { slots.deallocate() }
+    }
 
     var bytes: Int { slotCount * 3 * MemoryLayout<UInt64>.size }
 
