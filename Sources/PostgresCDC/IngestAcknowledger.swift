@@ -57,6 +57,15 @@ final class IngestAcknowledger: Sendable {
         }
     }
 
+    /// Whether everything up to `target` is appended (or the stream was seen
+    /// idle past it) and only an fdatasync is missing.
+    func onlyDurabilityMissing(for target: LSN) -> Bool {
+        state.withLock { state in
+            guard state.durableEnd < state.appendedEnd else { return false }
+            return state.appendedEnd >= target || (state.idle.map { $0.walEnd >= target && $0.after <= state.appendedEnd } ?? false)
+        }
+    }
+
     func requestStop() {
         state.withLock { $0.stopRequested = true }
     }

@@ -218,7 +218,7 @@ struct IngestSession {
             }
         }
         group.start {
-            try await StatusTimer(sender: sender, acknowledger: acknowledger, target: target, interval: interval).run()
+            try await StatusTimer(sender: sender, acknowledger: acknowledger, log: log, target: target, interval: interval).run()
         }
         do {
             for try await message in stream {

@@ -1,3 +1,5 @@
+import LogStore
+
 /// Sends standby status updates on a timer of its own, so a slow log (or a
 /// paused ingest loop) never lets `wal_sender_timeout` end the connection:
 /// every `interval`, when the server asks, and within 100 ms of the
@@ -6,6 +8,9 @@
 struct StatusTimer {
     let sender: StandbyStatusSender
     let acknowledger: IngestAcknowledger
+    /// Synced at once when only durability stands between the target (or a
+    /// stop) and the end, instead of waiting for an interval sync.
+    let log: Log
     /// `untilCaughtUp`: the WAL position to reach.
     let target: LSN?
     let interval: Duration
@@ -22,6 +27,10 @@ struct StatusTimer {
             let (position, reply, stop) = acknowledger.state.withLock { state in
                 defer { state.replyRequested = false }
                 return (state.acknowledgeable, state.replyRequested, state.stopRequested)
+            }
+            if let target, position < target, acknowledger.onlyDurabilityMissing(for: target) {
+                try? log.sync()
+                continue
             }
             let caughtUp = target.map { position >= $0 } ?? false
             if stop || caughtUp {
@@ -41,6 +50,7 @@ struct StatusTimer {
     /// Waits (briefly) for what is appended to become durable, acknowledges
     /// it, and ends the stream.
     private func finish(caughtUp: Bool) async throws {
+        try? log.sync()
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             let settled = acknowledger.state.withLock { $0.durableEnd >= $0.appendedEnd }

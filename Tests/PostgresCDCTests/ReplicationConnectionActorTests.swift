@@ -51,7 +51,8 @@ struct ReplicationConnectionActorTests {
     func statusUpdatesFromATimerTask() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql("CREATE TABLE timer_items (id int PRIMARY KEY); CREATE PUBLICATION timer_pub FOR TABLE timer_items")
-        let (commitEnd, confirmed) = try await withTimeout {
+        // Creating a slot waits for every transaction running on the server: slow when other tests load it.
+        let (commitEnd, confirmed) = try await withTimeout(seconds: 90) {
             try await ReplicationConnection.withConnection(configuration: server.configuration()) { connection in
                 let slot = try await connection.createReplicationSlot(name: "timer_slot", exportSnapshot: false)
                 try await server.sql("INSERT INTO timer_items VALUES (1)")

@@ -287,9 +287,9 @@ struct ReplicationConnectionTests {
         let server = try PostgresTestServer.require()
         try await server.sql(
             "CREATE TABLE keepalive_items (id int PRIMARY KEY); CREATE PUBLICATION keepalive_pub FOR TABLE keepalive_items")
-        let answered = try await withTimeout(seconds: 30) {
+        let answered = try await withTimeout(seconds: 60) {
             try await ReplicationConnection.withConnection(
-                configuration: server.configuration(runtimeParameters: ["wal_sender_timeout": "2s"])
+                configuration: server.configuration(runtimeParameters: ["wal_sender_timeout": "3s"])
             ) { connection in
                 let slot = try await connection.createReplicationSlot(
                     name: "keepalive_slot", temporary: true, exportSnapshot: false)
@@ -305,7 +305,7 @@ struct ReplicationConnectionTests {
                             write: keepalive.walEnd, flush: keepalive.walEnd, apply: keepalive.walEnd)
                     }
                     // Three timeouts long: without the answers the server would have hung up.
-                    if ContinuousClock.now - started > .seconds(6) { break }
+                    if ContinuousClock.now - started > .seconds(9) { break }
                 }
                 try await connection.endReplication()
                 let answer = try await connection.simpleQuery("SELECT 1")

@@ -107,6 +107,7 @@ public final class PostgresTestServer: Sendable {
             max_replication_slots = 32
             max_wal_senders = 32
             max_connections = 100
+            authentication_timeout = '10min'
             fsync = off
             synchronous_commit = off
             full_page_writes = off

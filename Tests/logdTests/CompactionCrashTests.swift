@@ -33,7 +33,11 @@ struct CompactionCrashTests {
         return latest
     }
 
-    @Test func compactionKilledAtRandomMomentsLeavesTheLatestValues() throws {
+    @Test func compactionKilledAtRandomMomentsLeavesTheLatestValues() async throws {
+        try await offPool { try compactionKilledAtRandomMomentsBlocking() }
+    }
+
+    func compactionKilledAtRandomMomentsBlocking() throws {
         print("compaction crash test: seed \(Self.seed) (replay with LOGD_CRASH_SEED=\(Self.seed))")
         var random = SeededGenerator(seed: Self.seed)
         let directory = try TestDirectory()

@@ -23,7 +23,11 @@ import Glibc
     /// A consumer killed with SIGKILL at random moments while a producer
     /// appends: across restarts the group sees every record, in order, with no
     /// gap; records after its last commit may be seen twice (at least once).
-    @Test func killedConsumerNeverSkipsARecord() throws {
+    @Test func killedConsumerNeverSkipsARecord() async throws {
+        try await offPool { try killedConsumerNeverSkipsARecordBlocking() }
+    }
+
+    func killedConsumerNeverSkipsARecordBlocking() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["LOGD_CONSUMER_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
         print("killedConsumerNeverSkipsARecord seed \(seed) (LOGD_CONSUMER_SEED reruns it)")
         var random = SeededGenerator(seed: seed)

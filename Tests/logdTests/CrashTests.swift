@@ -80,7 +80,11 @@ struct CrashTests {
     }
 
     @Test(arguments: scenarios)
-    func acknowledgedRecordsSurviveKill9(scenario: Scenario) throws {
+    func acknowledgedRecordsSurviveKill9(scenario: Scenario) async throws {
+        try await offPool { try acknowledgedRecordsSurviveKill9Blocking(scenario: scenario) }
+    }
+
+    func acknowledgedRecordsSurviveKill9Blocking(scenario: Scenario) throws {
         let seed = Self.seed ^ (scenario.salt &* 0x9E37_79B9_7F4A_7C15)
         print("crash test '\(scenario.name)': seed \(seed) (replay with LOGD_CRASH_SEED=\(Self.seed))")
         var random = SeededGenerator(seed: seed)

@@ -21,6 +21,10 @@ struct IngestCLITests {
     @Test("changes stream into the log, read back as JSON; stat shows the source; a second run adds only the new transaction",
           .enabled(if: PostgresTestServer.isAvailable))
     func endToEnd() async throws {
+        try await offPool { try await endToEndBody() }
+    }
+
+    func endToEndBody() async throws {
         let server = try PostgresTestServer.require()
         let directory = try TestDirectory()
         let database = try await IngestDatabase.create(on: server, name: "e2e")
@@ -78,6 +82,10 @@ struct IngestCLITests {
     @Test("an ingested log compacts to the latest state of every row; deleted rows go once their tombstones expire",
           .enabled(if: PostgresTestServer.isAvailable))
     func compaction() async throws {
+        try await offPool { try await compactionBody() }
+    }
+
+    func compactionBody() async throws {
         let server = try PostgresTestServer.require()
         let directory = try TestDirectory()
         let database = try await IngestDatabase.create(on: server, name: "compact")
@@ -154,6 +162,10 @@ struct IngestCLITests {
     @Test("a wrong password, a missing publication and a missing slot are clear errors; the password is never printed",
           .enabled(if: PostgresTestServer.isAvailable))
     func setupErrors() async throws {
+        try await offPool { try await setupErrorsBody() }
+    }
+
+    func setupErrorsBody() async throws {
         let server = try PostgresTestServer.require()
         let directory = try TestDirectory()
         let role = PostgresTestServer.Role.scram
@@ -186,6 +198,10 @@ struct IngestCLITests {
     @Test("SIGTERM stops a running ingest cleanly: exit 0, a whole log, the slot acknowledged",
           .enabled(if: PostgresTestServer.isAvailable))
     func sigtermStopsCleanly() async throws {
+        try await offPool { try await sigtermStopsCleanlyBody() }
+    }
+
+    func sigtermStopsCleanlyBody() async throws {
         let server = try PostgresTestServer.require()
         let directory = try TestDirectory()
         let database = try await IngestDatabase.create(on: server, name: "sigterm")
@@ -217,7 +233,13 @@ struct IngestCLITests {
     @Test("kill -9 of the ingester during a pgbench load, 8 times: every committed transaction is in the log exactly once, in order, none partial",
           .enabled(if: PostgresTestServer.isAvailable))
     func killDuringPgbench() async throws {
-        let server = try PostgresTestServer.require()
+        try await offPool { try await killDuringPgbenchBody() }
+    }
+
+    func killDuringPgbenchBody() async throws {
+        // A server of its own: the load's WAL would slow every other test's walsender.
+        let server = try PostgresTestServer(walLevel: "logical", tls: false)
+        defer { server.stop() }
         let directory = try TestDirectory()
         let database = try await IngestDatabase.create(on: server, name: "crash")
         let pgbench = PostgresTestServer.binDirectory + "/pgbench"
@@ -293,6 +315,10 @@ struct IngestCLITests {
     @Test("Postgres restarted mid-stream: the ingester reconnects and misses nothing",
           .enabled(if: PostgresTestServer.isAvailable))
     func postgresRestart() async throws {
+        try await offPool { try await postgresRestartBody() }
+    }
+
+    func postgresRestartBody() async throws {
         let server = try PostgresTestServer(walLevel: "logical", tls: false)
         defer { server.stop() }
         let directory = try TestDirectory()
