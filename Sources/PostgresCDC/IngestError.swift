@@ -9,8 +9,9 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The slot or publication is missing and `create` was not asked for,
         /// or the slot is not a pgoutput slot of this database.
         case setupMissing
-        /// A snapshot was asked for but cannot be taken (the slot exists and
-        /// the log is not empty, or an earlier snapshot was interrupted).
+        /// A snapshot was asked for but cannot be taken: the log is empty but
+        /// the slot exists already (a snapshot needs a slot created with it),
+        /// or an earlier snapshot was interrupted and `snapshot` is not set.
         case snapshotUnavailable
         /// The server sent a change the ingester cannot place (say, outside a
         /// transaction, or a change to a relation never announced).

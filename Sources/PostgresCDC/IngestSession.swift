@@ -93,11 +93,11 @@ struct IngestSession {
                 }
                 needsSnapshot = true
             }
-        case .done?, .none?:
+        case .done?:
             if options.snapshot {
-                logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log already holds an ingest"])
+                logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log's snapshot was taken"])
             }
-        case nil:
+        case .none?, nil:
             needsSnapshot = options.snapshot && !logHasRecords
             if options.snapshot && logHasRecords {
                 logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log already holds records"])

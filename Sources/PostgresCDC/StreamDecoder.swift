@@ -21,6 +21,8 @@ struct StreamDecoder {
     var relations = RelationCache()
     var envelope = ChangeEnvelope()
     private var warnedTags: Set<UInt8> = []
+    /// Relations announced (new or changed shape) whose schema record is not written yet.
+    private var pendingSchemas: Set<UInt32> = []
 
     init(writer: TransactionWriter, logger: Logger, tombstones: Bool) {
         self.writer = writer
@@ -44,33 +46,35 @@ struct StreamDecoder {
             let receipt = try writer.commit(endLSN: commit.endLSN)
             return Committed(end: commit.endLSN, receipt: receipt)
         case .relation(let relation):
-            let update = relations.apply(relation)
-            if update.needsSchemaRecord, writer.inTransaction, !writer.isSkipping, let cached = relations[relation.oid] {
-                try writer.add(envelope.schema(cached, source: writer.currentSource(for: "a relation")))
+            if relations.apply(relation).needsSchemaRecord {
+                // Written before the table's next change that goes to the log (not in a
+                // transaction already stored, which is dropped).
+                pendingSchemas.insert(relation.oid)
             }
         case .type(let type):
             relations.apply(type)
         case .insert(let insert):
-            let source = try writer.currentSource(for: "an insert")
+            _ = try writer.currentSource(for: "an insert")
             guard !writer.isSkipping else { return nil }
-            try writer.add(envelope.insert(insert, relation: relation(insert.relationOID), source: source))
+            try writer.add(envelope.insert(insert, relation: try relationWithSchema(insert.relationOID), source: writer.currentSource(for: "an insert")))
         case .update(let update):
-            let source = try writer.currentSource(for: "an update")
+            _ = try writer.currentSource(for: "an update")
             guard !writer.isSkipping else { return nil }
-            try writer.add(envelope.update(update, relation: relation(update.relationOID), source: source))
+            try writer.add(envelope.update(update, relation: try relationWithSchema(update.relationOID), source: writer.currentSource(for: "an update")))
         case .delete(let delete):
-            let source = try writer.currentSource(for: "a delete")
+            _ = try writer.currentSource(for: "a delete")
             guard !writer.isSkipping else { return nil }
-            let table = try relation(delete.relationOID)
-            let record = try envelope.delete(delete, relation: table, source: source)
+            let table = try relationWithSchema(delete.relationOID)
+            let record = try envelope.delete(delete, relation: table, source: writer.currentSource(for: "a delete"))
             try writer.add(record)
             if tombstones, let key = record.key {
                 try writer.add(envelope.tombstone(key: key, relation: table, source: writer.currentSource(for: "a delete")))
             }
         case .truncate(let truncate):
-            let source = try writer.currentSource(for: "a truncate")
+            _ = try writer.currentSource(for: "a truncate")
             guard !writer.isSkipping else { return nil }
-            for record in try envelope.truncate(truncate, relations: relations, source: source) {
+            for oid in truncate.relationOIDs { _ = try relationWithSchema(oid) }
+            for record in try envelope.truncate(truncate, relations: relations, source: writer.currentSource(for: "a truncate")) {
                 try writer.add(record)
             }
         case .message(let logical):
@@ -98,6 +102,15 @@ struct StreamDecoder {
             }
         }
         return nil
+    }
+
+    /// The cached relation, after its schema record when one is due.
+    private mutating func relationWithSchema(_ oid: UInt32) throws -> CachedRelation {
+        let cached = try relation(oid)
+        if pendingSchemas.remove(oid) != nil {
+            try writer.add(envelope.schema(cached, source: writer.currentSource(for: "a schema record")))
+        }
+        return cached
     }
 
     private func relation(_ oid: UInt32) throws(IngestError) -> CachedRelation {
