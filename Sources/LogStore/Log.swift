@@ -48,7 +48,10 @@ public final class Log: @unchecked Sendable {
     struct WriterState {
         var sealed: [SegmentExtent]
         var active: Segment
-        var buffer: WriteBuffer
+        /// Never replaced, only resized in place, so a reference taken before
+        /// a flush is still the buffer after it (issue 14: a batch encoded
+        /// into a buffer the flush had swapped out never reached the store).
+        let buffer: WriteBuffer
         /// Bytes of the active store written to the file (the rest is in `buffer`).
         var flushedSize: Int64 { buffer.startPosition }
         /// Offset the next record gets.
@@ -263,12 +266,8 @@ public final class Log: @unchecked Sendable {
             }
             buffer.startPosition += Int64(buffer.count)
             buffer.count = 0
-            if buffer.capacity > options.writeBufferBytes * 4 {
-                // One oversized batch grew it; do not keep the memory.
-                let fresh = WriteBuffer(capacity: options.writeBufferBytes)
-                fresh.startPosition = buffer.startPosition
-                writer.buffer = fresh
-            }
+            // One oversized batch grew it; do not keep the memory.
+            buffer.shrinkIfEmpty(toCapacity: options.writeBufferBytes, above: options.writeBufferBytes * 4)
         }
         writer.flushedNextOffset = writer.nextOffset
         if case .always = options.syncPolicy {

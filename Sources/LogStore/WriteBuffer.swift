@@ -30,5 +30,15 @@ final class WriteBuffer {
         capacity = bytes
     }
 
+    /// Gives back the memory of a buffer grown past `limit` bytes, once it
+    /// is empty (written out). The buffer stays the same object: the log's
+    /// writer holds one buffer for its whole life.
+    func shrinkIfEmpty(toCapacity target: Int, above limit: Int) {
+        guard count == 0, capacity > limit, target < capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(byteCount: target, alignment: 64)
+        capacity = target
+    }
+
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
 }
