@@ -58,3 +58,16 @@ public struct StoredRecord: Sendable, Hashable {
         Record(key: key, value: value, headers: headers, timestamp: timestamp)
     }
 }
+
+extension Log {
+    /// The most bytes one batch (one store entry) may take, 64 MiB: the
+    /// largest record a log holds is a little under this. Readers and recovery
+    /// refuse anything larger as damage.
+    public static let maxBatchBytes = BatchLayout.maxBatchSize
+
+    /// The bytes `records` take appended as one uncompressed batch; an append
+    /// whose batch exceeds `maxBatchBytes` is refused.
+    public static func batchBytes<C: Collection<Record>>(of records: C) -> Int {
+        BatchEncoder.encodedSize(records, now: currentTimeMillis())
+    }
+}

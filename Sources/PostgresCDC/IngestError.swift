@@ -20,6 +20,9 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         case reconnectTimedOut
         /// Stopped during the initial snapshot: the next run takes it again.
         case snapshotInterrupted
+        /// A change's record is larger than a log's batch limit
+        /// (`Log.maxBatchBytes`); the ingester stopped before its transaction.
+        case changeTooLarge
     }
 
     public var code: Code

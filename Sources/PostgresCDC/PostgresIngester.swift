@@ -53,7 +53,7 @@ public struct PostgresIngester: Sendable {
         let checkpoint = try IngestCheckpoint.recover(log, logger: logger)
         let writer = TransactionWriter(
             log: log, checkpoint: checkpoint, maxPendingRecords: options.maxPendingRecords,
-            maxPendingBytes: options.maxPendingBytes)
+            maxPendingBytes: options.maxPendingBytes, slot: options.slot)
         var summary = IngestSummary()
         var target: LSN?
         var streamedBefore = false

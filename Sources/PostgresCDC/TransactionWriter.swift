@@ -38,13 +38,23 @@ final class TransactionWriter {
     private(set) var appendedRecords: Int64 = 0
     private(set) var appendedTransactions: Int64 = 0
 
-    init(log: Log, checkpoint: IngestCheckpoint?, maxPendingRecords: Int, maxPendingBytes: Int) {
+    /// The replication slot, named in errors that tell how to go on.
+    let slot: String
+
+    init(log: Log, checkpoint: IngestCheckpoint?, maxPendingRecords: Int, maxPendingBytes: Int, slot: String) {
         self.log = log
+        self.slot = slot
         self.lastEndLSN = checkpoint?.endLSN ?? .zero
         self.transactionCount = checkpoint?.transactionCount ?? 0
         self.maxPendingRecords = max(1, maxPendingRecords)
-        self.maxPendingBytes = maxPendingBytes
+        // Whatever is pending goes out as one batch, which must fit a log's batch limit.
+        self.maxPendingBytes = min(maxPendingBytes, Log.maxBatchBytes / 2)
     }
+
+    /// The largest record of a change: a batch holds at most
+    /// `Log.maxBatchBytes`, and the commit adds the `tx_end_lsn` and `tx_seq`
+    /// headers to the last record.
+    static let maxRecordBytes = Log.maxBatchBytes - 256
 
     var inTransaction: Bool { unit != nil }
 
@@ -81,9 +91,12 @@ final class TransactionWriter {
         defer { unit = current }
         current.source.transactionOrdinal += 1
         guard !current.skip else { return }
+        let recordBytes = Log.batchBytes(of: CollectionOfOne(record))
+        guard recordBytes <= Self.maxRecordBytes else { throw changeTooLarge(record, bytes: recordBytes, source: current.source) }
         current.pending.append(record)
-        current.pendingBytes += (record.value?.count ?? 0) + (record.key?.count ?? 0) + 64
-        if current.pending.count > maxPendingRecords || current.pendingBytes > maxPendingBytes {
+        current.pendingBytes += recordBytes
+        // A first record over the limit waits alone: there is nothing before it to send ahead.
+        if current.pending.count > 1, current.pending.count > maxPendingRecords || current.pendingBytes > maxPendingBytes {
             // Everything but the last record, which the commit marks.
             let last = current.pending.removeLast()
             let receipt = try log.appendDeferringDurability(current.pending)
@@ -92,8 +105,22 @@ final class TransactionWriter {
             if current.firstOffset == nil { current.firstOffset = receipt.offsets.lowerBound }
             current.pending.removeAll(keepingCapacity: true)
             current.pending.append(last)
-            current.pendingBytes = (last.value?.count ?? 0) + (last.key?.count ?? 0) + 64
+            current.pendingBytes = recordBytes
         }
+    }
+
+    /// The error for a change whose record would not fit in a batch: the
+    /// ingester stops before it rather than store a part of its transaction.
+    func changeTooLarge(_ record: Record, bytes: Int, source: ChangeSource) -> IngestError {
+        let table = record.headers.first { $0.key == CDCHeader.table }?.value.map { String(decoding: $0, as: UTF8.self) }
+        let limit = Self.maxRecordBytes
+        return IngestError(
+            .changeTooLarge,
+            "a change \(table.map { "to \($0) " } ?? "")at LSN \(source.lsn), in the transaction that commits at \(source.commitLSN), "
+                + "takes \(bytes) bytes as a record, more than the \(limit) bytes a record of the log may take (docs/CDC.md, limits); "
+                + "nothing of this transaction or after it is stored or acknowledged. To go on, either skip the transaction: "
+                + "SELECT pg_replication_slot_advance('\(slot)', '\(source.commitLSN)'::pg_lsn + 1) (the log then misses it), "
+                + "or leave the large column out of the publication (a column list) and ingest into a new log with --snapshot")
     }
 
     /// Ends the open transaction: its last record gets `tx_end_lsn` and

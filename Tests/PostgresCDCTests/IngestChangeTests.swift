@@ -590,6 +590,10 @@ struct IngestFixture {
         try await fixture.dropSlot(name)
         try await server.sql("DROP PUBLICATION IF EXISTS \(name)")
         try result.get()
+        // Every test that writes a log ends by verifying it.
+        try log.close()
+        let report = try Log.verify(directory: log.directory)
+        #expect(report.isClean, "log of \(name): \(report.problems)")
     }
 
     /// Options for this fixture: create, until caught up, the fixture's tables,
@@ -651,12 +655,26 @@ struct IngestFixture {
     /// Drops a slot once the walsender that used it has let go of it.
     func dropSlot(_ slot: String) async throws {
         for _ in 0..<100 {
-            let rows = try await server.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'")
-            guard let row = rows.first else { return }
-            if row.first == "f", (try? await server.sql("SELECT pg_drop_replication_slot('\(slot)')")) != nil { return }
+            guard let active = try await slotIsActive(slot) else { return }
+            if !active, (try? await server.sql("SELECT pg_drop_replication_slot('\(slot)')")) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("replication slot \(slot) stayed active")
+    }
+
+    /// Waits until no walsender holds the slot (after an ingester stopped).
+    func waitUntilSlotIsFree(_ slot: String) async throws {
+        for _ in 0..<100 {
+            if try await slotIsActive(slot) != true { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("replication slot \(slot) stayed active")
+    }
+
+    /// Whether a walsender holds the slot; nil when there is no such slot.
+    func slotIsActive(_ slot: String) async throws -> Bool? {
+        let rows = try await server.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'")
+        return rows.first.map { $0.first == "t" }
     }
 }
 
