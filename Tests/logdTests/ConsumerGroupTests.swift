@@ -76,6 +76,7 @@ import Glibc
         #expect(rest == Array(start..<Int64(values.count)), "seed \(seed)")
         let groups = try Logd.run(directory.args("groups", "events"))
         #expect(groups.lines.contains { $0.hasPrefix("audit") && $0.contains("\(values.count)") && $0.hasSuffix(" 0") }, "\(groups)")
+        try directory.base.expectVerifies("events")
     }
 
     @Test func groupsConfigRetainAndResetPolicies() throws {

@@ -76,6 +76,7 @@ struct IngestCLITests {
         let third = try Logd.run(ingest, timeout: .seconds(120))
         #expect(third.succeeded, "\(third)")
         #expect(third.output.contains("ingested 0 transactions"), "\(third.output)")
+        try directory.expectVerifies("items")
         try await database.drop()
     }
 
@@ -227,6 +228,7 @@ struct IngestCLITests {
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sigterm_slot'")
         let lastEnd = try #require(records.last?.headers["tx_end_lsn"])
         #expect(try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
+        try directory.expectVerifies("events")
         try await database.drop()
     }
 
@@ -344,6 +346,7 @@ struct IngestCLITests {
         let ids = records.compactMap { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) }
         #expect(ids == Array(1...201), "every row exactly once, in order")
         try IngestedLog.checkWholeTransactionsInOrder(records)
+        try directory.expectVerifies("ticks")
     }
 }
 

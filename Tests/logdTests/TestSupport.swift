@@ -84,3 +84,11 @@ let crashTestSeed: UInt64 = {
     if let text = ProcessInfo.processInfo.environment["LOGD_CRASH_SEED"], let seed = UInt64(text) { return seed }
     return UInt64.random(in: 1...UInt64.max)
 }()
+
+extension TestDirectory {
+    /// `logd verify <name>` passes: every test that writes a log ends with it.
+    func expectVerifies(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let verify = try Logd.run(args("verify", name))
+        #expect(verify.succeeded, "verify \(name): \(verify)", sourceLocation: sourceLocation)
+    }
+}
