@@ -6,13 +6,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
+        // Postgres change capture into a log (`PostgresIngester`), the library behind `logd ingest postgres`.
+        .library(name: "PostgresCDC", targets: ["PostgresCDC"]),
+        // Workloads of `logd bench`, shared with the benchmark suites in Benchmarks/ (their own package).
+        .library(name: "LogBench", targets: ["LogBench"]),
         .executable(name: "logd", targets: ["logd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.29.0", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
@@ -66,16 +69,6 @@ let package = Package(
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC"], path: "Tests/PostgresTestSupport"),
         .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport"]),
-        .executableTarget(
-            name: "LogStoreBenchmarks",
-            dependencies: [
-                "LogStore",
-                "LogBench",
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/LogStoreBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
     ],
     swiftLanguageModes: [.v6]
 )

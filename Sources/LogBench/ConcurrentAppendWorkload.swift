@@ -95,29 +95,6 @@ func sleepSeconds(_ seconds: Double) {
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
 
-/// Starts `body` on a new OS thread (appends under `.always` block in
-/// fdatasync, so they must not run on Swift concurrency's few threads).
-func startThread(_ body: @escaping @Sendable () -> Void) throws -> pthread_t {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body))
-    var thread = pthread_t()
-    let result = pthread_create(
-        &thread, nil,
-        { raw in
-            guard let raw else { return nil }
-            Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque())
-    guard result == 0 else {
-        box.release()
-        throw BenchError("cannot start a thread: error \(result)")
-    }
-    return thread
-}
-
 extension ConcurrentAppendWorkload {
     /// `threads` OS threads each append `recordsPerThread` copies of `record`
     /// to `log` (fixed work, for the benchmark suites); returns when all are done.

@@ -210,27 +210,3 @@ extension Log {
         }
     }
 }
-
-/// Runs `body` on a new thread (the interval syncer must not occupy one of
-/// Swift concurrency's few cooperative threads with blocking waits).
-func startThread(_ body: @escaping @Sendable () -> Void) throws -> pthread_t {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body))
-    var thread = pthread_t()
-    let result = pthread_create(
-        &thread, nil,
-        { raw in
-            guard let raw else { return nil }
-            let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
-            box.body()
-            return nil
-        }, box.toOpaque())
-    guard result == 0 else {
-        box.release()
-        throw LogStoreError(.io, "cannot start the sync thread", underlying: Errno(rawValue: result))
-    }
-    return thread
-}

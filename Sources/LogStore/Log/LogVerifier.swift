@@ -118,7 +118,7 @@ extension Log {
     private static func indexMismatch(index: [UInt8], batches: [IndexEntry], allowZeroTail: Bool)
         -> (message: String, entry: UInt32?, position: Int64?)?
     {
-        let size = SegmentIndex.entrySize
+        let size = IndexLayout.entrySize
         let count = index.count / size
         if index.count % size != 0 && !allowZeroTail {
             return ("index size \(index.count) is not a multiple of \(size)", nil, nil)
@@ -128,10 +128,8 @@ extension Log {
                 if number >= count {
                     return ("index has \(count) entries, the store \(batches.count) batches", nil, nil)
                 }
-                let entry = IndexEntry(
-                    relativeOffset: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size, as: UInt32.self)),
-                    position: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 4, as: Int64.self)),
-                    maxTimestamp: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: number * size + 12, as: Int64.self)))
+                guard let base = bytes.baseAddress else { return ("index is empty", nil, nil) }
+                let entry = IndexEntry(loadingFrom: base + number * size)
                 if number >= batches.count {
                     if allowZeroTail && entry == IndexEntry(relativeOffset: 0, position: 0, maxTimestamp: 0) { continue }
                     return ("index has an entry \(number) past the last batch", entry.relativeOffset, entry.position)

@@ -5,23 +5,8 @@ import Darwin
 #endif
 import SystemPackage
 
-/// One index entry: where a batch is, and the largest record timestamp of
-/// the segment up to and including it.
-struct IndexEntry: Sendable, Equatable {
-    /// The batch's base offset minus the segment's base offset.
-    var relativeOffset: UInt32
-    /// Byte position of the batch in the store.
-    var position: Int64
-    /// The largest timestamp of any record in this batch or an earlier one of
-    /// the segment: never decreases, so lookups by time can binary-search it.
-    var maxTimestamp: Int64
-}
-
-/// The `.index` file of a segment: fixed-width entries, one per batch in the
-/// `.store` file, memory-mapped. Entry `i` at byte `20 * i`, little-endian:
-/// `UInt32` offset of the batch relative to the segment's base offset,
-/// `UInt64` byte position of the batch in the store, `Int64` running maximum
-/// record timestamp (ms) of the segment up to that batch.
+/// The `.index` file of a segment: fixed-width entries (`IndexLayout`), one
+/// per batch in the `.store` file, memory-mapped.
 ///
 /// The index is a cache of the store (DESIGN.md rule 1): the active segment's
 /// file is preallocated and may hold a zero-filled tail, so its entry count
@@ -31,7 +16,7 @@ struct IndexEntry: Sendable, Equatable {
 /// readers read only entries below a count published to them after the
 /// entries were written, so they never race with a write.
 final class SegmentIndex: @unchecked Sendable {
-    static let entrySize = 20
+    static let entrySize = IndexLayout.entrySize
 
     let file: OpenFile
     /// The mapped bytes; nil when the mapping would be empty.
@@ -127,11 +112,7 @@ final class SegmentIndex: @unchecked Sendable {
     @inline(__always)
     func entry(_ i: Int) -> IndexEntry {
         guard let mapping else { return IndexEntry(relativeOffset: 0, position: 0, maxTimestamp: 0) }
-        let base = mapping + i * Self.entrySize
-        return IndexEntry(
-            relativeOffset: UInt32(littleEndian: base.loadUnaligned(as: UInt32.self)),
-            position: Int64(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: Int64.self)),
-            maxTimestamp: Int64(littleEndian: base.loadUnaligned(fromByteOffset: 12, as: Int64.self)))
+        return IndexEntry(loadingFrom: UnsafeRawPointer(mapping + i * Self.entrySize))
     }
 
     /// Appends the entry of a batch whose largest record timestamp is
@@ -140,10 +121,8 @@ final class SegmentIndex: @unchecked Sendable {
     func append(relativeOffset: UInt32, position: Int64, batchMaxTimestamp: Int64) {
         guard let mapping, writable, count < capacity else { return }
         let runningMax = count > 0 ? max(entry(count - 1).maxTimestamp, batchMaxTimestamp) : batchMaxTimestamp
-        let base = mapping + count * Self.entrySize
-        base.storeBytes(of: relativeOffset.littleEndian, as: UInt32.self)
-        base.storeBytes(of: position.littleEndian, toByteOffset: 4, as: Int64.self)
-        base.storeBytes(of: runningMax.littleEndian, toByteOffset: 12, as: Int64.self)
+        IndexEntry(relativeOffset: relativeOffset, position: position, maxTimestamp: runningMax)
+            .store(to: mapping + count * Self.entrySize)
         count += 1
     }
 

@@ -309,16 +309,14 @@ extension Log {
     /// An index file's bytes for `entries` (each with its batch's own
     /// maximum timestamp, turned into the running maximum here).
     static func indexBytes(_ entries: [IndexEntry]) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: entries.count * SegmentIndex.entrySize)
+        var bytes = [UInt8](repeating: 0, count: entries.count * IndexLayout.entrySize)
         var runningMax = Int64.min
         bytes.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }
             for (number, entry) in entries.enumerated() {
                 runningMax = max(runningMax, entry.maxTimestamp)
-                let pointer = base + number * SegmentIndex.entrySize
-                pointer.storeBytes(of: entry.relativeOffset.littleEndian, as: UInt32.self)
-                pointer.storeBytes(of: entry.position.littleEndian, toByteOffset: 4, as: Int64.self)
-                pointer.storeBytes(of: runningMax.littleEndian, toByteOffset: 12, as: Int64.self)
+                IndexEntry(relativeOffset: entry.relativeOffset, position: entry.position, maxTimestamp: runningMax)
+                    .store(to: base + number * IndexLayout.entrySize)
             }
         }
         return bytes
