@@ -16,7 +16,7 @@ public enum CompactionWorkload {
         return try withBenchDirectory(in: configuration.directory) { directory in
             let log = try Log.open(directory: directory.file("log"), options: LogOptions(maxSegmentBytes: 32 << 20, syncPolicy: .never))
             defer { try? log.close() }
-            var random = SplitMix64(seed: 7)
+            var random = SeededGenerator(seed: 7)
             var value = [UInt8](repeating: 0, count: valueBytes)
             for index in 0..<valueBytes { value[index] = UInt8(truncatingIfNeeded: index &* 131 &+ 17) }
             var records: [Record] = []

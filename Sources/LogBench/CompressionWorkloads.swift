@@ -6,7 +6,7 @@ public enum CompressionWorkloads {
     /// a row of a 14-column table, keyed by its primary key), varied by a
     /// seeded generator so that batches are not copies of each other.
     public static func cdcRecords(count: Int, keys: Int, seed: UInt64 = 42) -> [Record] {
-        var random = SplitMix64(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let cities = ["Berlin", "Lisbon", "Osaka", "Toronto", "Nairobi", "Lima", "Oslo", "Pune", "Austin", "Sapporo"]
         let plans = ["free", "team", "business", "enterprise"]
         return (0..<count).map { number in

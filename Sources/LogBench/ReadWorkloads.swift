@@ -126,7 +126,7 @@ public enum ReadWorkloads {
             let paths = segments.map { directory.file("log").appending(storeFileName($0.baseOffset)) }
             _ = try RawFileReference.sequentialRead(paths)
 
-            var generator = SplitMix64(seed: 0x5EED)
+            var generator = SeededGenerator(seed: 0x5EED)
             let offsets = (0..<configuration.randomReads).map { _ in Int64.random(in: 0..<Int64(count), using: &generator) }
             // One untimed pass over some offsets, so that first-touch costs
             // (index pages, allocator arenas) are not in the percentiles.

@@ -1,4 +1,5 @@
 import Foundation
+import LogStore
 import Testing
 
 #if canImport(Glibc)

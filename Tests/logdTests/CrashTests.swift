@@ -119,55 +119,111 @@ struct CrashTests {
         )
     }
 
+    /// What one round sends: random lines (any byte but the line feed, so
+    /// each line is one record), cut into consecutive writes with pauses, and
+    /// when the appender gets killed. Drawn from the seed, so a round replays.
+    struct RoundInput {
+        var lines: [[UInt8]] = []
+        /// Consecutive slices of lines, each written with one write(2).
+        var chunks: [[UInt8]] = []
+        var pauses: [UInt32] = []
+        /// Byte count after each line's line feed.
+        var lineEnds: [Int] = []
+        var killAfterAcknowledgements: Int
+        var killDuringStartup: Bool
+        var delayFraction: Double
+
+        init(round: Int, scenario: Scenario, random: inout SeededGenerator) {
+            lines = (0..<Int.random(in: scenario.linesPerRound, using: &random)).map { number -> [UInt8] in
+                var value = Array("r\(round).\(number):".utf8)
+                for _ in 0..<Int.random(in: 0...scenario.maxValueBytes, using: &random) {
+                    let byte = UInt8.random(in: 0...254, using: &random)
+                    value.append(byte == 0x0A ? 0xFF : byte)
+                }
+                return value
+            }
+            var total = 0
+            var next = 0
+            while next < lines.count {
+                let count = min(Int.random(in: 1...scenario.maxLinesPerWrite, using: &random), lines.count - next)
+                var chunk: [UInt8] = []
+                for line in lines[next..<next + count] {
+                    chunk += line
+                    chunk.append(UInt8(ascii: "\n"))
+                    total += line.count + 1
+                    lineEnds.append(total)
+                }
+                chunks.append(chunk)
+                pauses.append(Bool.random(using: &random) ? 0 : UInt32.random(in: 0...1500, using: &random))
+                next += count
+            }
+            killAfterAcknowledgements = Int.random(in: 0...lines.count, using: &random)
+            killDuringStartup = Int.random(in: 0..<4, using: &random) == 0
+            delayFraction = Double.random(in: 0...1, using: &random)
+        }
+
+        /// Lines wholly written once `bytesSent` bytes went out.
+        func linesSent(bytesSent: Int) -> Int { lineEnds.prefix { $0 <= bytesSent }.count }
+    }
+
     /// One append process, killed; then the checks. Returns how many records
     /// were acknowledged and how many of the round's records are present.
     func crashRound(
         _ round: Int, scenario: Scenario, directory: TestDirectory, logPath: FilePath, stored: inout [SentRecord],
         random: inout SeededGenerator, startupMicroseconds: inout Int, reopen: Bool, context: String
     ) throws -> (acknowledged: Int, present: Int) {
-        let base = stored.count
-        let key = "key-\(round)-é"
-        let headers = [RecordHeader("round", "\(round)"), RecordHeader("empty", "")]
-        let lines = (0..<Int.random(in: scenario.linesPerRound, using: &random)).map { number -> [UInt8] in
-            // Any byte but the line feed, so each line is one record.
-            var value = Array("r\(round).\(number):".utf8)
-            for _ in 0..<Int.random(in: 0...scenario.maxValueBytes, using: &random) {
-                let byte = UInt8.random(in: 0...254, using: &random)
-                value.append(byte == 0x0A ? 0xFF : byte)
-            }
-            return value
-        }
-        // Consecutive slices of lines, each written with one write(2), with short pauses between.
-        var chunks: [[UInt8]] = []
-        var pauses: [UInt32] = []
-        var lineEnds: [Int] = []  // byte count after each line's "\n"
-        var total = 0
-        var next = 0
-        while next < lines.count {
-            let count = min(Int.random(in: 1...scenario.maxLinesPerWrite, using: &random), lines.count - next)
-            var chunk: [UInt8] = []
-            for line in lines[next..<next + count] {
-                chunk += line
-                chunk.append(UInt8(ascii: "\n"))
-                total += line.count + 1
-                lineEnds.append(total)
-            }
-            chunks.append(chunk)
-            pauses.append(Bool.random(using: &random) ? 0 : UInt32.random(in: 0...1500, using: &random))
-            next += count
-        }
-        let killAfterAcknowledgements = Int.random(in: 0...lines.count, using: &random)
-        let killDuringStartup = Int.random(in: 0..<4, using: &random) == 0
-        let delayFraction = Double.random(in: 0...1, using: &random)
+        let input = RoundInput(round: round, scenario: scenario, random: &random)
+        let sent = RoundRecords(key: "key-\(round)-é", headers: [RecordHeader("round", "\(round)"), RecordHeader("empty", "")])
+        let (acknowledged, linesSent) = try appendUntilKilled(
+            input, round: round, scenario: scenario, directory: directory, key: sent.key, base: stored.count,
+            startupMicroseconds: &startupMicroseconds, context: context)
 
+        // The crashed log, before any repair: a torn tail is a note, not a failure.
+        guard FileManager.default.fileExists(atPath: logPath.string) else {
+            // Killed before it created the log: nothing can have been acknowledged.
+            #expect(acknowledged.isEmpty && stored.isEmpty, "\(context): acknowledged \(acknowledged.count) but there is no log")
+            return (0, 0)
+        }
+        let crashedVerify = try Logd.run(directory.args("verify", "crash"))
+        #expect(crashedVerify.succeeded, "\(context): verify right after kill -9: \(crashedVerify)")
+        let present: Int
+        if reopen {
+            present = try checkReopenedLog(
+                input, sent: sent, round: round, scenario: scenario, directory: directory, logPath: logPath, stored: &stored,
+                acknowledged: acknowledged.count, linesSent: linesSent, context: context)
+        } else {
+            present = try checkCrashedLog(
+                input, sent: sent, directory: directory, stored: &stored, acknowledged: acknowledged.count, linesSent: linesSent,
+                context: context)
+        }
+        return (acknowledged.count, present)
+    }
+
+    /// The key and headers every record of a round is appended with.
+    struct RoundRecords {
+        var key: String
+        var headers: [RecordHeader]
+
+        func records(_ values: ArraySlice<[UInt8]>) -> [SentRecord] {
+            values.map { SentRecord(key: Array(key.utf8), value: $0, headers: headers) }
+        }
+    }
+
+    /// Starts `logd append --sync always`, feeds it the round's writes, kills
+    /// it as the scenario says, and checks its acknowledgements.
+    /// - Returns: the acknowledged offsets printed, and how many lines were sent whole.
+    func appendUntilKilled(
+        _ input: RoundInput, round: Int, scenario: Scenario, directory: TestDirectory, key: String, base: Int,
+        startupMicroseconds: inout Int, context: String
+    ) throws -> (acknowledged: [String], linesSent: Int) {
         let appender = try Logd.start(
             directory.args(
                 "append", "crash", "--sync", "always", "--segment-bytes", String(scenario.segmentBytes), "--key", key,
                 "--header", "round=\(round)", "--header", "empty="))
         let launched = ContinuousClock.now
         let feed = Feed()
-        let chunksToSend = chunks
-        let pausesToTake = pauses
+        let chunksToSend = input.chunks
+        let pausesToTake = input.pauses
         appender.feedInBackground { descriptor in
             for (chunk, pause) in zip(chunksToSend, pausesToTake) {
                 if feed.stop.load(ordering: .relaxed) { return }
@@ -182,15 +238,15 @@ struct CrashTests {
 
         switch scenario.trigger {
         case .afterAcknowledgements:
-            let reached = appender.stdout.waitForLines(timeout: .seconds(30)) { $0.count >= killAfterAcknowledgements }
-            #expect(reached != nil, "\(context): the appender acknowledged \(appender.stdout.completeLines.count) of \(killAfterAcknowledgements) awaited; stderr: \(appender.stderr.text)")
+            let reached = appender.stdout.waitForLines(timeout: .seconds(30)) { $0.count >= input.killAfterAcknowledgements }
+            #expect(reached != nil, "\(context): the appender acknowledged \(appender.stdout.completeLines.count) of \(input.killAfterAcknowledgements) awaited; stderr: \(appender.stderr.text)")
         case .afterDelay(let maxMicroseconds):
-            if killDuringStartup {
-                usleep(UInt32(delayFraction * Double(startupMicroseconds)))
+            if input.killDuringStartup {
+                usleep(UInt32(input.delayFraction * Double(startupMicroseconds)))
             } else {
                 let first = appender.stdout.waitForLines(timeout: .seconds(30)) { !$0.isEmpty }
                 #expect(first != nil, "\(context): no acknowledgement; stderr: \(appender.stderr.text)")
-                usleep(UInt32(delayFraction * Double(maxMicroseconds)))
+                usleep(UInt32(input.delayFraction * Double(maxMicroseconds)))
             }
         }
         let exited = appender.hasExited
@@ -208,37 +264,42 @@ struct CrashTests {
         let acknowledged = appender.stdout.completeLines
         #expect(acknowledged == (base..<base + acknowledged.count).map(String.init), "\(context): acknowledged offsets \(acknowledged.prefix(20))...")
         let bytesSent = feed.bytesSent.load(ordering: .relaxed)
-        let linesSent = lineEnds.prefix { $0 <= bytesSent }.count
+        let linesSent = input.linesSent(bytesSent: bytesSent)
         #expect(acknowledged.count <= linesSent, "\(context): \(acknowledged.count) acknowledged but only \(linesSent) sent")
+        return (acknowledged, linesSent)
+    }
 
-        // The crashed log, before any repair: a torn tail is a note, not a failure.
-        guard FileManager.default.fileExists(atPath: logPath.string) else {
-            // Killed before it created the log: nothing can have been acknowledged.
-            #expect(acknowledged.isEmpty && base == 0, "\(context): acknowledged \(acknowledged.count) but there is no log")
-            return (0, 0)
+    /// Reads the crashed log as it is (a reader repairs nothing) and checks
+    /// it against what was sent. Returns the round's records present.
+    func checkCrashedLog(
+        _ input: RoundInput, sent: RoundRecords, directory: TestDirectory, stored: inout [SentRecord], acknowledged: Int,
+        linesSent: Int, context: String
+    ) throws -> Int {
+        // Read the crashed log as it is (a reader repairs nothing). Values
+        // hold no line feed: each output line is one value, byte for byte.
+        let read = try Logd.run(directory.args("read", "crash"))
+        try #require(read.succeeded, "\(context): read after kill -9: \(read)")
+        var values = read.stdout.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+        if values.last == [] { values.removeLast() }
+        let present = values.count - stored.count
+        #expect(present >= acknowledged, "\(context): \(acknowledged) acknowledged but only \(present) present")
+        #expect(present <= linesSent, "\(context): \(present) records present but only \(linesSent) lines were sent")
+        let expected = stored.map(\.value) + input.lines.prefix(max(0, min(present, linesSent)))
+        guard values == expected else {
+            let first = zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(values.count, expected.count)
+            throw ChildProcessError(description: "\(context): `logd read` after kill -9 differs from what was sent at offset \(first) (\(values.count) values, \(expected.count) expected)")
         }
-        let crashedVerify = try Logd.run(directory.args("verify", "crash"))
-        #expect(crashedVerify.succeeded, "\(context): verify right after kill -9: \(crashedVerify)")
+        stored += sent.records(input.lines.prefix(present))
+        return present
+    }
 
-        guard reopen else {
-            // Read the crashed log as it is (a reader repairs nothing). Values
-            // hold no line feed: each output line is one value, byte for byte.
-            let read = try Logd.run(directory.args("read", "crash"))
-            try #require(read.succeeded, "\(context): read after kill -9: \(read)")
-            var values = read.stdout.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
-            if values.last == [] { values.removeLast() }
-            let present = values.count - base
-            #expect(present >= acknowledged.count, "\(context): \(acknowledged.count) acknowledged but only \(present) present")
-            #expect(present <= linesSent, "\(context): \(present) records present but only \(linesSent) lines were sent")
-            let expected = stored.map(\.value) + lines.prefix(max(0, min(present, linesSent)))
-            guard values == expected else {
-                let first = zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(values.count, expected.count)
-                throw ChildProcessError(description: "\(context): `logd read` after kill -9 differs from what was sent at offset \(first) (\(values.count) values, \(expected.count) expected)")
-            }
-            stored += lines.prefix(present).map { SentRecord(key: Array(key.utf8), value: $0, headers: headers) }
-            return (acknowledged.count, present)
-        }
-
+    /// Reopens the crashed log (recovery), compares every record with what
+    /// was sent, appends after it in-process and through the CLI, and
+    /// verifies. Returns the round's records present.
+    func checkReopenedLog(
+        _ input: RoundInput, sent: RoundRecords, round: Int, scenario: Scenario, directory: TestDirectory, logPath: FilePath,
+        stored: inout [SentRecord], acknowledged: Int, linesSent: Int, context: String
+    ) throws -> Int {
         // Reopen (recovery), and compare every record with what was sent.
         let log = try Log.open(
             directory: logPath, options: LogOptions(maxSegmentBytes: Int64(scenario.segmentBytes), syncPolicy: .always),
@@ -246,12 +307,10 @@ struct CrashTests {
         var closed = false
         defer { if !closed { try? log.close() } }
         #expect(log.lowestOffset == 0, "\(context)")
-        let present = Int(log.nextOffset) - base
-        #expect(present >= acknowledged.count, "\(context): \(acknowledged.count) acknowledged but only \(present) present (next offset \(log.nextOffset))")
+        let present = Int(log.nextOffset) - stored.count
+        #expect(present >= acknowledged, "\(context): \(acknowledged) acknowledged but only \(present) present (next offset \(log.nextOffset))")
         #expect(present <= linesSent, "\(context): \(present) records present but only \(linesSent) lines were sent")
-        let sentThisRound = lines.prefix(max(0, min(present, linesSent))).map {
-            SentRecord(key: Array(key.utf8), value: $0, headers: headers)
-        }
+        let sentThisRound = sent.records(input.lines.prefix(max(0, min(present, linesSent))))
         let expected = stored + sentThisRound
         var offset: Int64 = 0
         var mismatches = 0
@@ -277,7 +336,7 @@ struct CrashTests {
                 offset += 1
             }
         }
-        guard mismatches == 0, present >= acknowledged.count, present <= linesSent else {
+        guard mismatches == 0, present >= acknowledged, present <= linesSent else {
             throw ChildProcessError(description: "\(context): the log after kill -9 does not match what was sent; stopping")
         }
         stored = expected
@@ -293,13 +352,13 @@ struct CrashTests {
 
         // And through the CLI, after a clean close.
         let cliValue = "cli-after-crash-\(round)"
-        let append = try Logd.run(directory.args("append", "crash", "--sync", "always", "--key", key, cliValue))
+        let append = try Logd.run(directory.args("append", "crash", "--sync", "always", "--key", sent.key, cliValue))
         #expect(append.lines == [String(stored.count)], "\(context): \(append)")
-        stored.append(SentRecord(key: Array(key.utf8), value: Array(cliValue.utf8), headers: []))
+        stored.append(SentRecord(key: Array(sent.key.utf8), value: Array(cliValue.utf8), headers: []))
 
         let verify = try Logd.run(directory.args("verify", "crash"))
         #expect(verify.succeeded, "\(context): verify after reopen and close: \(verify)")
         #expect(!verify.output.contains("note:"), "\(context): nothing left to repair after a clean close: \(verify)")
-        return (acknowledged.count, present)
+        return present
     }
 }

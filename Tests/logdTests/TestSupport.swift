@@ -64,21 +64,6 @@ func sampleValues(_ count: Int, prefix: String = "value", width: Int = 40) -> [S
     }
 }
 
-/// A small, seedable generator (SplitMix64), so a failing random run can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
-
 /// The seed of a randomized crash test run: `LOGD_CRASH_SEED` replays one, else a fresh random one.
 let crashTestSeed: UInt64 = {
     if let text = ProcessInfo.processInfo.environment["LOGD_CRASH_SEED"], let seed = UInt64(text) { return seed }

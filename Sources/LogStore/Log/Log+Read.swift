@@ -60,98 +60,13 @@ extension Log {
         guard offset >= snapshot.lowestOffset, offset <= snapshot.readableEnd else { throw outOfRange(offset, snapshot) }
         guard offset < snapshot.readableEnd else { return false }
         var segmentNumber = Self.segmentNumber(containing: offset, in: snapshot.extents)
-        var extent = snapshot.extents[segmentNumber]
-        let relative = UInt32(offset - extent.baseOffset)
-        guard let entryNumber = extent.segment.index.search(relativeOffset: relative, count: extent.indexCount) else {
-            throw LogStoreError(
-                .corruption, "index has no entry at or below offset \(offset)", path: extent.segment.index.file.path.string, offset: offset)
-        }
-        let entry = extent.segment.index.entry(entryNumber)
-        // A damaged index must neither trap the reader nor send it past the
-        // end of the store, where it would find nothing and report no error.
-        guard entry.position >= 0, entry.position < extent.storeSize else {
-            throw LogStoreError(
-                .corruption, "index entry points to position \(entry.position), outside the store of \(extent.storeSize) bytes",
-                path: extent.segment.index.file.path.string, offset: offset)
-        }
-        var position = entry.position
-        var expected = extent.baseOffset + Int64(entry.relativeOffset)
-        // The first read is sized from the index: exactly the batch holding `offset`.
-        var firstEnd = entryNumber + 1 < extent.indexCount ? extent.segment.index.entry(entryNumber + 1).position : extent.storeSize
-        if firstEnd <= position || firstEnd > extent.storeSize { firstEnd = extent.storeSize }
-        var want = max(Int(firstEnd - position), maxBytes)
-        var buffer: [UInt8] = []
-        var bytesRead = 0
-        var first = true
-        while true {
-            while position < extent.storeSize {
-                let chunk = Int(min(Int64(want), extent.storeSize - position))
-                if buffer.count < chunk {
-                    buffer = [UInt8](unsafeUninitializedCapacity: chunk) { _, initialized in initialized = chunk }
-                }
-                let read = try buffer.withUnsafeMutableBytes {
-                    try extent.segment.store.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<chunk]), at: position)
-                }
-                guard read == chunk else {
-                    throw LogStoreError(
-                        .offsetOutOfRange, "the store shrank while being read (the log was truncated)",
-                        path: extent.segment.store.path.string, offset: expected, position: position)
-                }
-                var local = 0
-                var keepGoing = true
-                try buffer.withUnsafeBytes { bytes in
-                    while local < read {
-                        let rest = UnsafeRawBufferPointer(rebasing: bytes[local..<read])
-                        let header: BatchHeader
-                        switch BatchHeader.decodeAndVerify(rest) {
-                        case .success(let decoded): header = decoded
-                        case .failure(.truncated) where position + Int64(read) < extent.storeSize:
-                            return  // the batch goes on past this chunk: read it next round
-                        case .failure(let problem):
-                            throw LogStoreError(
-                                .corruption, "batch failed its check: \(problem)", path: extent.segment.store.path.string,
-                                offset: expected, position: position + Int64(local))
-                        }
-                        guard header.baseOffset == expected, !first || (header.baseOffset...header.lastOffset).contains(offset) else {
-                            throw LogStoreError(
-                                .corruption,
-                                "batch at this position starts at offset \(header.baseOffset), but the index or the batch before promised \(expected)",
-                                path: extent.segment.store.path.string, offset: expected, position: position + Int64(local))
-                        }
-                        first = false
-                        local += header.size
-                        bytesRead += header.size
-                        expected = header.nextOffset
-                        if try !body(UnsafeRawBufferPointer(rebasing: rest[0..<header.size]), header) || bytesRead >= maxBytes {
-                            keepGoing = false
-                            return
-                        }
-                    }
-                }
-                position += Int64(local)
-                if !keepGoing { return true }
-                if local == 0 {
-                    // The batch here is larger than the chunk: size the next read to hold it.
-                    want = buffer.withUnsafeBytes { bytes in
-                        if case .success(let header) = BatchHeader.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<read])) {
-                            return header.size
-                        }
-                        return BatchLayout.headerSize
-                    }
-                } else {
-                    want = max(maxBytes - bytesRead, BatchLayout.headerSize)
-                }
-            }
+        var cursor = try BatchCursor(locating: offset, in: snapshot.extents[segmentNumber], maxBytes: maxBytes)
+        while try cursor.readSegment(snapshot.extents[segmentNumber], body) {
             segmentNumber += 1
-            guard segmentNumber < snapshot.extents.count else { return true }
-            extent = snapshot.extents[segmentNumber]
-            position = 0
-            guard extent.baseOffset == expected else {
-                throw LogStoreError(
-                    .corruption, "segment starts at offset \(extent.baseOffset) but the one before ends at \(expected)",
-                    path: extent.segment.store.path.string, offset: expected)
-            }
+            guard segmentNumber < snapshot.extents.count else { break }
+            try cursor.enter(snapshot.extents[segmentNumber])
         }
+        return true
     }
 
     /// The number of the last segment whose base offset is at most `offset`.

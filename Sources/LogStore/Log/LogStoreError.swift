@@ -1,18 +1,27 @@
 /// An error from the log store: what went wrong (`code`), where (`path`,
 /// `offset`, `position`), and the underlying cause when there is one.
 public struct LogStoreError: Error, Sendable, CustomStringConvertible {
-    /// The kind of failure, stable for callers that branch on it.
-    public enum Code: String, Sendable {
+    /// The kind of failure, stable for callers that branch on it. A struct
+    /// rather than an enum so that new codes can come without breaking a
+    /// caller's exhaustive `switch` (as swift-nio's `FileSystemError.Code`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as `description` prints it.
+        public let name: String
+
+        private init(_ name: String) { self.name = name }
+
+        public var description: String { name }
+
         /// A system call failed (open, read, write, fsync, mmap, ...).
-        case io
+        public static let io = Code("io")
         /// Stored bytes failed a check (CRC, length, offset sequence): never returned as data.
-        case corruption
+        public static let corruption = Code("corruption")
         /// The requested offset is not in the log (below the oldest retained or at/after the next).
-        case offsetOutOfRange
+        public static let offsetOutOfRange = Code("offsetOutOfRange")
         /// A caller passed something invalid (empty batch, oversized record, bad name).
-        case invalidArgument
+        public static let invalidArgument = Code("invalidArgument")
         /// The log was closed, or is open in another process.
-        case unavailable
+        public static let unavailable = Code("unavailable")
     }
 
     public var code: Code
