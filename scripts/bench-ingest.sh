@@ -92,7 +92,7 @@ records_in() { "$logd" stat "$1" --dir "$data" --json | python3 -c 'import json,
 
 # --- setup ---------------------------------------------------------------------------------
 
-ensure_apt_packages zlib1g-dev postgresql-15 time
+ensure_apt_packages "${LOGD_BUILD_PACKAGES[@]}" "${LOGD_TEST_PACKAGES[@]}" time
 
 echo "Building logd (swift build -c release)..."
 build=(-c release --product logd ${LOGD_SCRATCH_PATH:+--scratch-path "$LOGD_SCRATCH_PATH"})

@@ -24,7 +24,7 @@ run() {
     "$@"
 }
 
-ensure_apt_packages zlib1g-dev postgresql-15
+ensure_apt_packages "${LOGD_BUILD_PACKAGES[@]}" "${LOGD_TEST_PACKAGES[@]}"
 
 echo "Building logd (swift build -c release)..."
 build=(-c release --product logd ${LOGD_SCRATCH_PATH:+--scratch-path "$LOGD_SCRATCH_PATH"})

@@ -18,6 +18,9 @@
 # As root the server runs as the `postgres` user (runuser), which owns the temp dir;
 # otherwise as the current user. Only this script's own server is ever stopped.
 
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_TMP=""                # the temp dir: data/, server.log, the unix socket
 PG_DSN=""
@@ -60,24 +63,6 @@ _as_server_user() {
     else
         "$@"
     fi
-}
-
-# Installs Debian/Ubuntu packages that are not installed yet (apt-get update once).
-_apt_updated=""
-ensure_apt_packages() {
-    local missing=() package
-    for package in "$@"; do
-        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=""
-    _as_root || sudo="sudo"
-    echo "Installing ${missing[*]} (apt-get)..." >&2
-    if [ -z "$_apt_updated" ]; then
-        $sudo apt-get update -qq
-        _apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
