@@ -58,9 +58,9 @@ struct DataDirectoryOptions: ParsableArguments {
 
     func createDataDirectory() throws {
         do {
-            try FileManager.default.createDirectory(atPath: path.string, withIntermediateDirectories: true)
-        } catch {
-            throw CLIError("cannot create data directory \(path.string): \(error.localizedDescription)")
+            try Log.createDirectory(path)
+        } catch let error as LogStoreError {
+            throw CLIError("cannot create data directory \(path.string): \(error)")
         }
     }
 }

@@ -13,6 +13,15 @@ extension Log {
     /// Held with an exclusive `flock` by the process that has the log open.
     static let lockFileName = ".lock"
 
+    /// Creates a directory for logs (a data directory) and its missing
+    /// parents, each new name made durable with an fsync of its parent, so
+    /// that logs created in it survive a power loss. Does nothing to a
+    /// directory that exists but sync its parent.
+    /// - Throws: `LogStoreError` `.io` when a directory cannot be made or synced.
+    public static func createDirectory(_ path: FilePath) throws {
+        try FileSystem.createDirectory(path, creatingParents: true)
+    }
+
     /// Opens the log in `directory`, creating the directory (not its parents)
     /// and a first segment when needed.
     ///
