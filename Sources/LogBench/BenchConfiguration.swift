@@ -46,6 +46,7 @@ public enum Workload: String, CaseIterable, Sendable {
     case reopen10GiB = "reopen-10g"
     case peakRSS10GiB = "peak-rss-10g"
     case followLatency = "follow-latency"
+    case followLatencyReader = "follow-latency-reader"
     case consumeCommit1k = "consume-commit-1k"
     case gzipAppendCDCJSON = "gzip-append-cdc-json"
     case compact1mKeys = "compact-1m-keys"

@@ -22,6 +22,7 @@ public enum BenchSuite {
             case .appendConcurrentAlways: emit(try ConcurrentAppendWorkload.run(configuration).report)
             case .appendConcurrentAlwaysTasks: emit(try ConcurrentAppendWorkload.runTasks(configuration))
             case .followLatency: emit(try ConsumerWorkloads.followLatency(configuration))
+            case .followLatencyReader: emit(try ConsumerWorkloads.followLatency(configuration, acrossProcesses: true))
             case .consumeCommit1k: emit(try ConsumerWorkloads.consumeCommit(configuration))
             case .gzipAppendCDCJSON: try CompressionWorkloads.gzipAppend(configuration).forEach(emit)
             case .compact1mKeys: emit(try CompactionWorkload.run(configuration))

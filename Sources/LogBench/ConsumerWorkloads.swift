@@ -13,21 +13,43 @@ public enum ConsumerWorkloads {
     /// returning (the record is durable) to the consumer holding it. A record
     /// becomes visible the moment its fdatasync completes, which can be
     /// before its append call has returned: such latencies count as 0.
-    public static func followLatency(_ configuration: BenchConfiguration) throws -> BenchReport {
+    ///
+    /// With `acrossProcesses` (`follow-latency-reader`), the follower is a
+    /// second `Log` opened with `openForReading`, as `logd read --follow` in
+    /// another process opens it: it shares nothing with the writer but the
+    /// files, and is woken by the directory watcher (inotify) or polling.
+    public static func followLatency(_ configuration: BenchConfiguration, acrossProcesses: Bool = false) throws -> BenchReport {
         let count = 2000
         let valueBytes = configuration.recordBytes(default: 100)
         return try withBenchDirectory(in: configuration.directory) { directory in
             let log = try openBenchLog(in: directory, syncPolicy: .always)
             defer { try? log.close() }
-            let consumer = try Consumer(log: log, group: "bench", resetPolicy: .latest)
             let received = Mutex([UInt64](repeating: 0, count: count))
             let finished = Atomic<Bool>(false)
-            let follower = Task.detached {
-                defer { finished.store(true, ordering: .releasing) }
-                for try await record in consumer.records(batchSize: 100) {
-                    let now = monotonicNanoseconds()
-                    received.withLock { $0[Int(record.offset)] = now }
-                    if record.offset == Int64(count - 1) { return }
+            let follower: Task<Void, any Error>
+            if acrossProcesses {
+                try log.append(benchRecords(count: 1, valueBytes: valueBytes)[0])  // a reader needs a store file to open
+                let reader = try Log.openForReading(directory: log.directory)
+                follower = Task.detached {
+                    defer {
+                        finished.store(true, ordering: .releasing)
+                        try? reader.close()
+                    }
+                    for try await record in reader.follow(from: 1) {
+                        let now = monotonicNanoseconds()
+                        received.withLock { $0[Int(record.offset - 1)] = now }
+                        if record.offset == Int64(count) { return }
+                    }
+                }
+            } else {
+                let consumer = try Consumer(log: log, group: "bench", resetPolicy: .latest)
+                follower = Task.detached {
+                    defer { finished.store(true, ordering: .releasing) }
+                    for try await record in consumer.records(batchSize: 100) {
+                        let now = monotonicNanoseconds()
+                        received.withLock { $0[Int(record.offset)] = now }
+                        if record.offset == Int64(count - 1) { return }
+                    }
                 }
             }
             let record = benchRecords(count: 1, valueBytes: valueBytes)[0]
@@ -52,16 +74,19 @@ public enum ConsumerWorkloads {
             let latencies = zip(seen, acknowledged).map { $0 > $1 ? $0 - $1 : 0 }.sorted()
             appendLatencies.sort()
             return BenchReport(
-                workload: Workload.followLatency.rawValue,
-                figure: Figure("durable append to consumer p99", RandomReadResult.percentile(latencies, 0.99) / 1000, "ms"),
+                workload: acrossProcesses ? Workload.followLatencyReader.rawValue : Workload.followLatency.rawValue,
+                figure: Figure(acrossProcesses ? "durable append to read-only follower p99" : "durable append to consumer p99", RandomReadResult.percentile(latencies, 0.99) / 1000, "ms"),
                 reference: Figure("durable append (fdatasync) p99", RandomReadResult.percentile(appendLatencies, 0.99) / 1000, "ms"),
-                target: Target(.figure, .atMost, 5, "ms"),
+                target: Target(.figure, .atMost, acrossProcesses ? 1 : 5, "ms"),
                 details: [
                     Figure("p50", RandomReadResult.percentile(latencies, 0.50) / 1000, "ms"),
                     Figure("max", Double(latencies.last ?? 0) / 1e6, "ms"),
                     Figure("append p50", RandomReadResult.percentile(appendLatencies, 0.50) / 1000, "ms"),
                 ],
-                setup: "\(count) records of \(valueBytes) B, one every 500 us, SyncPolicy.always; consumer task on Consumer.records()")
+                setup: "\(count) records of \(valueBytes) B, one every 500 us, SyncPolicy.always; "
+                    + (acrossProcesses
+                        ? "a task following a second Log opened with openForReading (as another process does)"
+                        : "consumer task on Consumer.records()"))
         }
     }
 

@@ -7,8 +7,8 @@ extension Log {
     /// Takes no lock and changes no file. Sealed segments are read through
     /// their index files; the last segment, whose index lives in the writer's
     /// memory, is scanned to build an index here. `waitForRecord(at:)` and
-    /// `follow(from:)` pick up what the writer adds (checking the files every
-    /// few milliseconds: there is no cross-process wake-up). Appending,
+    /// `follow(from:)` pick up what the writer adds: woken by inotify on the
+    /// log's directory (Linux), else checking the files every 5 ms. Appending,
     /// truncating and deleting throw `.unavailable`.
     /// - Throws: `LogStoreError` (`.io` when the directory cannot be read).
     public static func openForReading(directory: FilePath, logger: Logger = Logger(label: "logstore")) throws -> Log {
@@ -142,7 +142,10 @@ extension Log {
     /// was closed or the task cancelled first.
     public func waitForRecord(at offset: Int64) async -> Bool {
         guard isReadOnly else { return await waitUntilReadable(offset) }
+        let watcher = startedDirectoryWatcher()
         while !Task.isCancelled {
+            // Read before looking, so that a change made meanwhile ends the wait at once.
+            let generation = watcher?.generation ?? 0
             let state: (ready: Bool, closed: Bool) = writerLock.withLock {
                 if writer.closed { return (false, true) }
                 do {
@@ -154,11 +157,36 @@ extension Log {
             }
             if state.closed { return false }
             if state.ready { return true }
-            try? await Task.sleep(for: .milliseconds(Log.readOnlyPollMilliseconds))
+            if let watcher {
+                await watcher.wait(after: generation, timeout: .milliseconds(Log.watchedPollMilliseconds))
+            } else {
+                try? await Task.sleep(for: .milliseconds(Log.readOnlyPollMilliseconds))
+            }
         }
         return false
     }
 
-    /// How often a read-only opener looks for the writer's progress while waiting.
+    /// The directory watcher, started on first use; nil where there is none (then readers poll).
+    private func startedDirectoryWatcher() -> DirectoryWatcher? {
+        directoryWatcher.withLock { state in
+            switch state {
+            case .watching(let watcher): return watcher
+            case .unavailable: return nil
+            case .notStarted:
+                let closed = writerLock.withLock { writer.closed }
+                guard !closed, let watcher = DirectoryWatcher.start(directory) else {
+                    state = .unavailable
+                    return nil
+                }
+                state = .watching(watcher)
+                return watcher
+            }
+        }
+    }
+
+    /// How often a read-only opener without a directory watcher looks for the
+    /// writer's progress while waiting.
     static let readOnlyPollMilliseconds = 5
+    /// With a watcher, a look now and then all the same, in case an event was missed.
+    static let watchedPollMilliseconds = 250
 }

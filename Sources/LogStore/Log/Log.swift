@@ -44,6 +44,15 @@ public final class Log: @unchecked Sendable {
     let deflaters = Mutex<[GzipDeflater]>([])
     /// Held by the compaction running (one at a time); see `compact`.
     let compactionLock = Mutex<Void>(())
+    /// A read-only log's watcher of its directory, started by the first wait
+    /// for a record (`waitForRecord(at:)`); `.unavailable` where there is no inotify.
+    let directoryWatcher = Mutex<WatcherState>(.notStarted)
+
+    enum WatcherState: Sendable {
+        case notStarted
+        case watching(DirectoryWatcher)
+        case unavailable
+    }
 
     struct WriterState {
         var sealed: [SegmentExtent]
@@ -422,6 +431,10 @@ public final class Log: @unchecked Sendable {
     /// Closes the log: flushes, syncs, seals the active index and writes the
     /// clean-shutdown marker so the next open skips recovery. Idempotent.
     public func close() throws {
+        directoryWatcher.withLock { state in
+            if case .watching(let watcher) = state { watcher.stop() }
+            state = .unavailable  // none starts after close
+        }
         let threads: [pthread_t] = writerLock.withLock {
             let threads = [syncThread, writer.compactionThread].compactMap { $0 }
             syncThread = nil
