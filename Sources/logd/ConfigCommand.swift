@@ -14,7 +14,8 @@ struct ConfigCommand: ParsableCommand {
             cleanup.policy (delete, or compact: keep the latest record per key, see logd compact), \
             delete.retention.ms (how long compaction keeps tombstones; default 86400000). \
             They are stored in the log directory and take effect when the log is next opened for writing \
-            (logd append, logd retain). Retention deletes whole segments, never the active one.
+            (logd append, logd retain). Retention deletes whole segments, never the active one. \
+            With --set, a log that does not exist yet is created with these settings.
             """
     )
 
@@ -30,21 +31,27 @@ struct ConfigCommand: ParsableCommand {
 
     func run() throws {
         let path = try data.logPath(log)
-        try data.requireExisting(log, at: path)
-        var config = try LogConfig.load(logDirectory: path)
-        if !settings.isEmpty {
-            for setting in settings {
-                guard let equals = setting.firstIndex(of: "=") else {
-                    throw CLIError("--set '\(setting)' is not of the form key=value")
-                }
-                do {
-                    try config.set(String(setting[..<equals]), to: String(setting[setting.index(after: equals)...]))
-                } catch let error as LogStoreError {
-                    throw CLIError(error.message)
-                }
-            }
-            try config.save(logDirectory: path)
+        let exists = DataDirectoryOptions.isDirectory(path)
+        if !exists && settings.isEmpty {
+            throw CLIError("no log named '\(log)' in \(data.path.string) (see `logd list`; `--set key=value` creates it with settings)")
         }
+        var config = exists ? try LogConfig.load(logDirectory: path) : LogConfig()
+        // Every setting is checked before anything is written or created.
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "=") else {
+                throw CLIError("--set '\(setting)' is not of the form key=value")
+            }
+            do {
+                try config.set(String(setting[..<equals]), to: String(setting[setting.index(after: equals)...]))
+            } catch let error as LogStoreError {
+                throw CLIError(error.message)
+            }
+        }
+        if !exists {
+            // A new log, made with its settings before its first append.
+            try data.openLog(log, options: config.applied(to: LogOptions(syncPolicy: .always)), create: true).close()
+        }
+        if !settings.isEmpty { try config.save(logDirectory: path) }
         for key in LogConfig.keys {
             print("\(key)=\(config.value(for: key) ?? LogConfig.defaultValue(for: key))" + (config.value(for: key) == nil ? "  (default)" : ""))
         }

@@ -50,10 +50,14 @@ struct DataDirectoryOptions: ParsableArguments {
     }
 
     func requireExisting(_ name: String, at logPath: FilePath) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: logPath.string, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard Self.isDirectory(logPath) else {
             throw CLIError("no log named '\(name)' in \(path.string) (see `logd list`)")
         }
+    }
+
+    static func isDirectory(_ path: FilePath) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path.string, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     func createDataDirectory() throws {

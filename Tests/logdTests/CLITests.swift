@@ -280,6 +280,28 @@ struct CLITests {
         #expect(table.lines.filter { $0.hasSuffix("(active)") }.count == 1, "\(table)")
     }
 
+    // MARK: config
+
+    @Test func configWithSetCreatesAMissingLogWithItsSettings() throws {
+        let directory = try TestDirectory()
+        let missing = try Logd.run(directory.args("config", "fresh"))
+        #expect(missing.exitCode == 1 && missing.errorOutput.contains("no log named 'fresh'"), "\(missing)")
+        let bad = try Logd.run(directory.args("config", "fresh", "--set", "retention.ms=soon"))
+        #expect(bad.exitCode == 1 && bad.errorOutput.contains("retention.ms"), "\(bad)")
+        #expect(!FileManager.default.fileExists(atPath: directory.log("fresh")), "a refused setting creates nothing")
+
+        let created = try Logd.run(directory.args("config", "fresh", "--set", "segment.bytes=1024", "--set", "retention.ms=60000"))
+        #expect(created.succeeded, "\(created)")
+        #expect(created.lines.contains("segment.bytes=1024") && created.lines.contains("retention.ms=60000"), "\(created)")
+        // The first appends already roll at the configured segment size.
+        for value in sampleValues(5, width: 600) {
+            let append = try Logd.run(directory.args("append", "fresh", "--quiet", value))
+            #expect(append.succeeded, "\(append)")
+        }
+        #expect(try directory.storeFiles("fresh").count > 1, "segments of 1024 bytes")
+        try directory.expectVerifies("fresh")
+    }
+
     // MARK: verify
 
     @Test func verifyPassesACleanLog() throws {
