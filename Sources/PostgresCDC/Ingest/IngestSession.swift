@@ -34,8 +34,9 @@ struct IngestSession {
                 // synchronous_commit=off may end past it. The insert position covers it.
                 let inserted = try await connection.simpleQuery("SELECT pg_current_wal_insert_lsn()")
                 let insertLSN = inserted.first?.first.flatMap { $0 }.flatMap { LSN($0) } ?? identity.xLogPosition
-                target = max(identity.xLogPosition, insertLSN, startLSN)
-                logger.info("ingest.target", metadata: ["postgres.lsn": "\(target!)"])
+                let caughtUpAt = max(identity.xLogPosition, insertLSN, startLSN)
+                target = caughtUpAt
+                logger.info("ingest.target", metadata: ["postgres.lsn": "\(caughtUpAt)"])
             }
             let stream = try await startReplication(connection, from: startLSN)
             connected()
