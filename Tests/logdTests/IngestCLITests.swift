@@ -1,5 +1,6 @@
 import Foundation
 import LogStore
+import PostgresCDC
 import PostgresTestSupport
 import SystemPackage
 import Testing
@@ -49,7 +50,7 @@ struct IngestCLITests {
         // The delete is followed by a tombstone: same key, null value.
         #expect(records[5]["value"] is NSNull)
         #expect(records[5]["key"] as? String == #"{"id":2}"#)
-        #expect((records[5]["headers"] as? [String: Any])?["tx_end_lsn"] != nil)
+        #expect((records[5]["headers"] as? [String: Any])?[CDCHeader.transactionEndLSN] != nil)
         let values = try records.dropLast().map { try parseJSONObject(try #require($0["value"] as? String)) }
         try #require(values.map { $0["op"] as? String } == ["s", "c", "c", "u", "d"])
         let inserted = try #require(values[1]["after"] as? [String: Any])
@@ -59,9 +60,9 @@ struct IngestCLITests {
         #expect(inserted["tags"] as? [String] == ["blue", "red"])
         #expect(records[1]["key"] as? String == #"{"id":1}"#)
         let headers = try #require(records[5]["headers"] as? [String: Any])
-        #expect(headers["table"] as? String == "public.items")
-        #expect(headers["op"] as? String == "d")
-        #expect(headers["tx_seq"] as? String == "3")
+        #expect(headers[CDCHeader.table] as? String == "public.items")
+        #expect(headers[CDCHeader.operation] as? String == "d")
+        #expect(headers[CDCHeader.transactionSequence] as? String == "3")
 
         let stat = try Logd.run(directory.args("stat", "items", "--json"))
         #expect(stat.succeeded, "\(stat)")
@@ -70,7 +71,7 @@ struct IngestCLITests {
         #expect(source["publication"] as? String == "e2e_pub")
         #expect(source["database"] as? String == database.name)
         #expect(jsonInt(source["transactions"]) == 3)
-        #expect(source["last_commit_lsn"] as? String == headers["commit_lsn"] as? String)
+        #expect(source["last_commit_lsn"] as? String == headers[CDCHeader.commitLSN] as? String)
 
         // Nothing new: a third run appends nothing.
         let third = try Logd.run(ingest, timeout: .seconds(120))
@@ -113,7 +114,7 @@ struct IngestCLITests {
         // The latest record of each key is the row as the database has it; no key appears twice in compacted segments.
         var state: [Int64: Int64] = [:]
         for record in after {
-            guard let id = record.headers["table"] == "public.kv" ? record.key.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
+            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.key.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
             if let row = record.value?["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
         }
         var expected: [Int64: Int64] = [:]
@@ -226,7 +227,7 @@ struct IngestCLITests {
         #expect(child.stdout.text.contains("ingested 2 transactions"), "\(child.stdout.text)")
         let confirmed = try await database.sql(
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sigterm_slot'")
-        let lastEnd = try #require(records.last?.headers["tx_end_lsn"])
+        let lastEnd = try #require(records.last?.headers[CDCHeader.transactionEndLSN])
         #expect(try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
         try directory.expectVerifies("events")
         try await database.drop()
@@ -280,7 +281,7 @@ struct IngestCLITests {
         var branches: [Int64: Int64] = [:]
         var history = 0
         for record in records {
-            guard let after = record.value?["after"] as? [String: Any], let table = record.headers["table"] else { continue }
+            guard let after = record.value?["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else { continue }
             switch table {
             case "public.pgbench_accounts": accounts[jsonInt(after["aid"])!] = jsonInt(after["abalance"])
             case "public.pgbench_tellers": tellers[jsonInt(after["tid"])!] = jsonInt(after["tbalance"])
@@ -432,8 +433,8 @@ enum IngestedLog {
         var sequence = 0
         var previousEnd: String?
         for record in records {
-            let recordCommit = try #require(record.headers["commit_lsn"], sourceLocation: sourceLocation)
-            #expect(record.headers["tx_ordinal"] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
+            let recordCommit = try #require(record.headers[CDCHeader.commitLSN], sourceLocation: sourceLocation)
+            #expect(record.headers[CDCHeader.transactionOrdinal] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
             if ordinal == 0 {
                 if let previousEnd {
                     #expect(try LSNText.compare(recordCommit, previousEnd) >= 0, "offset \(record.offset): commit \(recordCommit) before the previous transaction's end \(previousEnd)", sourceLocation: sourceLocation)
@@ -442,9 +443,9 @@ enum IngestedLog {
             } else {
                 #expect(recordCommit == commit, "offset \(record.offset): a transaction's records disagree on commit_lsn", sourceLocation: sourceLocation)
             }
-            if let end = record.headers["tx_end_lsn"] {
+            if let end = record.headers[CDCHeader.transactionEndLSN] {
                 sequence += 1
-                #expect(record.headers["tx_seq"] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
+                #expect(record.headers[CDCHeader.transactionSequence] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
                 previousEnd = end
                 ordinal = 0
             } else {

@@ -648,7 +648,7 @@ struct IngestFixture {
         // Tombstones are checked by splitTransactions, then left out: the tests look at the changes.
         return splitTransactions(records, sourceLocation: sourceLocation).map { $0.filter { !$0.isTombstone } }.filter {
             transaction in
-            includingOtherTests || !transaction.allSatisfy { $0.op == "m" && $0.headers["prefix"] != name }
+            includingOtherTests || !transaction.allSatisfy { $0.op == "m" && $0.headers[CDCHeader.messagePrefix] != name }
         }
     }
 
@@ -757,7 +757,7 @@ func splitTransactions(_ records: [IngestedRecord], sourceLocation: SourceLocati
         }
         let sourceTable = (record.source["schema"] as? String).flatMap { schema in (record.source["table"] as? String).map { "\(schema).\($0)" } }
         if record.table != sourceTable { problems.append("\(at): header table \(record.table ?? "none"), source \(sourceTable ?? "none")") }
-        if (record.op == "m") != (record.headers["prefix"] != nil) { problems.append("\(at): prefix header on op \(record.op)") }
+        if (record.op == "m") != (record.headers[CDCHeader.messagePrefix] != nil) { problems.append("\(at): prefix header on op \(record.op)") }
         current.append(record)
         if let end = record.headers[CDCHeader.transactionEndLSN] {
             if record.sequence != transactions.count + 1 { problems.append("\(at): tx_seq \(record.sequence ?? -1), expected \(transactions.count + 1)") }
@@ -824,7 +824,7 @@ func expectMessage(
 ) {
     #expect(record.op == "m", sourceLocation: sourceLocation)
     #expect(record.table == nil && record.keyText == nil, sourceLocation: sourceLocation)
-    #expect(record.headers["prefix"] == "ingest_ops", sourceLocation: sourceLocation)
+    #expect(record.headers[CDCHeader.messagePrefix] == "ingest_ops", sourceLocation: sourceLocation)
     expectJSON(record.value["message"],
                ["prefix": "ingest_ops", "content": content, "content_encoding": encoding, "transactional": transactional],
                sourceLocation: sourceLocation)
