@@ -114,8 +114,8 @@ struct IngestCLITests {
         // The latest record of each key is the row as the database has it; no key appears twice in compacted segments.
         var state: [Int64: Int64] = [:]
         for record in after {
-            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.key.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
-            if let row = record.value?["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
+            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.keyObject.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
+            if let row = record.value["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
         }
         var expected: [Int64: Int64] = [:]
         for row in try await database.sql("SELECT id, v FROM kv") { expected[Int64(row[0]!)!] = Int64(row[1]!)! }
@@ -218,7 +218,7 @@ struct IngestCLITests {
         try await database.sql("INSERT INTO events (body) SELECT 'row ' || i FROM generate_series(1, 500) i")
         try await database.sql("INSERT INTO events (body) VALUES ('last')")
         let records = try await IngestedLog.waitFor(directory.log("events"), timeout: .seconds(60)) { records in
-            records.contains { ($0.value?["after"] as? [String: Any])?["body"] as? String == "last" }
+            records.contains { ($0.value["after"] as? [String: Any])?["body"] as? String == "last" }
         }
         #expect(records.count == 1 + 501, "schema record + 501 inserts, got \(records.count)")
         child.send(SIGTERM)
@@ -281,7 +281,7 @@ struct IngestCLITests {
         var branches: [Int64: Int64] = [:]
         var history = 0
         for record in records {
-            guard let after = record.value?["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else { continue }
+            guard let after = record.value["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else { continue }
             switch table {
             case "public.pgbench_accounts": accounts[jsonInt(after["aid"])!] = jsonInt(after["abalance"])
             case "public.pgbench_tellers": tellers[jsonInt(after["tid"])!] = jsonInt(after["tbalance"])
@@ -338,13 +338,13 @@ struct IngestCLITests {
         try await server.sql("INSERT INTO ticks SELECT generate_series(101, 200)")
         try await server.sql("INSERT INTO ticks VALUES (201)")
         let records = try await IngestedLog.waitFor(directory.log("ticks"), timeout: .seconds(90)) { records in
-            records.contains { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) == 201 }
+            records.contains { jsonInt(($0.value["after"] as? [String: Any])?["id"]) == 201 }
         }
         child.send(SIGTERM)
         let termination = try child.wait(timeout: .seconds(60))
         #expect(termination == .exited(0), "stderr: \(child.stderr.text)")
         #expect(child.stderr.text.contains("ingest.reconnecting"), "\(child.stderr.text)")
-        let ids = records.compactMap { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) }
+        let ids = records.compactMap { jsonInt(($0.value["after"] as? [String: Any])?["id"]) }
         #expect(ids == Array(1...201), "every row exactly once, in order")
         try IngestedLog.checkWholeTransactionsInOrder(records)
         try directory.expectVerifies("ticks")
@@ -377,34 +377,12 @@ struct IngestDatabase {
     }
 }
 
-/// The records of an ingested log, with their JSON values parsed.
-struct IngestedRecord {
-    var offset: Int64
-    var headers: [String: String]
-    var value: [String: Any]?
-    /// The key, parsed as the JSON object it is.
-    var key: [String: Any]?
-}
-
+/// The records of an ingested log (`IngestedRecord`, shared with the library tests).
 enum IngestedLog {
     static func read(_ directory: String) throws -> [IngestedRecord] {
         let log = try Log.openForReading(directory: FilePath(directory))
         defer { try? log.close() }
-        var records: [IngestedRecord] = []
-        var next = log.lowestOffset
-        while next < log.nextOffset {
-            let batch = try log.read(from: next, maxRecords: 10_000, maxBytes: 16 << 20)
-            guard let last = batch.last else { break }
-            for record in batch {
-                var headers: [String: String] = [:]
-                for header in record.headers { headers[header.key] = header.value.map { String(decoding: $0, as: UTF8.self) } }
-                let value = try record.value.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
-                let key = try record.key.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
-                records.append(IngestedRecord(offset: record.offset, headers: headers, value: value, key: key))
-            }
-            next = last.offset + 1
-        }
-        return records
+        return try IngestedRecord.all(in: log)
     }
 
     /// Polls the log (written by another process) until `condition` holds.
