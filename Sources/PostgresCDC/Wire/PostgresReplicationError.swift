@@ -72,9 +72,9 @@ public struct PostgresReplicationError: Error, Sendable, CustomStringConvertible
 
     /// Maps a server ErrorResponse to a code, using the SQLSTATE and, where
     /// Postgres reuses one SQLSTATE for several things (42704), the message.
-    init(server fields: [UInt8: String], context: String) {
-        let sqlState = fields[UInt8(ascii: "C")]
-        let text = fields[UInt8(ascii: "M")] ?? "(no message)"
+    init(server fields: ErrorFields, context: String) {
+        let sqlState = fields[.sqlState]
+        let text = fields[.message] ?? "(no message)"
         let code: Code
         switch sqlState {
         case "28P01", "28000": code = .authenticationFailed
@@ -87,8 +87,8 @@ public struct PostgresReplicationError: Error, Sendable, CustomStringConvertible
         default: code = .serverError
         }
         self.init(
-            code, "\(context): \(text)", sqlState: sqlState, severity: fields[UInt8(ascii: "V")],
-            detail: fields[UInt8(ascii: "D")], hint: fields[UInt8(ascii: "H")])
+            code, "\(context): \(text)", sqlState: sqlState, severity: fields[.severity],
+            detail: fields[.detail], hint: fields[.hint])
     }
 
     public var description: String {
