@@ -52,14 +52,8 @@ public struct PgOutputDecodingError: Error, Hashable, Sendable, CustomStringConv
 
     /// `"Update ('U')"`, or the byte in hex when it is not printable.
     static func name(ofTag tag: UInt8) -> String {
-        let names: [UInt8: String] = [
-            UInt8(ascii: "B"): "Begin", UInt8(ascii: "C"): "Commit", UInt8(ascii: "O"): "Origin",
-            UInt8(ascii: "R"): "Relation", UInt8(ascii: "Y"): "Type", UInt8(ascii: "I"): "Insert",
-            UInt8(ascii: "U"): "Update", UInt8(ascii: "D"): "Delete", UInt8(ascii: "T"): "Truncate",
-            UInt8(ascii: "M"): "Message",
-        ]
         let printable = (0x21...0x7E).contains(tag) ? "'\(Character(Unicode.Scalar(tag)))'" : "0x" + String(tag, radix: 16)
-        if let name = names[tag] { return "\(name) (\(printable))" }
+        if let name = PgOutputMessageID(rawValue: tag)?.name { return "\(name) (\(printable))" }
         return "message \(printable)"
     }
 }
