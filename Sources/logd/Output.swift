@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 
+import PostgresCDC
+
 /// Buffered writes to a file descriptor (stdout), flushed when full or asked.
 /// `print` goes through a lock and a String per call; reading millions of
 /// records needs neither.
@@ -57,29 +59,13 @@ final class OutputBuffer {
     }
 
     /// Appends `raw` as a JSON string literal (quotes included). Invalid UTF-8
-    /// is replaced by U+FFFD.
+    /// is replaced by U+FFFD (`JSONString`, command-output style).
     func writeJSONString(_ raw: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(ascii: "\""))
-        let text = String(decoding: raw, as: UTF8.self)
-        for unit in text.utf8 {
-            switch unit {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(unit >> 4)], hex[Int(unit & 0xF)]])
-            default: bytes.append(unit)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
+        JSONString.append(raw, to: &bytes, style: .commandOutput)
     }
 
     func writeJSONString(_ string: String) {
-        var string = string
-        string.withUTF8 { writeJSONString(UnsafeRawBufferPointer($0)) }
+        JSONString.append(string, to: &bytes, style: .commandOutput)
     }
 }
 

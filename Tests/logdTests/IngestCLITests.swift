@@ -1,5 +1,6 @@
 import Foundation
 import LogStore
+import PostgresCDC
 import PostgresTestSupport
 import SystemPackage
 import Testing
@@ -49,7 +50,7 @@ struct IngestCLITests {
         // The delete is followed by a tombstone: same key, null value.
         #expect(records[5]["value"] is NSNull)
         #expect(records[5]["key"] as? String == #"{"id":2}"#)
-        #expect((records[5]["headers"] as? [String: Any])?["tx_end_lsn"] != nil)
+        #expect((records[5]["headers"] as? [String: Any])?[CDCHeader.transactionEndLSN] != nil)
         let values = try records.dropLast().map { try parseJSONObject(try #require($0["value"] as? String)) }
         try #require(values.map { $0["op"] as? String } == ["s", "c", "c", "u", "d"])
         let inserted = try #require(values[1]["after"] as? [String: Any])
@@ -59,9 +60,9 @@ struct IngestCLITests {
         #expect(inserted["tags"] as? [String] == ["blue", "red"])
         #expect(records[1]["key"] as? String == #"{"id":1}"#)
         let headers = try #require(records[5]["headers"] as? [String: Any])
-        #expect(headers["table"] as? String == "public.items")
-        #expect(headers["op"] as? String == "d")
-        #expect(headers["tx_seq"] as? String == "3")
+        #expect(headers[CDCHeader.table] as? String == "public.items")
+        #expect(headers[CDCHeader.operation] as? String == "d")
+        #expect(headers[CDCHeader.transactionSequence] as? String == "3")
 
         let stat = try Logd.run(directory.args("stat", "items", "--json"))
         #expect(stat.succeeded, "\(stat)")
@@ -70,7 +71,7 @@ struct IngestCLITests {
         #expect(source["publication"] as? String == "e2e_pub")
         #expect(source["database"] as? String == database.name)
         #expect(jsonInt(source["transactions"]) == 3)
-        #expect(source["last_commit_lsn"] as? String == headers["commit_lsn"] as? String)
+        #expect(source["last_commit_lsn"] as? String == headers[CDCHeader.commitLSN] as? String)
 
         // Nothing new: a third run appends nothing.
         let third = try Logd.run(ingest, timeout: .seconds(120))
@@ -113,8 +114,8 @@ struct IngestCLITests {
         // The latest record of each key is the row as the database has it; no key appears twice in compacted segments.
         var state: [Int64: Int64] = [:]
         for record in after {
-            guard let id = record.headers["table"] == "public.kv" ? record.key.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
-            if let row = record.value?["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
+            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.keyObject.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
+            if let row = record.value["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
         }
         var expected: [Int64: Int64] = [:]
         for row in try await database.sql("SELECT id, v FROM kv") { expected[Int64(row[0]!)!] = Int64(row[1]!)! }
@@ -217,7 +218,7 @@ struct IngestCLITests {
         try await database.sql("INSERT INTO events (body) SELECT 'row ' || i FROM generate_series(1, 500) i")
         try await database.sql("INSERT INTO events (body) VALUES ('last')")
         let records = try await IngestedLog.waitFor(directory.log("events"), timeout: .seconds(60)) { records in
-            records.contains { ($0.value?["after"] as? [String: Any])?["body"] as? String == "last" }
+            records.contains { ($0.value["after"] as? [String: Any])?["body"] as? String == "last" }
         }
         #expect(records.count == 1 + 501, "schema record + 501 inserts, got \(records.count)")
         child.send(SIGTERM)
@@ -226,7 +227,7 @@ struct IngestCLITests {
         #expect(child.stdout.text.contains("ingested 2 transactions"), "\(child.stdout.text)")
         let confirmed = try await database.sql(
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sigterm_slot'")
-        let lastEnd = try #require(records.last?.headers["tx_end_lsn"])
+        let lastEnd = try #require(records.last?.headers[CDCHeader.transactionEndLSN])
         #expect(try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
         try directory.expectVerifies("events")
         try await database.drop()
@@ -280,7 +281,7 @@ struct IngestCLITests {
         var branches: [Int64: Int64] = [:]
         var history = 0
         for record in records {
-            guard let after = record.value?["after"] as? [String: Any], let table = record.headers["table"] else { continue }
+            guard let after = record.value["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else { continue }
             switch table {
             case "public.pgbench_accounts": accounts[jsonInt(after["aid"])!] = jsonInt(after["abalance"])
             case "public.pgbench_tellers": tellers[jsonInt(after["tid"])!] = jsonInt(after["tbalance"])
@@ -337,13 +338,13 @@ struct IngestCLITests {
         try await server.sql("INSERT INTO ticks SELECT generate_series(101, 200)")
         try await server.sql("INSERT INTO ticks VALUES (201)")
         let records = try await IngestedLog.waitFor(directory.log("ticks"), timeout: .seconds(90)) { records in
-            records.contains { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) == 201 }
+            records.contains { jsonInt(($0.value["after"] as? [String: Any])?["id"]) == 201 }
         }
         child.send(SIGTERM)
         let termination = try child.wait(timeout: .seconds(60))
         #expect(termination == .exited(0), "stderr: \(child.stderr.text)")
         #expect(child.stderr.text.contains("ingest.reconnecting"), "\(child.stderr.text)")
-        let ids = records.compactMap { jsonInt(($0.value?["after"] as? [String: Any])?["id"]) }
+        let ids = records.compactMap { jsonInt(($0.value["after"] as? [String: Any])?["id"]) }
         #expect(ids == Array(1...201), "every row exactly once, in order")
         try IngestedLog.checkWholeTransactionsInOrder(records)
         try directory.expectVerifies("ticks")
@@ -376,34 +377,12 @@ struct IngestDatabase {
     }
 }
 
-/// The records of an ingested log, with their JSON values parsed.
-struct IngestedRecord {
-    var offset: Int64
-    var headers: [String: String]
-    var value: [String: Any]?
-    /// The key, parsed as the JSON object it is.
-    var key: [String: Any]?
-}
-
+/// The records of an ingested log (`IngestedRecord`, shared with the library tests).
 enum IngestedLog {
     static func read(_ directory: String) throws -> [IngestedRecord] {
         let log = try Log.openForReading(directory: FilePath(directory))
         defer { try? log.close() }
-        var records: [IngestedRecord] = []
-        var next = log.lowestOffset
-        while next < log.nextOffset {
-            let batch = try log.read(from: next, maxRecords: 10_000, maxBytes: 16 << 20)
-            guard let last = batch.last else { break }
-            for record in batch {
-                var headers: [String: String] = [:]
-                for header in record.headers { headers[header.key] = header.value.map { String(decoding: $0, as: UTF8.self) } }
-                let value = try record.value.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
-                let key = try record.key.map { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? nil
-                records.append(IngestedRecord(offset: record.offset, headers: headers, value: value, key: key))
-            }
-            next = last.offset + 1
-        }
-        return records
+        return try IngestedRecord.all(in: log)
     }
 
     /// Polls the log (written by another process) until `condition` holds.
@@ -432,8 +411,8 @@ enum IngestedLog {
         var sequence = 0
         var previousEnd: String?
         for record in records {
-            let recordCommit = try #require(record.headers["commit_lsn"], sourceLocation: sourceLocation)
-            #expect(record.headers["tx_ordinal"] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
+            let recordCommit = try #require(record.headers[CDCHeader.commitLSN], sourceLocation: sourceLocation)
+            #expect(record.headers[CDCHeader.transactionOrdinal] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
             if ordinal == 0 {
                 if let previousEnd {
                     #expect(try LSNText.compare(recordCommit, previousEnd) >= 0, "offset \(record.offset): commit \(recordCommit) before the previous transaction's end \(previousEnd)", sourceLocation: sourceLocation)
@@ -442,9 +421,9 @@ enum IngestedLog {
             } else {
                 #expect(recordCommit == commit, "offset \(record.offset): a transaction's records disagree on commit_lsn", sourceLocation: sourceLocation)
             }
-            if let end = record.headers["tx_end_lsn"] {
+            if let end = record.headers[CDCHeader.transactionEndLSN] {
                 sequence += 1
-                #expect(record.headers["tx_seq"] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
+                #expect(record.headers[CDCHeader.transactionSequence] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
                 previousEnd = end
                 ordinal = 0
             } else {

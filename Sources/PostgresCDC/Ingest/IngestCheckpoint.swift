@@ -1,20 +1,6 @@
 import LogStore
 import Logging
 
-/// The record headers `logd ingest postgres` writes, and what the last one of
-/// each transaction says (docs/CDC.md, "Position and exactly once").
-public enum CDCHeader {
-    public static let table = "table"
-    public static let operation = "op"
-    public static let commitLSN = "commit_lsn"
-    public static let transactionOrdinal = "tx_ordinal"
-    /// On the last record of a transaction only: the end of its commit record,
-    /// the position acknowledged to Postgres and resumed from.
-    public static let transactionEndLSN = "tx_end_lsn"
-    /// On the last record of a transaction only: its number in the log, from 1.
-    public static let transactionSequence = "tx_seq"
-}
-
 /// Where an ingested log stands: the last transaction stored whole.
 public struct IngestCheckpoint: Sendable, Hashable {
     /// The commit LSN of the last complete transaction (or message, or the

@@ -21,23 +21,14 @@ extension ReplicationConnection {
         }
         try await send(.startup(parameters: parameters))
         try await authenticate()
-        while true {
-            var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "Z"):
-                logger.debug(
-                    "connected",
-                    metadata: [
-                        "postgres.connection": "\(configuration)",
-                        "postgres.server_version": "\(self.parameters["server_version"] ?? "?")",
-                    ])
-                return
-            case UInt8(ascii: "E"):
-                throw PostgresReplicationError(server: message.body.readErrorFields(), context: "startup")
-            default:
-                continue  // BackendKeyData
-            }
-        }
+        var replies = CommandReplies(context: "startup", errorHandling: .throwAtOnce)
+        while try await nextReply(&replies) != nil {}  // BackendKeyData
+        logger.debug(
+            "postgres.connected",
+            metadata: [
+                "postgres.connection": "\(configuration)",
+                "postgres.server_version": "\(self.parameters["server_version"] ?? "?")",
+            ])
     }
 
     /// SSLRequest: 'S' means go on in TLS, 'N' means the server has no TLS.
@@ -47,14 +38,14 @@ extension ReplicationConnection {
         guard answer.type == BackendMessage.sslResponseType, let byte = answer.body.readInteger(as: UInt8.self) else {
             throw PostgresReplicationError(.protocolViolation, "unexpected answer to SSLRequest")
         }
-        if byte == UInt8(ascii: "N") {
+        if byte == SSLResponse.unwilling.rawValue {
             if configuration.tlsMode == .require {
                 throw PostgresReplicationError(
                     .tlsUnavailable, "sslmode=require but the server does not support TLS (ssl = off)")
             }
             return
         }
-        guard byte == UInt8(ascii: "S") else {
+        guard byte == SSLResponse.willing.rawValue else {
             throw PostgresReplicationError(.protocolViolation, "unexpected answer to SSLRequest: \(byte)")
         }
         // As libpq's sslmode=require: encrypt, without verifying the certificate.
@@ -78,10 +69,10 @@ extension ReplicationConnection {
         var scram: SCRAMSHA256Client?
         while true {
             var message = try await receive()
-            if message.type == UInt8(ascii: "E") {
+            if message.id == .errorResponse {
                 throw PostgresReplicationError(server: message.body.readErrorFields(), context: "authentication")
             }
-            guard message.type == UInt8(ascii: "R"), let method = message.body.readInteger(as: Int32.self) else {
+            guard message.id == .authentication, let method = message.body.readInteger(as: Int32.self) else {
                 throw PostgresReplicationError(
                     .protocolViolation, "expected an authentication request, got '\(Character(Unicode.Scalar(message.type)))'")
             }

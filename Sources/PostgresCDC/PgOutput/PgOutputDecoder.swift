@@ -24,28 +24,28 @@ public enum PgOutputDecoder {
         var reader = PgOutputReader(bytes: bytes, tag: tag)
         reader.skip(1)
         let message: PgOutputMessage
-        switch tag {
-        case UInt8(ascii: "B"):
+        switch PgOutputMessageID(rawValue: tag) {
+        case .begin:
             message = .begin(
                 .init(finalLSN: LSN(try reader.uint64()), commitTimestamp: .init(rawValue: try reader.int64()),
                       xid: try reader.uint32()))
-        case UInt8(ascii: "C"):
+        case .commit:
             message = .commit(
                 .init(flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
                       commitTimestamp: .init(rawValue: try reader.int64())))
-        case UInt8(ascii: "O"):
+        case .origin:
             message = .origin(.init(commitLSN: LSN(try reader.uint64()), name: try reader.string()))
-        case UInt8(ascii: "R"):
+        case .relation:
             message = .relation(try decodeRelation(&reader))
-        case UInt8(ascii: "Y"):
+        case .type:
             message = .type(.init(oid: try reader.uint32(), namespace: try reader.string(), name: try reader.string()))
-        case UInt8(ascii: "I"):
+        case .insert:
             let relationOID = try reader.uint32()
             try reader.expect(UInt8(ascii: "N"), "expected 'N' before the new tuple")
             message = .insert(.init(relationOID: relationOID, newTuple: try decodeTuple(&reader)))
-        case UInt8(ascii: "U"):
+        case .update:
             message = .update(try decodeUpdate(&reader))
-        case UInt8(ascii: "D"):
+        case .delete:
             let relationOID = try reader.uint32()
             let marker = try reader.uint8()
             let old: PgOutputMessage.OldTuple
@@ -55,20 +55,20 @@ public enum PgOutputDecoder {
             default: throw reader.error(.unexpectedByte, at: reader.position - 1, "expected 'K' or 'O', got \(marker)")
             }
             message = .delete(.init(relationOID: relationOID, oldTuple: old))
-        case UInt8(ascii: "T"):
+        case .truncate:
             message = .truncate(try decodeTruncate(&reader))
-        case UInt8(ascii: "M"):
+        case .message:
             let flags = try reader.uint8()
             let lsn = LSN(try reader.uint64())
             let prefix = try reader.string()
             let length = try reader.length()
             message = .message(.init(flags: flags, lsn: lsn, prefix: prefix, content: try reader.bytes(length)))
-        case UInt8(ascii: "S"), UInt8(ascii: "E"), UInt8(ascii: "c"), UInt8(ascii: "A"),
-            UInt8(ascii: "b"), UInt8(ascii: "P"), UInt8(ascii: "K"), UInt8(ascii: "r"), UInt8(ascii: "p"):
+        case .streamStart, .streamStop, .streamCommit, .streamAbort, .beginPrepare, .prepare, .commitPrepared,
+            .rollbackPrepared, .streamPrepare:
             // Streaming (v2+) and two-phase (v3+) messages: we ask for v1, but a
             // stray Stream Abort has been seen in the wild; skip, never fail.
             return .unsupported(tag: tag)
-        default:
+        case nil:
             throw reader.error(.unknownMessageType, at: 0, "unknown message type")
         }
         guard reader.isAtEnd else {

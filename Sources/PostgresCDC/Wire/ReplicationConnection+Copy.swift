@@ -17,34 +17,29 @@ extension ReplicationConnection {
             throw PostgresReplicationError(.invalidState, "the connection is streaming; end replication first")
         }
         try await send(.query(sql))
-        var failure: PostgresReplicationError?
+        var replies = CommandReplies(context: Self.commandName(sql))
         var count = 0
-        while true {
-            var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "d"):
+        while var message = try await nextReply(&replies) {
+            switch message.id {
+            case .copyData:
                 do {
                     try await row(message.body.readBytes(length: message.body.readableBytes) ?? [])
                 } catch {
                     await close()
                     throw error
                 }
-            case UInt8(ascii: "C"):
+            case .commandComplete:
                 if let tag = message.body.readNullTerminatedString(), tag.hasPrefix("COPY "),
                     let reported = Int(tag.dropFirst(5))
                 {
                     count = reported
                 }
-            case UInt8(ascii: "E"):
-                failure = PostgresReplicationError(server: message.body.readErrorFields(), context: Self.commandName(sql))
-            case UInt8(ascii: "Z"):
-                if let failure { throw failure }
-                return count
-            case UInt8(ascii: "G"):
+            case .copyInResponse:
                 try await send(.copyFail("copyOut does not send COPY FROM STDIN data"))
             default:
                 continue  // CopyOutResponse, CopyDone, RowDescription of a non-COPY statement
             }
         }
+        return count
     }
 }

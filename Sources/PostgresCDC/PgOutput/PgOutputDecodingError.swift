@@ -2,20 +2,33 @@
 /// which byte of it the decoder stopped. Decoding never traps on bad input;
 /// it throws this.
 public struct PgOutputDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Hashable, Sendable {
+    /// What went wrong, to branch on. A struct rather than an enum so that
+    /// codes can be added without breaking a user's exhaustive `switch`
+    /// (as swift-nio's `FileSystemError.Code`); match with `case .name:` and
+    /// keep a `default:`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name as printed, e.g. `truncated`.
+        let name: String
+
+        private init(_ name: String) {
+            self.name = name
+        }
+
+        public var description: String { name }
+
         /// The message ended before a field it must contain.
-        case truncated
+        public static let truncated = Code("truncated")
         /// Bytes remain after the last field of the message.
-        case trailingBytes
+        public static let trailingBytes = Code("trailingBytes")
         /// The first byte names no pgoutput message.
-        case unknownMessageType
+        public static let unknownMessageType = Code("unknownMessageType")
         /// A sub-message marker is wrong: not `N`/`K`/`O` in Update/Delete,
         /// or a TupleData kind other than `n`/`u`/`t`/`b`.
-        case unexpectedByte
+        public static let unexpectedByte = Code("unexpectedByte")
         /// A count or length is negative.
-        case invalidLength
+        public static let invalidLength = Code("invalidLength")
         /// A string has no terminating NUL or is not valid UTF-8.
-        case invalidString
+        public static let invalidString = Code("invalidString")
     }
 
     public var code: Code
@@ -39,14 +52,8 @@ public struct PgOutputDecodingError: Error, Hashable, Sendable, CustomStringConv
 
     /// `"Update ('U')"`, or the byte in hex when it is not printable.
     static func name(ofTag tag: UInt8) -> String {
-        let names: [UInt8: String] = [
-            UInt8(ascii: "B"): "Begin", UInt8(ascii: "C"): "Commit", UInt8(ascii: "O"): "Origin",
-            UInt8(ascii: "R"): "Relation", UInt8(ascii: "Y"): "Type", UInt8(ascii: "I"): "Insert",
-            UInt8(ascii: "U"): "Update", UInt8(ascii: "D"): "Delete", UInt8(ascii: "T"): "Truncate",
-            UInt8(ascii: "M"): "Message",
-        ]
         let printable = (0x21...0x7E).contains(tag) ? "'\(Character(Unicode.Scalar(tag)))'" : "0x" + String(tag, radix: 16)
-        if let name = names[tag] { return "\(name) (\(printable))" }
+        if let name = PgOutputMessageID(rawValue: tag)?.name { return "\(name) (\(printable))" }
         return "message \(printable)"
     }
 }

@@ -20,7 +20,7 @@ enum PostgresBytea {
                 guard high == nil else { return nil }
                 continue
             }
-            guard let nibble = hexValue(byte) else { return nil }
+            guard let nibble = HexDigit.value(byte) else { return nil }
             if let first = high {
                 output.append(first << 4 | nibble)
                 high = nil
@@ -56,15 +56,6 @@ enum PostgresBytea {
             index += 4
         }
         return output
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static func octalValue(_ byte: UInt8) -> UInt8? {

@@ -61,45 +61,15 @@ struct JSONWriter {
     }
 
     mutating func string(_ text: String) {
-        var text = text
-        text.withUTF8 { string($0) }
+        JSONString.append(text, to: &bytes, style: .changeEnvelope)
     }
 
-    /// A JSON string from UTF-8 bytes: escapes `"`, `\` and control
-    /// characters; replaces bytes that are not valid UTF-8 with U+FFFD so the
-    /// output is always valid JSON (Postgres sends valid UTF-8 when the client
-    /// encoding is UTF8; a SQL_ASCII database may not).
-    mutating func string<C: Collection<UInt8>>(_ utf8: C) where C.Index == Int {
-        bytes.append(UInt8(ascii: "\""))
-        var index = utf8.startIndex
-        let end = utf8.endIndex
-        while index < end {
-            let byte = utf8[index]
-            if byte < 0x80 {
-                switch byte {
-                case UInt8(ascii: "\""): raw("\\\"")
-                case UInt8(ascii: "\\"): raw("\\\\")
-                case 0x0A: raw("\\n")
-                case 0x0D: raw("\\r")
-                case 0x09: raw("\\t")
-                case 0x08: raw("\\b")
-                case 0x0C: raw("\\f")
-                case 0..<0x20:
-                    raw("\\u00")
-                    bytes.append(JSONWriter.hexDigits[Int(byte >> 4)])
-                    bytes.append(JSONWriter.hexDigits[Int(byte & 0xF)])
-                default: bytes.append(byte)
-                }
-                index += 1
-            } else if let length = JSONWriter.validSequenceLength(utf8, at: index) {
-                bytes.append(contentsOf: utf8[index..<index + length])
-                index += length
-            } else {
-                bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])
-                index += 1
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
+    /// A JSON string from UTF-8 bytes (`JSONString`, envelope style):
+    /// replaces bytes that are not valid UTF-8 with U+FFFD so the output is
+    /// always valid JSON (Postgres sends valid UTF-8 when the client encoding
+    /// is UTF8; a SQL_ASCII database may not).
+    mutating func string<C: Collection<UInt8>>(_ utf8: C) {
+        JSONString.append(utf8, to: &bytes, style: .changeEnvelope)
     }
 
     /// A JSON string holding the standard base64 (RFC 4648, padded) of `data`.
@@ -147,49 +117,10 @@ struct JSONWriter {
         return index == end
     }
 
-    /// The length of the well-formed UTF-8 sequence starting at a non-ASCII
-    /// byte (Unicode 15, table 3-7), or nil when it is ill-formed.
-    private static func validSequenceLength<C: Collection<UInt8>>(_ utf8: C, at index: Int) -> Int?
-    where C.Index == Int {
-        let end = utf8.endIndex
-        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
-            index + offset < end && range.contains(utf8[index + offset])
-        }
-        switch utf8[index] {
-        case 0xC2...0xDF:
-            return continuation(1) ? 2 : nil
-        case 0xE0:
-            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : nil
-        case 0xE1...0xEC, 0xEE...0xEF:
-            return continuation(1) && continuation(2) ? 3 : nil
-        case 0xED:
-            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : nil
-        case 0xF0:
-            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : nil
-        case 0xF1...0xF3:
-            return continuation(1) && continuation(2) && continuation(3) ? 4 : nil
-        case 0xF4:
-            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : nil
-        default:
-            return nil
-        }
-    }
-
     /// Whether `utf8` is entirely well-formed UTF-8.
-    static func isValidUTF8<C: Collection<UInt8>>(_ utf8: C) -> Bool where C.Index == Int {
-        var index = utf8.startIndex
-        while index < utf8.endIndex {
-            if utf8[index] < 0x80 {
-                index += 1
-            } else if let length = validSequenceLength(utf8, at: index) {
-                index += length
-            } else {
-                return false
-            }
-        }
-        return true
+    static func isValidUTF8<C: Collection<UInt8>>(_ utf8: C) -> Bool {
+        utf8.withContiguousStorageIfAvailable { JSONString.isValidUTF8($0) } ?? JSONString.isValidUTF8(Array(utf8))
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
     private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 }

@@ -34,8 +34,9 @@ struct IngestSession {
                 // synchronous_commit=off may end past it. The insert position covers it.
                 let inserted = try await connection.simpleQuery("SELECT pg_current_wal_insert_lsn()")
                 let insertLSN = inserted.first?.first.flatMap { $0 }.flatMap { LSN($0) } ?? identity.xLogPosition
-                target = max(identity.xLogPosition, insertLSN, startLSN)
-                logger.info("ingest.target", metadata: ["postgres.lsn": "\(target!)"])
+                let caughtUpAt = max(identity.xLogPosition, insertLSN, startLSN)
+                target = caughtUpAt
+                logger.info("ingest.target", metadata: ["postgres.lsn": "\(caughtUpAt)"])
             }
             let stream = try await startReplication(connection, from: startLSN)
             connected()
@@ -63,83 +64,111 @@ struct IngestSession {
     ) async throws -> LSN {
         let directory = ingester.log.directory
         let stored = try IngestSource.load(logDirectory: directory)
-        var source = IngestSource(
+        var source = try checkSource(stored: stored, identity: identity)
+        try await ensurePublication(connection)
+        let slotExists = try await checkSlot(connection)
+        if try needsSnapshot(stored: stored, source: &source) {
+            return try await takeSnapshot(connection, slotExists: slotExists, stored: stored, source: &source, summary: &summary)
+        }
+        if !slotExists {
+            try await createSlot(connection)
+        }
+        if stored != source { try source.save(logDirectory: directory) }
+        return writer.lastEndLSN
+    }
+
+    /// The source this session ingests from; throws when the log holds
+    /// another server's, database's or slot's changes.
+    private func checkSource(stored: IngestSource?, identity: ReplicationConnection.SystemIdentity) throws -> IngestSource {
+        let source = IngestSource(
             systemID: identity.systemID, host: options.connection.host, port: options.connection.port,
             database: options.connection.database, user: options.connection.user, slot: options.slot,
             publication: options.publication, snapshot: stored?.snapshot ?? .none)
         if let stored, !stored.isSameStream(as: source) {
             throw IngestError(
                 .sourceMismatch,
-                "log \(directory) holds changes of system \(stored.systemID), database \(stored.database), slot \(stored.slot); "
+                "log \(ingester.log.directory) holds changes of system \(stored.systemID), database \(stored.database), slot \(stored.slot); "
                     + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log")
         }
-        try await ensurePublication(connection)
-        let slotExists = try await checkSlot(connection)
-        let logHasRecords = ingester.log.nextOffset > ingester.log.lowestOffset
+        return source
+    }
 
-        var needsSnapshot = false
+    /// Whether to take the initial snapshot now: asked for, and neither taken
+    /// already nor made pointless by records in the log. Records that a
+    /// snapshot was finished when only that note was lost.
+    private func needsSnapshot(stored: IngestSource?, source: inout IngestSource) throws -> Bool {
+        let directory = ingester.log.directory
+        let logHasRecords = ingester.log.nextOffset > ingester.log.lowestOffset
         switch stored?.snapshot {
         case .started?:
             if writer.transactionCount > 0 {
                 // The snapshot's records are whole in the log; only the note that it finished was lost.
                 source.snapshot = .done
                 try source.save(logDirectory: directory)
-            } else {
-                guard options.snapshot else {
-                    throw IngestError(
-                        .snapshotUnavailable,
-                        "the initial snapshot into \(directory) was interrupted: run again with --snapshot to take it again "
-                            + "(slot \(options.slot) is dropped and created anew)")
-                }
-                needsSnapshot = true
+                return false
             }
+            guard options.snapshot else {
+                throw IngestError(
+                    .snapshotUnavailable,
+                    "the initial snapshot into \(directory) was interrupted: run again with --snapshot to take it again "
+                        + "(slot \(options.slot) is dropped and created anew)")
+            }
+            return true
         case .done?:
             if options.snapshot {
                 logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log's snapshot was taken"])
             }
+            return false
         case .none?, nil:
-            needsSnapshot = options.snapshot && !logHasRecords
             if options.snapshot && logHasRecords {
                 logger.notice("ingest.snapshot_skipped", metadata: ["reason": "the log already holds records"])
             }
+            return options.snapshot && !logHasRecords
         }
+    }
 
-        if needsSnapshot {
-            if slotExists {
-                guard stored?.snapshot == .started else {
-                    throw IngestError(
-                        .snapshotUnavailable,
-                        "replication slot \(options.slot) already exists, but a consistent snapshot needs a slot created with it: "
-                            + "drop it (SELECT pg_drop_replication_slot('\(options.slot)')) or ingest without --snapshot")
-                }
-                logger.warning("ingest.snapshot_restarted", metadata: ["postgres.slot": "\(options.slot)"])
-                try await connection.dropReplicationSlot(name: options.slot)
-            }
-            let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: true)
-            guard let snapshotName = created.snapshotName else {
-                throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
-            }
-            logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
-            source.snapshot = .started
-            try source.save(logDirectory: directory)
-            summary.snapshotRows += try await SnapshotCopier(session: self).copy(
-                snapshotName: snapshotName, consistentPoint: created.consistentPoint)
-            source.snapshot = .done
-            try source.save(logDirectory: directory)
-            return created.consistentPoint
-        }
-        if !slotExists {
-            guard options.create else {
+    /// Creates the slot with an exported snapshot (dropping the slot of an
+    /// interrupted snapshot first) and copies the tables inside it.
+    /// - Returns: the slot's consistent point, where streaming starts.
+    private func takeSnapshot(
+        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, slotExists: Bool,
+        stored: IngestSource?, source: inout IngestSource, summary: inout IngestSummary
+    ) async throws -> LSN {
+        let directory = ingester.log.directory
+        if slotExists {
+            guard stored?.snapshot == .started else {
                 throw IngestError(
-                    .setupMissing,
-                    "replication slot \(options.slot) does not exist in database \(options.connection.database): pass --create "
-                        + "(or --snapshot), or create it with SELECT pg_create_logical_replication_slot('\(options.slot)', 'pgoutput')")
+                    .snapshotUnavailable,
+                    "replication slot \(options.slot) already exists, but a consistent snapshot needs a slot created with it: "
+                        + "drop it (SELECT pg_drop_replication_slot('\(options.slot)')) or ingest without --snapshot")
             }
-            let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: false)
-            logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+            logger.warning("ingest.snapshot_restarted", metadata: ["postgres.slot": "\(options.slot)"])
+            try await connection.dropReplicationSlot(name: options.slot)
         }
-        if stored != source { try source.save(logDirectory: directory) }
-        return writer.lastEndLSN
+        let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: true)
+        guard let snapshotName = created.snapshotName else {
+            throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
+        }
+        logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+        source.snapshot = .started
+        try source.save(logDirectory: directory)
+        summary.snapshotRows += try await SnapshotCopier(session: self).copy(
+            snapshotName: snapshotName, consistentPoint: created.consistentPoint)
+        source.snapshot = .done
+        try source.save(logDirectory: directory)
+        return created.consistentPoint
+    }
+
+    /// Creates the slot (without a snapshot) when `create` allows it.
+    private func createSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws {
+        guard options.create else {
+            throw IngestError(
+                .setupMissing,
+                "replication slot \(options.slot) does not exist in database \(options.connection.database): pass --create "
+                    + "(or --snapshot), or create it with SELECT pg_create_logical_replication_slot('\(options.slot)', 'pgoutput')")
+        }
+        let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: false)
+        logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
     }
 
     private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws {

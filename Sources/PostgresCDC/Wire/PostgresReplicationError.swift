@@ -1,37 +1,50 @@
 /// An error of the replication connection: a code to branch on, a message for
 /// people, and, when the server said no, its SQLSTATE, detail and hint.
 public struct PostgresReplicationError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Hashable, Sendable {
+    /// What went wrong, to branch on. A struct rather than an enum so that
+    /// codes can be added without breaking a user's exhaustive `switch`
+    /// (as swift-nio's `FileSystemError.Code`); match with `case .name:` and
+    /// keep a `default:`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name as printed, e.g. `invalidConfiguration`.
+        let name: String
+
+        private init(_ name: String) {
+            self.name = name
+        }
+
+        public var description: String { name }
+
         /// The DSN or configuration is wrong.
-        case invalidConfiguration
+        public static let invalidConfiguration = Code("invalidConfiguration")
         /// TCP connect failed (refused, unreachable, unknown host).
-        case connectionFailed
+        public static let connectionFailed = Code("connectionFailed")
         /// The connection closed while a reply was expected.
-        case connectionClosed
+        public static let connectionClosed = Code("connectionClosed")
         /// TLS was required but the server does not offer it, or the handshake failed.
-        case tlsUnavailable
+        public static let tlsUnavailable = Code("tlsUnavailable")
         /// Wrong password or no password (SQLSTATE 28P01, 28000).
-        case authenticationFailed
+        public static let authenticationFailed = Code("authenticationFailed")
         /// The server asked for an authentication method this client does not speak.
-        case unsupportedAuthentication
+        public static let unsupportedAuthentication = Code("unsupportedAuthentication")
         /// The role lacks the REPLICATION attribute (walsender refused, 42501).
-        case replicationPrivilegeMissing
+        public static let replicationPrivilegeMissing = Code("replicationPrivilegeMissing")
         /// Logical decoding needs `wal_level = logical` (server setting; restart required).
-        case walLevelNotLogical
+        public static let walLevelNotLogical = Code("walLevelNotLogical")
         /// The replication slot is active for another process (55006).
-        case slotInUse
+        public static let slotInUse = Code("slotInUse")
         /// The replication slot does not exist (42704).
-        case slotMissing
+        public static let slotMissing = Code("slotMissing")
         /// The replication slot already exists (42710).
-        case slotExists
+        public static let slotExists = Code("slotExists")
         /// A publication named in START_REPLICATION does not exist (42704).
-        case publicationMissing
+        public static let publicationMissing = Code("publicationMissing")
         /// Any other ErrorResponse from the server.
-        case serverError
+        public static let serverError = Code("serverError")
         /// The server sent something this client does not understand.
-        case protocolViolation
+        public static let protocolViolation = Code("protocolViolation")
         /// The call does not fit the connection's state (e.g. SQL while streaming).
-        case invalidState
+        public static let invalidState = Code("invalidState")
     }
 
     public var code: Code
@@ -59,9 +72,9 @@ public struct PostgresReplicationError: Error, Sendable, CustomStringConvertible
 
     /// Maps a server ErrorResponse to a code, using the SQLSTATE and, where
     /// Postgres reuses one SQLSTATE for several things (42704), the message.
-    init(server fields: [UInt8: String], context: String) {
-        let sqlState = fields[UInt8(ascii: "C")]
-        let text = fields[UInt8(ascii: "M")] ?? "(no message)"
+    init(server fields: ErrorFields, context: String) {
+        let sqlState = fields[.sqlState]
+        let text = fields[.message] ?? "(no message)"
         let code: Code
         switch sqlState {
         case "28P01", "28000": code = .authenticationFailed
@@ -74,12 +87,12 @@ public struct PostgresReplicationError: Error, Sendable, CustomStringConvertible
         default: code = .serverError
         }
         self.init(
-            code, "\(context): \(text)", sqlState: sqlState, severity: fields[UInt8(ascii: "V")],
-            detail: fields[UInt8(ascii: "D")], hint: fields[UInt8(ascii: "H")])
+            code, "\(context): \(text)", sqlState: sqlState, severity: fields[.severity],
+            detail: fields[.detail], hint: fields[.hint])
     }
 
     public var description: String {
-        var text = "\(code.rawValue): \(message)"
+        var text = "\(code.name): \(message)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }
         if let detail { text += " detail: \(detail)" }
         if let hint { text += " hint: \(hint)" }

@@ -63,8 +63,8 @@ final class TransactionWriter {
 
     /// Starts a transaction (or the snapshot, or a lone message).
     func begin(_ source: ChangeSource) throws(IngestError) {
-        guard unit == nil else {
-            throw IngestError(.protocolViolation, "transaction \(source.commitLSN) began inside transaction \(unit!.source.commitLSN)")
+        if let open = unit {
+            throw IngestError(.protocolViolation, "transaction \(source.commitLSN) began inside transaction \(open.source.commitLSN)")
         }
         unit = Unit(source: source, skip: isStored(commitLSN: source.commitLSN))
     }

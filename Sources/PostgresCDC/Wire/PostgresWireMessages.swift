@@ -13,6 +13,9 @@ struct BackendMessage: Sendable {
 
     /// The reply to SSLRequest, reported with the pseudo type 0.
     static let sslResponseType: UInt8 = 0
+
+    /// The message's id, nil for a type this client does not know.
+    var id: BackendMessageID? { BackendMessageID(rawValue: type) }
 }
 
 /// Frames backend messages. Refuses absurd lengths instead of buffering them.
@@ -91,30 +94,30 @@ struct FrontendMessageEncoder: MessageToByteEncoder {
             out.writeInteger(UInt8(0))
             out.setInteger(Int32(out.writerIndex - start), at: start)
         case .password(let password):
-            Self.frame(type: "p", into: &out) { $0.writeNullTerminatedString(password) }
+            Self.frame(.password, into: &out) { $0.writeNullTerminatedString(password) }
         case .saslInitialResponse(let mechanism, let data):
-            Self.frame(type: "p", into: &out) {
+            Self.frame(.password, into: &out) {
                 $0.writeNullTerminatedString(mechanism)
                 $0.writeInteger(Int32(data.count))
                 $0.writeBytes(data)
             }
         case .saslResponse(let data):
-            Self.frame(type: "p", into: &out) { $0.writeBytes(data) }
+            Self.frame(.password, into: &out) { $0.writeBytes(data) }
         case .query(let sql):
-            Self.frame(type: "Q", into: &out) { $0.writeNullTerminatedString(sql) }
+            Self.frame(.query, into: &out) { $0.writeNullTerminatedString(sql) }
         case .copyData(let bytes):
-            Self.frame(type: "d", into: &out) { $0.writeBytes(bytes) }
+            Self.frame(.copyData, into: &out) { $0.writeBytes(bytes) }
         case .copyDone:
-            Self.frame(type: "c", into: &out) { _ in }
+            Self.frame(.copyDone, into: &out) { _ in }
         case .copyFail(let reason):
-            Self.frame(type: "f", into: &out) { $0.writeNullTerminatedString(reason) }
+            Self.frame(.copyFail, into: &out) { $0.writeNullTerminatedString(reason) }
         case .terminate:
-            Self.frame(type: "X", into: &out) { _ in }
+            Self.frame(.terminate, into: &out) { _ in }
         }
     }
 
-    private static func frame(type: Unicode.Scalar, into out: inout ByteBuffer, body: (inout ByteBuffer) -> Void) {
-        out.writeInteger(UInt8(ascii: type))
+    private static func frame(_ id: FrontendMessageID, into out: inout ByteBuffer, body: (inout ByteBuffer) -> Void) {
+        out.writeInteger(id.rawValue)
         let lengthIndex = out.writerIndex
         out.writeInteger(Int32(0))
         body(&out)
@@ -122,13 +125,20 @@ struct FrontendMessageEncoder: MessageToByteEncoder {
     }
 }
 
+/// The fields of an ErrorResponse or NoticeResponse, by field type.
+struct ErrorFields: Sendable {
+    var values: [UInt8: String] = [:]
+
+    subscript(_ id: ErrorFieldID) -> String? { values[id.rawValue] }
+}
+
 extension ByteBuffer {
     /// Reads the fields of an ErrorResponse or NoticeResponse body.
-    mutating func readErrorFields() -> [UInt8: String] {
-        var fields: [UInt8: String] = [:]
+    mutating func readErrorFields() -> ErrorFields {
+        var fields = ErrorFields()
         while let type = readInteger(as: UInt8.self), type != 0 {
             guard let value = readNullTerminatedString() else { break }
-            fields[type] = value
+            fields.values[type] = value
         }
         return fields
     }

@@ -32,7 +32,7 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
                 digits = 0
                 continue
             }
-            guard let value = LSN.hexValue(byte), digits < 8 else { return nil }
+            guard let value = HexDigit.value(byte), digits < 8 else { return nil }
             digits += 1
             if sawSlash {
                 low = low << 4 | UInt64(value)
@@ -76,14 +76,5 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
 
     public static func < (lhs: LSN, rhs: LSN) -> Bool {
         lhs.rawValue < rhs.rawValue
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -6,6 +6,10 @@ import LogStore
 ///
 /// Keeps its JSON buffers between calls; each record costs its own key, value
 /// and header arrays and nothing else. Not thread-safe: one per ingest loop.
+///
+/// Header names are `CDCHeader`'s; the JSON field names below are the
+/// envelope's own, even where they match a header's (`op`, `commit_lsn`,
+/// `tx_ordinal`, `prefix`).
 public struct ChangeEnvelope: Sendable {
     private var value = JSONWriter(capacity: 1024)
     private var key = JSONWriter(capacity: 128)
@@ -114,7 +118,7 @@ public struct ChangeEnvelope: Sendable {
         value.byte(UInt8(ascii: "}"))
         writeSource(source, relation: nil)
         var record = makeRecord(.message, key: nil, source: source, table: nil)
-        record.headers.append(RecordHeader("prefix", message.prefix))
+        record.headers.append(RecordHeader(CDCHeader.messagePrefix, message.prefix))
         return record
     }
 
@@ -284,12 +288,12 @@ public struct ChangeEnvelope: Sendable {
         }
         var headers: [RecordHeader] = []
         headers.reserveCapacity(6)
-        if let table { headers.append(RecordHeader(key: "table", value: table)) }
-        headers.append(RecordHeader(key: "op", value: operation.headerValue))
-        headers.append(RecordHeader(key: "commit_lsn", value: commitLSNCache.bytes))
+        if let table { headers.append(RecordHeader(key: CDCHeader.table, value: table)) }
+        headers.append(RecordHeader(key: CDCHeader.operation, value: operation.headerValue))
+        headers.append(RecordHeader(key: CDCHeader.commitLSN, value: commitLSNCache.bytes))
         var ordinal = JSONWriter(capacity: 8)
         ordinal.decimal(Int64(source.transactionOrdinal))
-        headers.append(RecordHeader(key: "tx_ordinal", value: ordinal.bytes))
+        headers.append(RecordHeader(key: CDCHeader.transactionOrdinal, value: ordinal.bytes))
         return Record(key: key, value: Array(value.bytes), headers: headers,
                       timestamp: source.commitTimestamp?.unixMilliseconds)
     }

@@ -143,20 +143,18 @@ public final class ReplicationConnection {
             guard var message = next else {
                 throw PostgresReplicationError(.connectionClosed, "the server closed the connection")
             }
-            switch message.type {
-            case UInt8(ascii: "N"):
+            switch message.id {
+            case .noticeResponse:
                 let fields = message.body.readErrorFields()
-                logger.info(
-                    "postgres notice",
-                    metadata: ["postgres.message": "\(fields[UInt8(ascii: "M")] ?? "")"])
-            case UInt8(ascii: "S"):
+                logger.info("postgres.notice", metadata: ["postgres.message": "\(fields[.message] ?? "")"])
+            case .parameterStatus:
                 if let name = message.body.readNullTerminatedString(),
                     let value = message.body.readNullTerminatedString()
                 {
                     parameters[name] = value
                 }
-            case UInt8(ascii: "A"):
-                continue  // NotificationResponse: not used here.
+            case .notificationResponse:
+                continue  // Not used here.
             default:
                 return message
             }
@@ -177,29 +175,23 @@ public final class ReplicationConnection {
         }
         try await send(.query(sql))
         var rows: [[String?]] = []
-        var failure: PostgresReplicationError?
-        while true {
-            var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "D"):
+        var replies = CommandReplies(context: Self.commandName(sql))
+        while var message = try await nextReply(&replies) {
+            switch message.id {
+            case .dataRow:
                 rows.append(try Self.readDataRow(&message.body))
-            case UInt8(ascii: "E"):
-                failure = PostgresReplicationError(
-                    server: message.body.readErrorFields(), context: Self.commandName(sql))
-            case UInt8(ascii: "Z"):
-                if let failure { throw failure }
-                return rows
-            case UInt8(ascii: "H"), UInt8(ascii: "W"):
+            case .copyOutResponse, .copyBothResponse:
                 // COPY ... TO STDOUT or START_REPLICATION through simpleQuery: not supported; leave copy mode.
                 try await send(.copyDone)
-                failure = PostgresReplicationError(
+                replies.failure = PostgresReplicationError(
                     .invalidState, "simpleQuery cannot run COPY TO or START_REPLICATION: \(Self.commandName(sql))")
-            case UInt8(ascii: "G"):
+            case .copyInResponse:
                 try await send(.copyFail("COPY FROM STDIN is not supported by simpleQuery"))
             default:
                 continue  // RowDescription, CommandComplete, EmptyQueryResponse, CopyData while leaving copy.
             }
         }
+        return rows
     }
 
     static func readDataRow(_ body: inout ByteBuffer) throws(PostgresReplicationError) -> [String?] {
@@ -305,22 +297,15 @@ public final class ReplicationConnection {
             .query(
                 "START_REPLICATION SLOT \(slot) LOGICAL \(startLSN) (proto_version '1', publication_names '\(names)'"
                     + ", messages '\(messages)')"))
-        var failure: PostgresReplicationError?
-        while true {
-            var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "W"):
+        var replies = CommandReplies(context: "START_REPLICATION")
+        while let message = try await nextReply(&replies) {
+            if message.id == .copyBothResponse {
                 isStreaming = true
-                logger.debug("replication started", metadata: ["postgres.slot": "\(slot)", "postgres.lsn": "\(startLSN)"])
+                logger.debug("postgres.replication_started", metadata: ["postgres.slot": "\(slot)", "postgres.lsn": "\(startLSN)"])
                 return ReplicationStream(connection: self)
-            case UInt8(ascii: "E"):
-                failure = PostgresReplicationError(server: message.body.readErrorFields(), context: "START_REPLICATION")
-            case UInt8(ascii: "Z"):
-                throw failure ?? PostgresReplicationError(.protocolViolation, "START_REPLICATION ended without CopyBoth")
-            default:
-                continue
             }
         }
+        throw PostgresReplicationError(.protocolViolation, "START_REPLICATION ended without CopyBoth")
     }
 
     /// The next replication message, or nil when the server ended the stream.
@@ -328,13 +313,13 @@ public final class ReplicationConnection {
         guard isStreaming else { return nil }
         while true {
             var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "d"):
+            switch message.id {
+            case .copyData:
                 return try Self.parseCopyData(&message.body)
-            case UInt8(ascii: "E"):
+            case .errorResponse:
                 isStreaming = false
                 throw PostgresReplicationError(server: message.body.readErrorFields(), context: "replication stream")
-            case UInt8(ascii: "c"):
+            case .copyDone:
                 // The server ended COPY (e.g. shutdown): finish our side and drain to ReadyForQuery.
                 try await send(.copyDone)
                 try await drainUntilReady()
@@ -350,8 +335,8 @@ public final class ReplicationConnection {
         guard let kind = body.readInteger(as: UInt8.self) else {
             throw PostgresReplicationError(.protocolViolation, "empty CopyData in the replication stream")
         }
-        switch kind {
-        case UInt8(ascii: "w"):
+        switch ReplicationMessageID(rawValue: kind) {
+        case .xLogData:
             guard let start = body.readInteger(as: UInt64.self), let end = body.readInteger(as: UInt64.self),
                 let time = body.readInteger(as: Int64.self)
             else { throw PostgresReplicationError(.protocolViolation, "XLogData header truncated") }
@@ -360,7 +345,7 @@ public final class ReplicationConnection {
                 XLogData(
                     dataStart: LSN(start), walEnd: LSN(end), serverTime: PostgresTimestamp(rawValue: time),
                     payload: payload))
-        case UInt8(ascii: "k"):
+        case .primaryKeepalive:
             guard let end = body.readInteger(as: UInt64.self), let time = body.readInteger(as: Int64.self),
                 let reply = body.readInteger(as: UInt8.self)
             else { throw PostgresReplicationError(.protocolViolation, "primary keepalive truncated") }
@@ -390,16 +375,10 @@ public final class ReplicationConnection {
     }
 
     private nonisolated(nonsending) func drainUntilReady() async throws(PostgresReplicationError) {
-        while true {
-            var message = try await receive()
-            switch message.type {
-            case UInt8(ascii: "Z"): return
-            case UInt8(ascii: "E"):
-                let error = PostgresReplicationError(server: message.body.readErrorFields(), context: "ending replication")
-                logger.debug("error while ending replication", metadata: ["postgres.error": "\(error)"])
-            default: continue
-            }
-        }
+        // The stream is over either way: an error at its end changes nothing.
+        var replies = CommandReplies(
+            context: "ending replication", errorHandling: .logAndContinue(event: "postgres.replication_end_failed"))
+        while try await nextReply(&replies) != nil {}
     }
 
     /// Closes the socket now (for shutdown from a signal); `withConnection` also closes it.

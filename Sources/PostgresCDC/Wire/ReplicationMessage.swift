@@ -72,7 +72,7 @@ public struct StandbyStatusUpdate: Sendable, Hashable {
     }
 
     var bytes: [UInt8] {
-        var bytes: [UInt8] = [UInt8(ascii: "r")]
+        var bytes: [UInt8] = [ReplicationMessageID.standbyStatusUpdate.rawValue]
         bytes.reserveCapacity(34)
         for value in [write.rawValue, flush.rawValue, apply.rawValue, UInt64(bitPattern: clientTime.rawValue)] {
             withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }

@@ -39,8 +39,8 @@ import Testing
             source: Self.source)
         #expect(text(record.value) == #"{"op":"c","before":null,"after":{"id":1,"name":"ann","doc":{"x": [1]},"bio":null},"# + Self.sourceJSON + "}")
         #expect(text(record.key) == #"{"id":1}"#)
-        #expect(record.headers == [RecordHeader("table", "public.users"), RecordHeader("op", "c"),
-                                   RecordHeader("commit_lsn", "16/B374D848"), RecordHeader("tx_ordinal", "2")])
+        #expect(record.headers == [RecordHeader(CDCHeader.table, "public.users"), RecordHeader(CDCHeader.operation, "c"),
+                                   RecordHeader(CDCHeader.commitLSN, "16/B374D848"), RecordHeader(CDCHeader.transactionOrdinal, "2")])
         #expect(record.timestamp == 1_700_000_000_123)
         let value = try parseObject(record.value)
         let after = try #require(value["after"] as? [String: Any])
@@ -103,7 +103,7 @@ import Testing
             source: Self.source)
         #expect(text(byKey.value) == #"{"op":"d","before":{"id":7},"after":null,"# + Self.sourceJSON + "}")
         #expect(text(byKey.key) == #"{"id":7}"#)
-        #expect(header(byKey, "op") == "d")
+        #expect(header(byKey, CDCHeader.operation) == "d")
 
         let full = try envelope.delete(
             .init(relationOID: 16_384, oldTuple: .full(tuple(["7", "x", .null, "b"]))), relation: Self.users(identity: .full),
@@ -157,8 +157,8 @@ import Testing
         #expect(records.count == 2)
         #expect(text(records[0].value)
             == #"{"op":"t","before":null,"after":null,"truncate":{"tables":["public.users","shop.orders"],"cascade":true,"restart_identity":false},"# + Self.sourceJSON + "}")
-        #expect(records.map { header($0, "table") } == ["public.users", "shop.orders"])
-        #expect(records.map { header($0, "tx_ordinal") } == ["2", "3"])
+        #expect(records.map { header($0, CDCHeader.table) } == ["public.users", "shop.orders"])
+        #expect(records.map { header($0, CDCHeader.transactionOrdinal) } == ["2", "3"])
         let second = try #require(try parseObject(records[1].value)["source"] as? [String: Any])
         #expect(second["schema"] as? String == "shop")
         #expect(second["tx_ordinal"] as? Int == 3)
@@ -176,9 +176,9 @@ import Testing
         let utf8 = envelope.message(.init(flags: 1, lsn: LSN(0x10), prefix: "audit", content: Array("héllo \"x\"".utf8)[...]), source: source)
         #expect(text(utf8.value)
             == #"{"op":"m","before":null,"after":null,"message":{"prefix":"audit","content":"héllo \"x\"","content_encoding":"utf8","transactional":true},"source":{"lsn":"0/10","commit_lsn":"0/20","xid":9,"tx_ordinal":0,"schema":null,"table":null,"commit_ts":null}}"#)
-        #expect(header(utf8, "table") == nil)
-        #expect(header(utf8, "prefix") == "audit")
-        #expect(header(utf8, "op") == "m")
+        #expect(header(utf8, CDCHeader.table) == nil)
+        #expect(header(utf8, CDCHeader.messagePrefix) == "audit")
+        #expect(header(utf8, CDCHeader.operation) == "m")
 
         let binary = envelope.message(.init(flags: 0, lsn: LSN(0x10), prefix: "bin", content: [0xFF, 0x00, 0xFE][...]), source: source)
         let message = try #require(try parseObject(binary.value)["message"] as? [String: Any])
@@ -199,8 +199,8 @@ import Testing
         let record = envelope.schema(try #require(cache[30]), source: Self.source)
         #expect(text(record.value)
             == #"{"op":"s","before":null,"after":null,"schema":{"relation_oid":30,"namespace":"public","name":"people","replica_identity":"index","columns":[{"name":"id","type":"int8","type_oid":20,"type_modifier":-1,"key":true},{"name":"mood","type":"public.mood","type_oid":90001,"type_modifier":-1,"key":false},{"name":"x","type":null,"type_oid":77777,"type_modifier":5,"key":false}]},"source":{"lsn":"16/B374D800","commit_lsn":"16/B374D848","xid":747,"tx_ordinal":2,"schema":"public","table":"people","commit_ts":1700000000123456}}"#)
-        #expect(header(record, "op") == "s")
-        #expect(header(record, "table") == "public.people")
+        #expect(header(record, CDCHeader.operation) == "s")
+        #expect(header(record, CDCHeader.table) == "public.people")
         _ = try parseObject(record.value)
     }
 

@@ -65,7 +65,7 @@ public enum CopyTextRow {
                 case UInt8(ascii: "x"):
                     var value = 0
                     var digits = 0
-                    while digits < 2, index < bytes.endIndex, let digit = hexValue(bytes[index]) {
+                    while digits < 2, index < bytes.endIndex, let digit = HexDigit.value(bytes[index]).map(Int.init) {
                         value = value * 16 + digit
                         index += 1
                         digits += 1
@@ -87,14 +87,5 @@ public enum CopyTextRow {
             throw IngestError(.protocolViolation, "COPY row has \(ranges.count) columns, the table has \(columnCount)")
         }
         return TupleData(columns: ranges.map { range in range.map { .text(decoded[$0]) } ?? .null })
-    }
-
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
-        default: nil
-        }
     }
 }

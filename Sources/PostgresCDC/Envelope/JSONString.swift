@@ -1,0 +1,165 @@
+/// JSON string literals (RFC 8259, section 7) from UTF-8 bytes: the one JSON
+/// string escaper of the change envelope and of `logd`'s JSON output.
+///
+/// Escapes `"`, `\` and the control characters U+0000 to U+001F (lower-case
+/// hex); copies every other well-formed UTF-8 sequence as it is (no `\u` for
+/// non-ASCII, `/` unescaped). Bytes that are not well-formed UTF-8 become
+/// U+FFFD, so the output is always valid JSON whatever the input.
+///
+/// Works on contiguous bytes and appends runs that need no escaping in one
+/// copy: no intermediate `String`, no allocation beyond the output's growth.
+public enum JSONString {
+    /// The details in which the package's two JSON outputs differ. Both are
+    /// kept as they are, so that records already stored and `logd read` output
+    /// that scripts compare stay byte for byte the same.
+    public struct Style: Sendable, Hashable {
+        /// Backspace and form feed as `\b` and `\f`; else as `\u0008` and
+        /// `\u000c`. A JSON reader sees no difference.
+        public var shortEscapesBackspaceAndFormFeed: Bool
+        /// One U+FFFD per maximal ill-formed subsequence (Unicode 15, section
+        /// 3.9, "U+FFFD Substitution of Maximal Subparts", as Swift's
+        /// `String(decoding:as:)` repairs); else one U+FFFD per ill-formed byte.
+        public var replacesMaximalSubparts: Bool
+
+        public init(shortEscapesBackspaceAndFormFeed: Bool, replacesMaximalSubparts: Bool) {
+            self.shortEscapesBackspaceAndFormFeed = shortEscapesBackspaceAndFormFeed
+            self.replacesMaximalSubparts = replacesMaximalSubparts
+        }
+
+        /// The change envelope's (docs/CDC.md): `\b`, `\f`, one U+FFFD per
+        /// ill-formed byte.
+        public static let changeEnvelope = Style(shortEscapesBackspaceAndFormFeed: true, replacesMaximalSubparts: false)
+        /// `logd read --format json` and `logd stat --json`: `\u0008`,
+        /// `\u000c`, one U+FFFD per maximal ill-formed subsequence.
+        public static let commandOutput = Style(shortEscapesBackspaceAndFormFeed: false, replacesMaximalSubparts: true)
+    }
+
+    /// Appends `utf8` as a JSON string literal, quotes included.
+    ///
+    /// - Parameters:
+    ///   - utf8: the text's bytes; need not be valid UTF-8.
+    ///   - output: where the literal is appended.
+    ///   - style: `.changeEnvelope` or `.commandOutput`.
+    public static func append(_ utf8: UnsafeBufferPointer<UInt8>, to output: inout [UInt8], style: Style) {
+        output.append(quote)
+        let count = utf8.count
+        var index = 0
+        var runStart = 0
+        while index < count {
+            let byte = utf8[index]
+            if byte < 0x80 {
+                if byte >= 0x20 && byte != quote && byte != backslash {
+                    index += 1
+                    continue
+                }
+            } else {
+                let sequence = Self.sequence(in: utf8, at: index)
+                if sequence.isWellFormed {
+                    index += sequence.length
+                    continue
+                }
+            }
+            // A byte to escape or replace: first copy the run before it in one go.
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+            if byte < 0x80 {
+                appendEscape(byte, to: &output, style: style)
+                index += 1
+            } else {
+                output.append(contentsOf: replacementCharacter)
+                index += style.replacesMaximalSubparts ? Self.sequence(in: utf8, at: index).length : 1
+            }
+            runStart = index
+        }
+        output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
+        output.append(quote)
+    }
+
+    /// Appends raw bytes (say, a record's value) as a JSON string literal.
+    public static func append(_ utf8: UnsafeRawBufferPointer, to output: inout [UInt8], style: Style) {
+        utf8.withMemoryRebound(to: UInt8.self) { append($0, to: &output, style: style) }
+    }
+
+    /// Appends `text` as a JSON string literal.
+    public static func append(_ text: String, to output: inout [UInt8], style: Style) {
+        var text = text
+        text.withUTF8 { append($0, to: &output, style: style) }
+    }
+
+    /// Appends `utf8` as a JSON string literal; copies it first only when it
+    /// is not contiguous.
+    static func append<C: Collection<UInt8>>(_ utf8: C, to output: inout [UInt8], style: Style) {
+        let done: Void? = utf8.withContiguousStorageIfAvailable { append($0, to: &output, style: style) }
+        if done == nil { Array(utf8).withUnsafeBufferPointer { append($0, to: &output, style: style) } }
+    }
+
+    /// Whether `utf8` is entirely well-formed UTF-8.
+    static func isValidUTF8(_ utf8: [UInt8]) -> Bool {
+        utf8.withUnsafeBufferPointer { isValidUTF8($0) }
+    }
+
+    /// Whether `utf8` is entirely well-formed UTF-8.
+    static func isValidUTF8(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        while index < utf8.count {
+            if utf8[index] < 0x80 {
+                index += 1
+                continue
+            }
+            let sequence = Self.sequence(in: utf8, at: index)
+            guard sequence.isWellFormed else { return false }
+            index += sequence.length
+        }
+        return true
+    }
+
+    // MARK: - Private
+
+    private static let quote = UInt8(ascii: "\"")
+    private static let backslash = UInt8(ascii: "\\")
+    private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    private static func appendEscape(_ byte: UInt8, to output: inout [UInt8], style: Style) {
+        switch byte {
+        case quote: output.append(contentsOf: [backslash, quote])
+        case backslash: output.append(contentsOf: [backslash, backslash])
+        case 0x0A: output.append(contentsOf: [backslash, UInt8(ascii: "n")])
+        case 0x0D: output.append(contentsOf: [backslash, UInt8(ascii: "r")])
+        case 0x09: output.append(contentsOf: [backslash, UInt8(ascii: "t")])
+        case 0x08 where style.shortEscapesBackspaceAndFormFeed: output.append(contentsOf: [backslash, UInt8(ascii: "b")])
+        case 0x0C where style.shortEscapesBackspaceAndFormFeed: output.append(contentsOf: [backslash, UInt8(ascii: "f")])
+        default:
+            output.append(contentsOf: [
+                backslash, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)],
+                hexDigits[Int(byte & 0xF)],
+            ])
+        }
+    }
+
+    /// At a byte of 0x80 or more: the length of the well-formed sequence
+    /// that starts there (Unicode 15, table 3-7), or, when it is ill-formed,
+    /// the length of its maximal subpart (the lead byte and the continuation
+    /// bytes that fit it before the first that does not; at least 1).
+    private static func sequence(in utf8: UnsafeBufferPointer<UInt8>, at index: Int) -> (length: Int, isWellFormed: Bool) {
+        let continuations: Int
+        let second: ClosedRange<UInt8>
+        switch utf8[index] {
+        case 0xC2...0xDF: (continuations, second) = (1, 0x80...0xBF)
+        case 0xE0: (continuations, second) = (2, 0xA0...0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (continuations, second) = (2, 0x80...0xBF)
+        case 0xED: (continuations, second) = (2, 0x80...0x9F)
+        case 0xF0: (continuations, second) = (3, 0x90...0xBF)
+        case 0xF1...0xF3: (continuations, second) = (3, 0x80...0xBF)
+        case 0xF4: (continuations, second) = (3, 0x80...0x8F)
+        default: return (1, false)
+        }
+        var length = 1
+        while length <= continuations {
+            let next = index + length
+            let range: ClosedRange<UInt8> = length == 1 ? second : 0x80...0xBF
+            guard next < utf8.count, range.contains(utf8[next]) else { return (length, false) }
+            length += 1
+        }
+        return (length, true)
+    }
+}

@@ -1,0 +1,12 @@
+/// ASCII hex digits, as Postgres writes LSNs, `bytea` and COPY's `\xHH`.
+enum HexDigit {
+    /// The value of `0`-`9`, `a`-`f` or `A`-`F`; nil for any other byte.
+    static func value(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
