@@ -67,7 +67,7 @@ let package = Package(
             ]
         ),
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
-        .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC"], path: "Tests/PostgresTestSupport"),
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),
         .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

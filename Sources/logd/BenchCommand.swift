@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import LogBench
+import PostgresCDC
 import SystemPackage
 
 struct BenchCommand: ParsableCommand {
@@ -173,22 +174,9 @@ enum BenchText {
     static func json(_ reports: [BenchReport], configuration: BenchConfiguration) -> String {
         func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
         func string(_ text: String) -> String {
-            var escaped = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": escaped += "\\\""
-                case "\\": escaped += "\\\\"
-                case "\n": escaped += "\\n"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        escaped.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            return escaped + "\""
+            var escaped: [UInt8] = []
+            JSONString.append(text, to: &escaped, style: .commandOutput)
+            return String(decoding: escaped, as: UTF8.self)
         }
         func figure(_ figure: Figure) -> String {
             "{\"name\":\(string(figure.name)),\"value\":\(number(figure.value)),\"unit\":\(string(figure.unit))}"

@@ -1,4 +1,5 @@
 import Foundation
+import LogStore
 import Testing
 
 @testable import PostgresCDC
@@ -28,7 +29,7 @@ import Testing
 
     @Test("random bytes: byte for byte what the two old escapers wrote")
     func randomBytes() {
-        var random = SeededRandom(seed: 0x4A53_4F4E)
+        var random = SeededGenerator(seed: 0x4A53_4F4E)
         // Mostly the bytes where UTF-8 validation decides: leads, continuations, controls.
         let interesting: [UInt8] = [0x00, 0x08, 0x0C, 0x1F, 0x22, 0x5C, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
                                     0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFF]

@@ -214,7 +214,7 @@ struct IngestChangeTests {
             "ingest_toast", columns: "id int PRIMARY KEY, big text, n int",
             then: { "ALTER TABLE \($0) ALTER big SET STORAGE EXTERNAL" })  // out of line, uncompressed
         try await IngestFixture.run("ingest_toast", tables: tables, setup: setup) { fixture in
-            var random = SeededRandom(seed: 0x70A57)
+            var random = SeededGenerator(seed: 0x70A57)
             let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
             let first = String((0..<100_000).map { _ in alphabet.randomElement(using: &random) ?? "a" })
             let second = String((0..<100_000).map { _ in alphabet.randomElement(using: &random) ?? "a" })

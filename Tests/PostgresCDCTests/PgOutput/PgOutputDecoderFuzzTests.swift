@@ -1,3 +1,4 @@
+import LogStore
 import Testing
 
 @testable import PostgresCDC
@@ -26,7 +27,7 @@ import Testing
     }
 
     @Test func randomByteFlipsNeverCrash() {
-        var random = SeededRandom(seed: 0x5EED_CDC)
+        var random = SeededGenerator(seed: 0x5EED_CDC)
         var failures = 0
         var successes = 0
         for (_, original) in SampleMessages.all {
@@ -55,7 +56,7 @@ import Testing
     }
 
     @Test func randomGarbageNeverCrashes() {
-        var random = SeededRandom(seed: 7)
+        var random = SeededGenerator(seed: 7)
         let tags = Array("BCORYIUDTMSAZ".utf8)
         for _ in 0..<20_000 {
             let length = Int.random(in: 0..<64, using: &random)

@@ -1,3 +1,4 @@
+import LogStore
 import Testing
 
 @testable import PostgresCDC
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func roundTripsRandomValues() {
-        var random = SeededRandom(seed: 42)
+        var random = SeededGenerator(seed: 42)
         for _ in 0..<10_000 {
             let lsn = LSN(random.next() >> UInt64.random(in: 0...63, using: &random))
             #expect(LSN(lsn.description) == lsn)

@@ -1,3 +1,4 @@
+import LogStore
 import Testing
 
 @testable import PostgresCDC
@@ -63,7 +64,7 @@ import Testing
     }
 
     @Test func randomInputNeverCrashes() {
-        var random = SeededRandom(seed: 99)
+        var random = SeededGenerator(seed: 99)
         let alphabet = Array(#"{},"\ aN1[]:="#.utf8)
         for _ in 0..<20_000 {
             let length = Int.random(in: 0..<24, using: &random)

@@ -1,4 +1,5 @@
 import Foundation
+import LogStore
 import Testing
 
 @testable import PostgresCDC
@@ -136,7 +137,7 @@ import Testing
     }
 
     @Test func base64MatchesFoundationForEveryLength() {
-        var random = SeededRandom(seed: 3)
+        var random = SeededGenerator(seed: 3)
         for length in 0..<64 {
             let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
             var writer = JSONWriter()
