@@ -53,6 +53,14 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Flag(help: "First copy the published tables in a consistent snapshot (creates the slot), then stream from there.")
     var snapshot = false
 
+    @Flag(help: ArgumentHelp(
+        "When the log holds changes but its slot is gone or invalidated: make a new slot, write a gap marker (op g) with the missing range, then a fresh snapshot of the published tables (op r), then stream."))
+    var resnapshot = false
+
+    @Flag(name: .customLong("allow-gap"), help: ArgumentHelp(
+        "When the log holds changes but its slot is gone or invalidated: make a new slot, write only a gap marker (op g) with the missing range, then stream. Without this or --resnapshot such a run stops with an error."))
+    var allowGap = false
+
     @Flag(name: .customLong("until-caught-up"), help: "Exit once everything up to the server's WAL position at start is durable in the log.")
     var untilCaughtUp = false
 
@@ -85,6 +93,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         guard !slot.isEmpty else { throw ValidationError("--slot must not be empty") }
         guard !publication.isEmpty else { throw ValidationError("--publication must not be empty") }
         if tables != nil && !create { throw ValidationError("--tables names the tables of the publication --create makes: add --create") }
+        if resnapshot && allowGap { throw ValidationError("--resnapshot and --allow-gap exclude each other") }
         for table in tableList where table.isEmpty || table.hasPrefix(".") || table.hasSuffix(".") {
             throw ValidationError("--tables: '\(table)' is not a table name (schema.table or table)")
         }
@@ -106,6 +115,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         options.create = create
         options.tables = tableList
         options.snapshot = snapshot
+        options.gapHandling = resnapshot ? .resnapshot : allowGap ? .allowGap : .refuse
         options.untilCaughtUp = untilCaughtUp
         options.tombstonesOnDelete = tombstones
         options.statusInterval = .milliseconds(statusIntervalMilliseconds)

@@ -20,6 +20,7 @@ struct IngestStat {
         output.write("snapshot:      \(source.snapshot.rawValue)\n")
         output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
         output.write("transactions:  \(checkpoint?.transactionCount ?? 0)\n")
+        output.write("gaps:          \(source.gaps)" + (source.lastGap.map { " (last: changes after \($0.replacingOccurrences(of: "..", with: " up to ")) missing)" } ?? "") + "\n")
     }
 
     /// `,"source":{...}` for the JSON form.
@@ -41,6 +42,8 @@ struct IngestStat {
         } else {
             output.write(",\"last_commit_lsn\":null,\"last_end_lsn\":null")
         }
-        output.write(",\"transactions\":\(checkpoint?.transactionCount ?? 0)}")
+        output.write(",\"transactions\":\(checkpoint?.transactionCount ?? 0),\"gaps\":\(source.gaps),\"last_gap\":")
+        if let lastGap = source.lastGap { output.writeJSONString(lastGap) } else { output.write("null") }
+        output.write("}")
     }
 }

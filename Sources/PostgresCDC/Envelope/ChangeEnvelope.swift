@@ -122,6 +122,24 @@ public struct ChangeEnvelope: Sendable {
         return record
     }
 
+    /// A gap marker (op `g`): the changes committed after `after` and up to
+    /// `until` are not in the log, for `reason`. With `resnapshot`, a full
+    /// image of the published tables (op `r`) follows in the same unit.
+    public mutating func gap(after: LSN, until: LSN, reason: String, resnapshot: Bool, source: ChangeSource) -> Record {
+        value.reset()
+        value.raw(#"{"op":"g","before":null,"after":null,"gap":{"after_lsn":"#)
+        value.lsn(after)
+        value.raw(#","until_lsn":"#)
+        value.lsn(until)
+        value.raw(#","reason":"#)
+        value.string(reason)
+        value.raw(#","resnapshot":"#)
+        value.bool(resnapshot)
+        value.byte(UInt8(ascii: "}"))
+        writeSource(source, relation: nil)
+        return makeRecord(.gap, key: nil, source: source, table: nil)
+    }
+
     /// A schema record (op `s`): the table's columns with type, type modifier
     /// and key flag. Append one whenever `RelationCache.apply` says
     /// `needsSchemaRecord`, before the change that follows the Relation.

@@ -11,6 +11,9 @@ public enum ChangeOperation: String, Hashable, Sendable, CaseIterable {
     case message = "m"
     /// A table's schema, when first seen in a session or when its shape changed.
     case schema = "s"
+    /// A gap: changes between two WAL positions are missing from the log (the
+    /// slot was dropped, re-created or invalidated); see docs/CDC.md, "Gaps".
+    case gap = "g"
 
     /// The `op` header's value, shared by every record of the op.
     var headerValue: [UInt8] {
@@ -22,12 +25,13 @@ public enum ChangeOperation: String, Hashable, Sendable, CaseIterable {
         case .truncate: Self.bytes.truncate
         case .message: Self.bytes.message
         case .schema: Self.bytes.schema
+        case .gap: Self.bytes.gap
         }
     }
 
     private static let bytes = (
         create: Array("c".utf8), update: Array("u".utf8), delete: Array("d".utf8), read: Array("r".utf8),
-        truncate: Array("t".utf8), message: Array("m".utf8), schema: Array("s".utf8)
+        truncate: Array("t".utf8), message: Array("m".utf8), schema: Array("s".utf8), gap: Array("g".utf8)
     )
 }
 

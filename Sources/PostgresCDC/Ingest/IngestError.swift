@@ -36,6 +36,9 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A change's record is larger than a log's batch limit
         /// (`Log.maxBatchBytes`); the ingester stopped before its transaction.
         public static let changeTooLarge = Code("changeTooLarge")
+        /// The log holds changes the slot cannot follow on from (dropped,
+        /// re-created or invalidated): streaming would leave a silent gap.
+        public static let gap = Code("gap")
     }
 
     public var code: Code

@@ -66,7 +66,11 @@ struct IngestSession {
         let stored = try IngestSource.load(logDirectory: directory)
         var source = try checkSource(stored: stored, identity: identity)
         try await ensurePublication(connection)
-        let slotExists = try await checkSlot(connection)
+        let slot = try await checkSlot(connection)
+        let slotExists = slot != nil
+        if let gap = detectGap(slot: slot, stored: stored) {
+            return try await handleGap(gap, connection, slotExists: slotExists, source: &source, summary: &summary)
+        }
         if try needsSnapshot(stored: stored, source: &source) {
             return try await takeSnapshot(connection, slotExists: slotExists, stored: stored, source: &source, summary: &summary)
         }
@@ -80,10 +84,13 @@ struct IngestSession {
     /// The source this session ingests from; throws when the log holds
     /// another server's, database's or slot's changes.
     private func checkSource(stored: IngestSource?, identity: ReplicationConnection.SystemIdentity) throws -> IngestSource {
-        let source = IngestSource(
+        var source = IngestSource(
             systemID: identity.systemID, host: options.connection.host, port: options.connection.port,
             database: options.connection.database, user: options.connection.user, slot: options.slot,
             publication: options.publication, snapshot: stored?.snapshot ?? .none)
+        source.gaps = stored?.gaps ?? 0
+        source.lastGap = stored?.lastGap
+        source.gapPending = stored?.gapPending
         if let stored, !stored.isSameStream(as: source) {
             throw IngestError(
                 .sourceMismatch,
@@ -91,6 +98,86 @@ struct IngestSession {
                     + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log")
         }
         return source
+    }
+
+    /// Why the slot cannot follow on from the log, nil when it can. A log
+    /// without changes has nothing to follow on from; one with changes needs
+    /// the slot that streamed them (docs/CDC.md, "Gaps").
+    private func detectGap(slot: SlotState?, stored: IngestSource?) -> String? {
+        if let pending = stored?.gapPending {
+            return "an earlier run stopped while it recorded a gap (\(pending))"
+        }
+        guard writer.transactionCount > 0 else { return nil }
+        guard let slot else {
+            return "replication slot \(options.slot) does not exist (it was dropped, or never made for this log)"
+        }
+        if slot.walStatus == "lost" {
+            return "replication slot \(options.slot) was invalidated (wal_status lost: the server removed WAL it still needed, "
+                + "see max_slot_wal_keep_size)"
+        }
+        return nil
+    }
+
+    /// Refuses to stream past a gap, or, as `gapHandling` says, makes a new
+    /// slot and records the gap (op `g`), with a full image of the published
+    /// tables under `.resnapshot`.
+    /// - Returns: the new slot's consistent point, where streaming starts.
+    private func handleGap(
+        isolation: isolated (any Actor)? = #isolation, _ gap: String, _ connection: ReplicationConnection, slotExists: Bool,
+        source: inout IngestSource, summary: inout IngestSummary
+    ) async throws -> LSN {
+        let directory = ingester.log.directory
+        let after = writer.lastEndLSN
+        guard options.gapHandling != .refuse else {
+            throw IngestError(
+                .gap,
+                "\(gap). Log \(directory) holds \(writer.transactionCount) transactions up to LSN \(after); streaming from a new slot "
+                    + "would leave out every change committed since, without a trace. Run again with --resnapshot (a gap marker, "
+                    + "then a fresh snapshot of the published tables, then streaming) or --allow-gap (only the gap marker), "
+                    + "or ingest into a new log")
+        }
+        source.gapPending = gap.replacingOccurrences(of: "\n", with: " ")
+        try source.save(logDirectory: directory)
+        if slotExists {
+            try await connection.dropReplicationSlot(name: options.slot)
+        }
+        let resnapshot = options.gapHandling == .resnapshot
+        let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: resnapshot)
+        logger.warning(
+            "ingest.gap_recorded",
+            metadata: [
+                "postgres.slot": "\(options.slot)", "ingest.gap_after": "\(after)", "ingest.gap_until": "\(created.consistentPoint)",
+                "ingest.resnapshot": "\(resnapshot)", "ingest.reason": "\(gap)",
+            ])
+        var envelope = ChangeEnvelope()
+        let marker = { (at: ChangeSource) in
+            envelope.gap(after: after, until: created.consistentPoint, reason: gap, resnapshot: resnapshot, source: at)
+        }
+        if resnapshot {
+            guard let snapshotName = created.snapshotName else {
+                throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
+            }
+            source.snapshot = .started
+            try source.save(logDirectory: directory)
+            summary.snapshotRows += try await SnapshotCopier(session: self).copy(
+                snapshotName: snapshotName, consistentPoint: created.consistentPoint, prelude: marker)
+            source.snapshot = .done
+        } else {
+            let point = created.consistentPoint
+            try writer.begin(ChangeSource(lsn: point, commitLSN: point, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
+            do {
+                try writer.add(marker(writer.currentSource(for: "the gap marker")))
+                if let receipt = try writer.commit(endLSN: point) { try await writer.log.waitUntilDurable(receipt) }
+            } catch {
+                try writer.abandon()
+                throw error
+            }
+        }
+        source.gaps += 1
+        source.lastGap = "\(after)..\(created.consistentPoint)"
+        source.gapPending = nil
+        try source.save(logDirectory: directory)
+        return created.consistentPoint
     }
 
     /// Whether to take the initial snapshot now: asked for, and neither taken
@@ -186,18 +273,25 @@ struct IngestSession {
         logger.info("ingest.publication_created", metadata: ["postgres.publication": "\(options.publication)", "postgres.tables": "\(what)"])
     }
 
-    /// Whether the slot exists; throws when it is not a pgoutput slot of this database.
-    private func checkSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws -> Bool {
+    /// The slot as `pg_replication_slots` shows it.
+    struct SlotState {
+        /// `reserved`, `extended`, `unreserved` or `lost` (invalidated: it can no longer stream).
+        var walStatus: String?
+        var confirmedFlush: LSN?
+    }
+
+    /// The slot, nil when it does not exist; throws when it is not a pgoutput slot of this database.
+    private func checkSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws -> SlotState? {
         let rows = try await connection.simpleQuery(
-            "SELECT plugin, database, slot_type FROM pg_replication_slots WHERE slot_name = \(SQL.literal(options.slot))")
-        guard let row = rows.first else { return false }
-        guard row.count == 3, row[2] == "logical", row[0] == "pgoutput", row[1] == options.connection.database else {
+            "SELECT plugin, database, slot_type, wal_status, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = \(SQL.literal(options.slot))")
+        guard let row = rows.first else { return nil }
+        guard row.count == 5, row[2] == "logical", row[0] == "pgoutput", row[1] == options.connection.database else {
             throw IngestError(
                 .setupMissing,
                 "replication slot \(options.slot) is a \(row.count > 2 ? row[2] ?? "?" : "?") slot for plugin \(row.first.flatMap { $0 } ?? "none") "
                     + "in database \(row.count > 1 ? row[1] ?? "none" : "none"); logd needs a logical pgoutput slot in \(options.connection.database)")
         }
-        return true
+        return SlotState(walStatus: row[3], confirmedFlush: row[4].flatMap { LSN($0) })
     }
 
     /// START_REPLICATION, waiting (bounded, logged) while another process

@@ -16,8 +16,16 @@ public struct IngestSource: Sendable, Hashable {
     public var user: String
     public var slot: String
     public var publication: String
-    /// Where the initial snapshot stands.
+    /// Where the initial snapshot (or the last resnapshot) stands.
     public var snapshot: SnapshotState
+    /// Gaps recorded in the log (op `g` markers), and the last one's range
+    /// (`after_lsn..until_lsn`).
+    public var gaps: Int = 0
+    public var lastGap: String?
+    /// Set (to the reason) from before a new slot is made for a gap until its
+    /// marker is durable: a run that finds it set redoes the gap's handling
+    /// rather than stream from a slot the log does not follow on from.
+    public var gapPending: String?
 
     public enum SnapshotState: String, Sendable, Hashable {
         /// No snapshot was asked for: the log starts at the slot's position.
@@ -58,9 +66,14 @@ public struct IngestSource: Sendable, Hashable {
         else {
             throw IngestError(.notAnIngestedLog, "\(directory.appending(fileName)) is damaged: it lacks a field or a field does not parse")
         }
-        return IngestSource(
+        var source = IngestSource(
             systemID: systemID, host: host, port: port, database: database, user: user, slot: slot, publication: publication,
             snapshot: snapshot)
+        // Fields added later: absent from older files.
+        source.gaps = fields["gaps"].flatMap { Int($0) } ?? 0
+        source.lastGap = fields["last_gap"]
+        source.gapPending = fields["gap_pending"]
+        return source
     }
 
     /// Writes the source into the log in `directory`, atomically.
@@ -75,8 +88,9 @@ public struct IngestSource: Sendable, Hashable {
             slot=\(slot)
             publication=\(publication)
             snapshot=\(snapshot.rawValue)
+            gaps=\(gaps)
 
-            """
+            """ + (lastGap.map { "last_gap=\($0)\n" } ?? "") + (gapPending.map { "gap_pending=\($0)\n" } ?? "")
         try LogMetadataFile.write(Array(text.utf8), named: Self.fileName, in: directory)
     }
 

@@ -19,6 +19,9 @@ public struct PostgresIngestOptions: Sendable {
     /// Copy the published tables first, inside the snapshot the slot is created
     /// with (op `r` records), then stream from the slot's consistent point.
     public var snapshot = false
+    /// What to do when the slot cannot give the changes that follow the log
+    /// (docs/CDC.md, "Gaps"): refuse (the default), or go on with a marker.
+    public var gapHandling = GapHandling.refuse
     /// Return once everything up to the server's WAL position at start is
     /// durable in the log; otherwise run until `PostgresIngester.stop()`.
     public var untilCaughtUp = false
@@ -74,4 +77,18 @@ public struct IngestSummary: Sendable, Hashable {
     public var checkpoint: IngestCheckpoint?
     /// The last position acknowledged to Postgres.
     public var acknowledged: LSN = .zero
+}
+
+/// What `PostgresIngester` does when the log holds changes but the slot
+/// cannot stream what follows them: it was dropped (or never made for this
+/// log) or invalidated (`wal_status` lost).
+public enum GapHandling: String, Sendable, Hashable, CaseIterable {
+    /// Stop with an `IngestError.gap` naming the log's position and what to do.
+    case refuse
+    /// Make a new slot, write a gap marker (op `g`) with the missing range,
+    /// then stream from the new slot.
+    case allowGap
+    /// Make a new slot with an exported snapshot, write a gap marker and a
+    /// full image of the published tables (op `r`) as one unit, then stream.
+    case resnapshot
 }

@@ -18,12 +18,18 @@ struct SnapshotCopier {
 
     /// Copies the tables and makes the records durable.
     /// - Returns: the number of rows copied.
-    func copy(isolation: isolated (any Actor)? = #isolation, snapshotName: String, consistentPoint: LSN) async throws -> Int64 {
+    /// - Parameter prelude: makes the unit's first record (a gap marker before
+    ///   a resnapshot), given its source.
+    func copy(
+        isolation: isolated (any Actor)? = #isolation, snapshotName: String, consistentPoint: LSN,
+        prelude: ((ChangeSource) -> Record)? = nil
+    ) async throws -> Int64 {
         var configuration = options.connection
         configuration.replication = .none
         try writer.begin(ChangeSource(lsn: consistentPoint, commitLSN: consistentPoint, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
         var total: Int64 = 0
         do {
+            if let prelude { try writer.add(prelude(writer.currentSource(for: "the snapshot"))) }
             try await ReplicationConnection.withConnection(configuration: configuration, logger: session.logger) { connection in
                 _ = try await connection.simpleQuery("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 _ = try await connection.simpleQuery("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshotName))")
