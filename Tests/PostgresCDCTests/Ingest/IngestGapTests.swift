@@ -124,7 +124,9 @@ struct IngestGapTests {
         try await server.sql("INSERT INTO lost VALUES (1, 'a')")
         try await ingest()
 
-        try await server.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()")
+        // One statement per call: ALTER SYSTEM refuses to run inside the transaction a multi-statement query makes.
+        try await server.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        try await server.sql("SELECT pg_reload_conf()")
         for round in 0..<4 {
             try await server.sql(
                 "INSERT INTO lost SELECT g, repeat('x', 1000) FROM generate_series(\(round * 20_000 + 10), \(round * 20_000 + 20_009)) g")
@@ -142,7 +144,8 @@ struct IngestGapTests {
         }
         #expect(refusal?.code == .gap && refusal?.message.contains("invalidated") == true, "\(String(describing: refusal))")
 
-        try await server.sql("ALTER SYSTEM RESET max_slot_wal_keep_size; SELECT pg_reload_conf()")
+        try await server.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        try await server.sql("SELECT pg_reload_conf()")
         try await ingest(.resnapshot)
         let records = try IngestedRecord.all(in: log)
         let ops = records.map(\.op)
