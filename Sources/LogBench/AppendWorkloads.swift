@@ -48,7 +48,8 @@ extension AppendThroughputResult {
             target: Target(.ratio, .atLeast, 0.8, "x"),
             details: [
                 Figure("records/s", recordsPerSecond, "records/s"), Figure("seconds", seconds, "s"),
-                Figure("payload", Double(payloadBytes) / 1_048_576, "MiB"), Figure("store", Double(storeBytes) / 1_048_576, "MiB"),
+                Figure("payload", Double(payloadBytes) / 1_048_576, "MiB"),
+                Figure("store", Double(storeBytes) / 1_048_576, "MiB"),
             ],
             setup: "\(valueBytes) B values, batches of \(batch), SyncPolicy.never, one log.sync() at the end (timed)")
     }
@@ -59,7 +60,8 @@ extension AppendThroughputResult {
         BenchReport(
             workload: name,
             figure: Figure("log append", recordsPerSecond, "records/s"),
-            reference: Figure("raw pwrite of the same store bytes, 1 MiB blocks, no sync", Double(records) / referenceSeconds, "records/s"),
+            reference: Figure(
+                "raw pwrite of the same store bytes, 1 MiB blocks, no sync", Double(records) / referenceSeconds, "records/s"),
             target: Target(.figure, .atLeast, 3_000_000, "records/s"),
             details: [
                 Figure("seconds", seconds, "s"), Figure("store", Double(storeBytes) / 1_048_576, "MiB"),
@@ -137,7 +139,8 @@ public enum AppendWorkloads {
                 written = try storeBytes(of: log)
                 try log.close()
                 bestReference = min(
-                    bestReference, try RawFileReference.sequentialWrite(at: directory.file("raw"), totalBytes: written, sync: false))
+                    bestReference,
+                    try RawFileReference.sequentialWrite(at: directory.file("raw"), totalBytes: written, sync: false))
             }
         }
         return AppendThroughputResult(
@@ -166,7 +169,8 @@ public enum AppendWorkloads {
                 try log.close()
                 bestReference = min(
                     bestReference,
-                    try RawFileReference.syncedBatches(at: directory.file("raw"), batchBytes: max(written / batches, 1), batches: batches))
+                    try RawFileReference.syncedBatches(
+                        at: directory.file("raw"), batchBytes: max(written / batches, 1), batches: batches))
             }
         }
         return AppendThroughputResult(

@@ -1,10 +1,11 @@
+import LogStore
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LogStore
-import SystemPackage
 
 /// A fresh directory for one workload's files, deleted with everything in it
 /// by `remove()` (the workloads call it on success and on failure).
@@ -22,9 +23,10 @@ public final class BenchDirectory {
         guard created else {
             throw BenchError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
         }
-        path = FilePath(template.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress.map { String(cString: $0) } ?? ""
-        })
+        path = FilePath(
+            template.withUnsafeBufferPointer { buffer in
+                buffer.baseAddress.map { String(cString: $0) } ?? ""
+            })
     }
 
     /// A path inside the directory.

@@ -19,4 +19,3 @@ func measureSeconds(_ body: () throws -> Void) rethrows -> Double {
     try body()
     return Double(monotonicNanoseconds() - start) / 1e9
 }
-

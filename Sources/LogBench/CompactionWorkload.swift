@@ -14,7 +14,8 @@ public enum CompactionWorkload {
         let inputTarget = min(configuration.bytes, 256 << 20)
         let recordCount = max(inputTarget / (valueBytes + 30), batch)
         return try withBenchDirectory(in: configuration.directory) { directory in
-            let log = try Log.open(directory: directory.file("log"), options: LogOptions(maxSegmentBytes: 32 << 20, syncPolicy: .never))
+            let log = try Log.open(
+                directory: directory.file("log"), options: LogOptions(maxSegmentBytes: 32 << 20, syncPolicy: .never))
             defer { try? log.close() }
             var random = SeededGenerator(seed: 7)
             var value = [UInt8](repeating: 0, count: valueBytes)
@@ -55,7 +56,8 @@ public enum CompactionWorkload {
                     Figure("records after", Double(report.recordsAfter), "records"), Figure("passes", Double(report.passes), "x"),
                     Figure("segments rewritten", Double(report.segmentsRewritten), "segments"),
                 ],
-                setup: "\(recordCount) records of \(valueBytes) B values, keys from 1M (each once, then random), 32 MiB segments, "
+                setup:
+                    "\(recordCount) records of \(valueBytes) B values, keys from 1M (each once, then random), 32 MiB segments, "
                     + "uncompressed, in page cache; key map of 1M keys (32 MiB); fsyncs of the rewritten segments included")
         }
     }

@@ -80,7 +80,8 @@ public enum CompressionWorkloads {
             target: Target(.figure, .atLeast, 100, "MB/s"),
             details: [
                 Figure("compression ratio (raw / stored batches)", ratio, "x"), Figure("seconds", best, "s"),
-                Figure("input", Double(inputBytes) / 1_048_576, "MiB"), Figure("stored", Double(stats.storedBytes) / 1_048_576, "MiB"),
+                Figure("input", Double(inputBytes) / 1_048_576, "MiB"),
+                Figure("stored", Double(stats.storedBytes) / 1_048_576, "MiB"),
             ],
             setup: setup)
         let compression = BenchReport(
@@ -88,7 +89,8 @@ public enum CompressionWorkloads {
             figure: Figure("raw / stored batch bytes", ratio, "x"),
             target: Target(.figure, .atLeast, 3, "x"),
             details: [
-                Figure("raw", Double(stats.rawBytes) / 1_048_576, "MiB"), Figure("stored", Double(stats.storedBytes) / 1_048_576, "MiB"),
+                Figure("raw", Double(stats.rawBytes) / 1_048_576, "MiB"),
+                Figure("stored", Double(stats.storedBytes) / 1_048_576, "MiB"),
                 Figure("gzip batches", Double(stats.compressedBatches), "batches"),
             ],
             setup: setup)

@@ -1,10 +1,11 @@
+import LogStore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LogStore
-import Synchronization
 
 /// `append-concurrent-always`: many OS threads appending single records under
 /// `SyncPolicy.always` (they share fdatasyncs through group commit), against
@@ -29,7 +30,9 @@ public struct ConcurrentAppendResult: Sendable {
                 Figure("records", Double(records), "records"), Figure("seconds", seconds, "s"),
                 Figure("1-thread records", Double(singleThreadRecords), "records"),
             ],
-            setup: "\(valueBytes) B values, one append call per record per thread, SyncPolicy.always, \(NumberText.short(seconds)) s each side")
+            setup:
+                "\(valueBytes) B values, one append call per record per thread, SyncPolicy.always, \(NumberText.short(seconds)) s each side"
+        )
     }
 }
 
@@ -44,7 +47,9 @@ public enum ConcurrentAppendWorkload {
     }
 
     /// Runs `threads` appenders on a fresh `.always` log for the configured time.
-    static func measure(threads: Int, valueBytes: Int, _ configuration: BenchConfiguration) throws -> (records: Int, seconds: Double) {
+    static func measure(threads: Int, valueBytes: Int, _ configuration: BenchConfiguration) throws -> (
+        records: Int, seconds: Double
+    ) {
         try withBenchDirectory(in: configuration.directory) { directory in
             let log = try openBenchLog(in: directory, syncPolicy: .always)
             let shared = SharedState()
@@ -136,10 +141,14 @@ extension ConcurrentAppendWorkload {
             details: [
                 Figure("records", Double(many.records), "records"), Figure("1-task records", Double(single.records), "records"),
             ],
-            setup: "\(valueBytes) B values, one async append per record per task, SyncPolicy.always, \(NumberText.short(configuration.concurrentSeconds)) s each side")
+            setup:
+                "\(valueBytes) B values, one async append per record per task, SyncPolicy.always, \(NumberText.short(configuration.concurrentSeconds)) s each side"
+        )
     }
 
-    static func measureTasks(tasks: Int, valueBytes: Int, _ configuration: BenchConfiguration) throws -> (records: Int, seconds: Double) {
+    static func measureTasks(tasks: Int, valueBytes: Int, _ configuration: BenchConfiguration) throws -> (
+        records: Int, seconds: Double
+    ) {
         try withBenchDirectory(in: configuration.directory) { directory in
             let log = try openBenchLog(in: directory, syncPolicy: .always)
             let shared = SharedState()

@@ -1,10 +1,11 @@
+import LogStore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LogStore
-import Synchronization
 
 /// `follow-latency` and `consume-commit-1k`: what consumers cost.
 public enum ConsumerWorkloads {
@@ -75,8 +76,11 @@ public enum ConsumerWorkloads {
             appendLatencies.sort()
             return BenchReport(
                 workload: acrossProcesses ? Workload.followLatencyReader.rawValue : Workload.followLatency.rawValue,
-                figure: Figure(acrossProcesses ? "durable append to read-only follower p99" : "durable append to consumer p99", RandomReadResult.percentile(latencies, 0.99) / 1000, "ms"),
-                reference: Figure("durable append (fdatasync) p99", RandomReadResult.percentile(appendLatencies, 0.99) / 1000, "ms"),
+                figure: Figure(
+                    acrossProcesses ? "durable append to read-only follower p99" : "durable append to consumer p99",
+                    RandomReadResult.percentile(latencies, 0.99) / 1000, "ms"),
+                reference: Figure(
+                    "durable append (fdatasync) p99", RandomReadResult.percentile(appendLatencies, 0.99) / 1000, "ms"),
                 target: Target(.figure, .atMost, acrossProcesses ? 1 : 5, "ms"),
                 details: [
                     Figure("p50", RandomReadResult.percentile(latencies, 0.50) / 1000, "ms"),
@@ -152,7 +156,9 @@ public enum ConsumerWorkloads {
                 figure: Figure("throughput with a background commit per 4 MiB poll / without commits", figure, "x"),
                 target: Target(.figure, .atLeast, 0.95, "x"),
                 details: details,
-                setup: "\(batches * batch) records of \(valueBytes) B in page cache; Consumer.poll zero-copy; a commit is a pwrite + fdatasync")
+                setup:
+                    "\(batches * batch) records of \(valueBytes) B in page cache; Consumer.poll zero-copy; a commit is a pwrite + fdatasync"
+            )
         }
     }
 }

@@ -30,7 +30,8 @@ public struct LargeLogResult: Sendable {
             target: Target(.figure, .atMost, 64, "MiB"),
             details: [
                 Figure("growth", Double(peakResident - baselineResident) / Self.mebibyte, "MiB"),
-                Figure("append MB/s", Double(bytes) / appendSeconds / 1e6, "MB/s"), Figure("segments", Double(segments), "segments"),
+                Figure("append MB/s", Double(bytes) / appendSeconds / 1e6, "MB/s"),
+                Figure("segments", Double(segments), "segments"),
             ],
             setup: "\(NumberText.bytes(bytes)) of \(valueBytes) B values in batches of \(batch), SyncPolicy.never; VmHWM "
                 + (peakWasReset ? "reset before appending" : "NOT reset (process lifetime peak)"))
@@ -48,7 +49,9 @@ public struct LargeLogResult: Sendable {
 
 public enum LargeLogWorkload {
     /// Runs both measurements on one log of `bytes` payload bytes.
-    public static func run(bytes: Int, peakName: String, reopenName: String, _ configuration: BenchConfiguration) throws -> LargeLogResult {
+    public static func run(bytes: Int, peakName: String, reopenName: String, _ configuration: BenchConfiguration) throws
+        -> LargeLogResult
+    {
         let valueBytes = configuration.recordBytes(default: 1024)
         let batch = configuration.batch(default: 100)
         let batches = max(bytes / (valueBytes * batch), 1)

@@ -1,9 +1,10 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemPackage
 
 /// The references the log is compared with: the same bytes moved with plain
 /// `pwrite`/`pread`/`fdatasync` on a file in the same directory, in the same run.

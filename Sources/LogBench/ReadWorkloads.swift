@@ -24,7 +24,9 @@ public struct SequentialReadResult: Sendable {
                 Figure("records/s", Double(records) / seconds, "records/s"), Figure("seconds", seconds, "s"),
                 Figure("payload", Double(payloadBytes) / 1_048_576, "MiB"),
             ],
-            setup: "\(valueBytes) B values in batches of 100, in page cache; forEachRecord maxBytes \(NumberText.bytes(maxBytesPerCall)) a call")
+            setup:
+                "\(valueBytes) B values in batches of 100, in page cache; forEachRecord maxBytes \(NumberText.bytes(maxBytesPerCall)) a call"
+        )
     }
 }
 
@@ -59,7 +61,9 @@ public struct RandomReadResult: Sendable {
                 Figure("p50", p50Microseconds, "us"), Figure("p99.9", Self.percentile(latencies, 0.999), "us"),
                 Figure("mean", mean, "us"), Figure("reference p50", Self.percentile(referenceLatencies, 0.50), "us"),
             ],
-            setup: "\(NumberText.grouped(Int64(reads))) random reads over \(NumberText.grouped(Int64(records))) records of \(valueBytes) B, one record a batch, in page cache")
+            setup:
+                "\(NumberText.grouped(Int64(reads))) random reads over \(NumberText.grouped(Int64(records))) records of \(valueBytes) B, one record a batch, in page cache"
+        )
     }
 }
 

@@ -1,8 +1,9 @@
 import ArgumentParser
+import LogStore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import LogStore
 
 struct AppendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,7 +49,9 @@ struct AppendCommand: ParsableCommand {
         help: ArgumentHelp("Split each line at the first SEP into key and value (kcat -K).", valueName: "SEP"))
     var keySeparator: String?
 
-    @Flag(name: .customLong("empty-as-null"), help: "Append an empty value as a tombstone (null value), an empty key as no key (kcat -Z).")
+    @Flag(
+        name: .customLong("empty-as-null"),
+        help: "Append an empty value as a tombstone (null value), an empty key as no key (kcat -Z).")
     var emptyAsNull = false
 
     @Option(help: "Compress each batch: gzip or none (default: the log's compression.type, else none).")
@@ -92,9 +95,12 @@ struct AppendCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = try data.storedOptions(log, LogOptions(syncPolicy: sync.policy(intervalMilliseconds: syncIntervalMilliseconds)))
+        var options = try data.storedOptions(
+            log, LogOptions(syncPolicy: sync.policy(intervalMilliseconds: syncIntervalMilliseconds)))
         if let segmentBytes { options.maxSegmentBytes = segmentBytes }
-        if let compression { options.compression = compression.compression(storedConfig: try LogConfig.load(logDirectory: data.logPath(log))) }
+        if let compression {
+            options.compression = compression.compression(storedConfig: try LogConfig.load(logDirectory: data.logPath(log)))
+        }
         let log = try data.openLog(log, options: options, create: true)
         let headers = try parsedHeaders()
         let key = key.map { Array($0.utf8) }

@@ -1,10 +1,11 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import LogBench
 import PostgresCDC
 import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,13 +22,17 @@ struct BenchCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .customLong("workload"), help: ArgumentHelp("A workload to run (repeatable; default: all but the 10 GiB ones).", valueName: "name"))
+    @Option(
+        name: .customLong("workload"),
+        help: ArgumentHelp("A workload to run (repeatable; default: all but the 10 GiB ones).", valueName: "name"))
     var workloads: [String] = []
 
     @Option(help: "Payload bytes for the throughput and sequential-read workloads (suffixes K, M, G: binary).")
     var bytes: ByteCount = ByteCount(256 << 20)
 
-    @Option(name: .customLong("record-bytes"), help: "Record value size for every workload (default: each workload's own, 1 KiB or 100 B).")
+    @Option(
+        name: .customLong("record-bytes"),
+        help: "Record value size for every workload (default: each workload's own, 1 KiB or 100 B).")
     var recordBytes: Int?
 
     @Option(help: "Records per batch for the batched workloads (default 100).")
@@ -62,10 +67,15 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         for name in workloads where Workload(rawValue: name) == nil {
-            throw ValidationError("unknown workload '\(name)'; known: \(Workload.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "unknown workload '\(name)'; known: \(Workload.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard bytes.value >= 1 << 20, largeBytes.value >= 1 << 20 else { throw ValidationError("--bytes and --large-bytes must be at least 1M") }
-        if let recordBytes, recordBytes < 1 || recordBytes > 1 << 20 { throw ValidationError("--record-bytes must be 1...1048576") }
+        guard bytes.value >= 1 << 20, largeBytes.value >= 1 << 20 else {
+            throw ValidationError("--bytes and --large-bytes must be at least 1M")
+        }
+        if let recordBytes, recordBytes < 1 || recordBytes > 1 << 20 {
+            throw ValidationError("--record-bytes must be 1...1048576")
+        }
         if let batch, batch < 1 || batch > 10_000 { throw ValidationError("--batch must be 1...10000") }
         guard threads >= 1, threads <= 4096 else { throw ValidationError("--threads must be 1...4096") }
         guard concurrentSeconds > 0, syncedRecords > 0, randomReads > 0, rounds >= 1 else {
@@ -158,8 +168,10 @@ enum BenchText {
         }
         line += padded("ratio " + (report.ratio.map { NumberText.fixed($0, decimals: 2) } ?? "-"), 13)
         let target = report.target
-        let targetValue = target.subject == .ratio ? NumberText.fixed(target.value, decimals: 2) : value(target.value, target.unit)
-        line += padded("target " + (target.subject == .ratio ? "ratio " : "") + target.comparison.rawValue + " " + targetValue, 34)
+        let targetValue =
+            target.subject == .ratio ? NumberText.fixed(target.value, decimals: 2) : value(target.value, target.unit)
+        line += padded(
+            "target " + (target.subject == .ratio ? "ratio " : "") + target.comparison.rawValue + " " + targetValue, 34)
         return line + (report.passed ? "PASS" : "MISS")
     }
 
@@ -197,11 +209,14 @@ enum BenchText {
         let settings = [
             "\"bytes\":\(configuration.bytes)", "\"recordBytes\":" + (configuration.recordBytes.map { "\($0)" } ?? "null"),
             "\"batch\":" + (configuration.batch.map { "\($0)" } ?? "null"), "\"threads\":\(configuration.threads)",
-            "\"concurrentSeconds\":\(number(configuration.concurrentSeconds))", "\"syncedRecords\":\(configuration.syncedRecords)",
-            "\"randomReads\":\(configuration.randomReads)", "\"largeBytes\":\(configuration.largeBytes)", "\"rounds\":\(configuration.rounds)",
+            "\"concurrentSeconds\":\(number(configuration.concurrentSeconds))",
+            "\"syncedRecords\":\(configuration.syncedRecords)",
+            "\"randomReads\":\(configuration.randomReads)", "\"largeBytes\":\(configuration.largeBytes)",
+            "\"rounds\":\(configuration.rounds)",
         ]
         let passed = reports.filter(\.passed).count
         return "{\"cpus\":\(sysconf(Int32(_SC_NPROCESSORS_ONLN))),\"configuration\":{" + settings.joined(separator: ",")
-            + "},\"workloads\":[" + workloads.joined(separator: ",") + "],\"passed\":\(passed),\"missed\":\(reports.count - passed)}"
+            + "},\"workloads\":[" + workloads.joined(separator: ",")
+            + "],\"passed\":\(passed),\"missed\":\(reports.count - passed)}"
     }
 }

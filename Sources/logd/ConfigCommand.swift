@@ -33,7 +33,8 @@ struct ConfigCommand: ParsableCommand {
         let path = try data.logPath(log)
         let exists = DataDirectoryOptions.isDirectory(path)
         if !exists && settings.isEmpty {
-            throw CLIError("no log named '\(log)' in \(data.path.string) (see `logd list`; `--set key=value` creates it with settings)")
+            throw CLIError(
+                "no log named '\(log)' in \(data.path.string) (see `logd list`; `--set key=value` creates it with settings)")
         }
         var config = exists ? try LogConfig.load(logDirectory: path) : LogConfig()
         // Every setting is checked before anything is written or created.
@@ -53,7 +54,9 @@ struct ConfigCommand: ParsableCommand {
         }
         if !settings.isEmpty { try config.save(logDirectory: path) }
         for key in LogConfig.keys {
-            print("\(key)=\(config.value(for: key) ?? LogConfig.defaultValue(for: key))" + (config.value(for: key) == nil ? "  (default)" : ""))
+            print(
+                "\(key)=\(config.value(for: key) ?? LogConfig.defaultValue(for: key))"
+                    + (config.value(for: key) == nil ? "  (default)" : ""))
         }
     }
 }

@@ -5,12 +5,16 @@ import SystemPackage
 
 /// `--dir`, shared by every command that works on logs.
 struct DataDirectoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The data directory holding the logs (default: $LOGD_DIR, else ./logd-data).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The data directory holding the logs (default: $LOGD_DIR, else ./logd-data).", valueName: "path"))
     var dir: String?
 
     var path: FilePath {
         if let dir { return FilePath(dir) }
-        if let environment = ProcessInfo.processInfo.environment["LOGD_DIR"], !environment.isEmpty { return FilePath(environment) }
+        if let environment = ProcessInfo.processInfo.environment["LOGD_DIR"], !environment.isEmpty {
+            return FilePath(environment)
+        }
         return FilePath("logd-data")
     }
 

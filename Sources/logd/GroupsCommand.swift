@@ -46,7 +46,9 @@ struct GroupsCommand: ParsableCommand {
         let groups = try opened.groups()
         print("GROUP".padding(24) + "COMMITTED".padding(14) + "LAG")
         for group in groups {
-            print(group.group.padding(24) + (group.committedOffset.map(String.init) ?? "-").padding(14) + (group.lag.map(String.init) ?? "-"))
+            print(
+                group.group.padding(24) + (group.committedOffset.map(String.init) ?? "-").padding(14)
+                    + (group.lag.map(String.init) ?? "-"))
         }
     }
 }

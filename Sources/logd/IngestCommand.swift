@@ -35,7 +35,10 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Argument(help: "The log to ingest into (created when missing).")
     var log: String
 
-    @Option(help: ArgumentHelp("Where to connect: postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require].", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Where to connect: postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require].",
+            valueName: "url"))
     var dsn: String
 
     @Option(help: "The logical replication slot to stream from.")
@@ -47,24 +50,35 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Flag(help: "Create the publication (for --tables, else for all tables) and the slot when missing.")
     var create = false
 
-    @Option(help: ArgumentHelp("Tables of the publication --create makes, comma-separated (default: all tables).", valueName: "schema.table,..."))
+    @Option(
+        help: ArgumentHelp(
+            "Tables of the publication --create makes, comma-separated (default: all tables).", valueName: "schema.table,..."))
     var tables: String?
 
     @Flag(help: "First copy the published tables in a consistent snapshot (creates the slot), then stream from there.")
     var snapshot = false
 
-    @Flag(help: ArgumentHelp(
-        "When the log holds changes but its slot is gone or invalidated: make a new slot, write a gap marker (op g) with the missing range, then a fresh snapshot of the published tables (op r), then stream."))
+    @Flag(
+        help: ArgumentHelp(
+            "When the log holds changes but its slot is gone or invalidated: make a new slot, write a gap marker (op g) with the missing range, then a fresh snapshot of the published tables (op r), then stream."
+        ))
     var resnapshot = false
 
-    @Flag(name: .customLong("allow-gap"), help: ArgumentHelp(
-        "When the log holds changes but its slot is gone or invalidated: make a new slot, write only a gap marker (op g) with the missing range, then stream. Without this or --resnapshot such a run stops with an error."))
+    @Flag(
+        name: .customLong("allow-gap"),
+        help: ArgumentHelp(
+            "When the log holds changes but its slot is gone or invalidated: make a new slot, write only a gap marker (op g) with the missing range, then stream. Without this or --resnapshot such a run stops with an error."
+        ))
     var allowGap = false
 
-    @Flag(name: .customLong("until-caught-up"), help: "Exit once everything up to the server's WAL position at start is durable in the log.")
+    @Flag(
+        name: .customLong("until-caught-up"),
+        help: "Exit once everything up to the server's WAL position at start is durable in the log.")
     var untilCaughtUp = false
 
-    @Flag(inversion: .prefixedNo, help: "Follow each delete with a tombstone (same key, null value), so that `logd compact` drops deleted rows.")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Follow each delete with a tombstone (same key, null value), so that `logd compact` drops deleted rows.")
     var tombstones = true
 
     @Option(help: "When appended changes are made durable: always (group commit, as soon as possible) or interval.")
@@ -73,13 +87,17 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Option(name: .customLong("sync-interval-ms"), help: "Sync interval for --sync interval, in milliseconds.")
     var syncIntervalMilliseconds: Int = 100
 
-    @Option(name: .customLong("status-interval-ms"), help: "Send Postgres a status update at least this often, in milliseconds (at most 10000).")
+    @Option(
+        name: .customLong("status-interval-ms"),
+        help: "Send Postgres a status update at least this often, in milliseconds (at most 10000).")
     var statusIntervalMilliseconds: Int = 1000
 
     @Option(name: .customLong("reconnect-timeout"), help: "Give up after failing to reconnect for this many seconds.")
     var reconnectTimeoutSeconds: Int = 300
 
-    @Option(name: .customLong("slot-wait"), help: "Wait this many seconds for a slot another process still holds (say, after a crash).")
+    @Option(
+        name: .customLong("slot-wait"),
+        help: "Wait this many seconds for a slot another process still holds (say, after a crash).")
     var slotWaitSeconds: Int = 60
 
     func validate() throws {
@@ -92,7 +110,9 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         guard slotWaitSeconds >= 0 else { throw ValidationError("--slot-wait must not be negative") }
         guard !slot.isEmpty else { throw ValidationError("--slot must not be empty") }
         guard !publication.isEmpty else { throw ValidationError("--publication must not be empty") }
-        if tables != nil && !create { throw ValidationError("--tables names the tables of the publication --create makes: add --create") }
+        if tables != nil && !create {
+            throw ValidationError("--tables names the tables of the publication --create makes: add --create")
+        }
         if resnapshot && allowGap { throw ValidationError("--resnapshot and --allow-gap exclude each other") }
         for table in tableList where table.isEmpty || table.hasPrefix(".") || table.hasSuffix(".") {
             throw ValidationError("--tables: '\(table)' is not a table name (schema.table or table)")

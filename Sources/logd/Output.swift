@@ -1,10 +1,10 @@
+import PostgresCDC
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-import PostgresCDC
 
 /// Buffered writes to a file descriptor (stdout), flushed when full or asked.
 /// `print` goes through a lock and a String per call; reading millions of

@@ -44,7 +44,9 @@ struct ReadCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("reset-policy"),
-        help: "With --group: where to start when the group has no committed offset or retention removed it: earliest, latest or fail.")
+        help:
+            "With --group: where to start when the group has no committed offset or retention removed it: earliest, latest or fail."
+    )
     var resetPolicy: OffsetResetPolicy = .earliest
 
     @Option(help: "Stop after this many records.")
@@ -62,7 +64,9 @@ struct ReadCommand: AsyncParsableCommand {
         if let count, count < 0 { throw ValidationError("--count must not be negative") }
         if from != nil && fromTime != nil { throw ValidationError("--from and --from-time cannot be used together") }
         if let group {
-            if from != nil || fromTime != nil { throw ValidationError("--group starts at the group's offset: drop --from/--from-time") }
+            if from != nil || fromTime != nil {
+                throw ValidationError("--group starts at the group's offset: drop --from/--from-time")
+            }
             do {
                 try LogNames.validate(group, what: "consumer group")
             } catch let error as LogStoreError {

@@ -20,7 +20,10 @@ struct IngestStat {
         output.write("snapshot:      \(source.snapshot.rawValue)\n")
         output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
         output.write("transactions:  \(checkpoint?.transactionCount ?? 0)\n")
-        output.write("gaps:          \(source.gaps)" + (source.lastGap.map { " (last: changes after \($0.replacingOccurrences(of: "..", with: " up to ")) missing)" } ?? "") + "\n")
+        output.write(
+            "gaps:          \(source.gaps)"
+                + (source.lastGap.map { " (last: changes after \($0.replacingOccurrences(of: "..", with: " up to ")) missing)" }
+                    ?? "") + "\n")
     }
 
     /// `,"source":{...}` for the JSON form.

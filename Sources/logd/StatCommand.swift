@@ -31,7 +31,9 @@ struct StatCommand: ParsableCommand {
         if json {
             output.write("{\"log\":")
             output.writeJSONString(log)
-            output.write(",\"lowest_offset\":\(lowest),\"next_offset\":\(next),\"records\":\(next - lowest),\"total_bytes\":\(totalBytes),")
+            output.write(
+                ",\"lowest_offset\":\(lowest),\"next_offset\":\(next),\"records\":\(next - lowest),\"total_bytes\":\(totalBytes),"
+            )
             output.write(
                 "\"stored_records\":\(storage.records),\"stored_bytes\":\(storage.storedBytes),\"raw_bytes\":\(storage.rawBytes),"
                     + "\"compressed_batches\":\(storage.compressedBatches),\"segments\":[")
@@ -51,14 +53,20 @@ struct StatCommand: ParsableCommand {
             output.write("next offset:   \(next)\n")
             output.write("records:       \(next - lowest)\n")
             output.write("total bytes:   \(totalBytes)\n")
-            output.write("stored:        \(storage.records) records, \(storage.storedBytes) bytes of batches (raw \(storage.rawBytes) bytes")
-            output.write(storage.compressedBatches > 0 ? ", \(storage.compressedBatches) of \(storage.batches) batches gzip)\n" : ")\n")
+            output.write(
+                "stored:        \(storage.records) records, \(storage.storedBytes) bytes of batches (raw \(storage.rawBytes) bytes"
+            )
+            output.write(
+                storage.compressedBatches > 0 ? ", \(storage.compressedBatches) of \(storage.batches) batches gzip)\n" : ")\n")
             output.write("segments:      \(segments.count)\n")
-            output.write(pad("BASE OFFSET", 22) + pad("RECORDS", 12) + pad("BATCHES", 10) + pad("STORE BYTES", 14) + "INDEX BYTES\n")
+            output.write(
+                pad("BASE OFFSET", 22) + pad("RECORDS", 12) + pad("BATCHES", 10) + pad("STORE BYTES", 14) + "INDEX BYTES\n")
             for segment in segments {
                 output.write(
-                    pad(String(segment.baseOffset), 22) + pad(String(segment.recordCount), 12) + pad(String(segment.batchCount), 10)
-                        + pad(String(segment.storeBytes), 14) + String(segment.indexBytes) + (segment.isActive ? "  (active)" : "") + "\n")
+                    pad(String(segment.baseOffset), 22) + pad(String(segment.recordCount), 12)
+                        + pad(String(segment.batchCount), 10)
+                        + pad(String(segment.storeBytes), 14) + String(segment.indexBytes)
+                        + (segment.isActive ? "  (active)" : "") + "\n")
             }
             ingest?.writeText(to: output)
         }

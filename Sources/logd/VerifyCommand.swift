@@ -27,6 +27,8 @@ struct VerifyCommand: ParsableCommand {
         if let first = report.problems.first {
             throw CLIError("\(log): \(first)")
         }
-        print("\(log): ok: \(report.segments) segments, \(report.batches) batches, \(report.records) records, \(report.bytes) bytes")
+        print(
+            "\(log): ok: \(report.segments) segments, \(report.batches) batches, \(report.records) records, \(report.bytes) bytes"
+        )
     }
 }

@@ -24,7 +24,10 @@ import Testing
         mutating func append(_ records: [Record], to log: Log) throws {
             let offsets = try log.append(records)
             for (offset, record) in zip(offsets, records) {
-                appended.append(StoredRecord(offset: offset, timestamp: record.timestamp ?? 0, key: record.key, value: record.value, headers: record.headers))
+                appended.append(
+                    StoredRecord(
+                        offset: offset, timestamp: record.timestamp ?? 0, key: record.key, value: record.value,
+                        headers: record.headers))
                 if let key = record.key { latest[key] = .some(record.value) }
             }
         }
@@ -39,8 +42,9 @@ import Testing
             var seenBelow = Set<[UInt8]>()
             for record in records {
                 let original = appended[Int(record.offset)]
-                #expect(record.key == original.key && record.value == original.value && record.headers == original.headers,
-                        "\(comment): offset \(record.offset) changed")
+                #expect(
+                    record.key == original.key && record.value == original.value && record.headers == original.headers,
+                    "\(comment): offset \(record.offset) changed")
                 guard let key = record.key else { continue }
                 last[key] = .some(record.value)
                 if record.offset < uniqueBelow {
@@ -90,7 +94,8 @@ import Testing
             let capacity = [1, 7, 64, 100_000][Int.random(in: 0..<4, using: &generator)]
             let report = try log.compact(now: timestamp + 10, keyMapCapacity: capacity)
             let activeBase = try #require(log.segments().last).baseOffset
-            try model.check(log, uniqueBelow: activeBase, tombstonesGone: false, "seed \(seed) round \(round) capacity \(capacity)")
+            try model.check(
+                log, uniqueBelow: activeBase, tombstonesGone: false, "seed \(seed) round \(round) capacity \(capacity)")
             #expect(report.recordsAfter <= report.recordsBefore)
             if round == 3 {
                 try log.close()
@@ -266,14 +271,18 @@ import Testing
                 decided.files.removeValue(forKey: name + ".swap")
                 decided.files[name] = compacted.files[name]
             }
-            for (label, image, expected) in [("undecided", undecided, original.files[name]), ("decided", decided, compacted.files[name])] {
+            for (label, image, expected) in [
+                ("undecided", undecided, original.files[name]), ("decided", decided, compacted.files[name]),
+            ] {
                 let path = directory.log("\(label)-\(number)")
                 try image.materialize(at: path)
                 let reopened = try Log.open(directory: path, options: Self.options())
                 try model.check(reopened, uniqueBelow: 0, tombstonesGone: false, "\(label) \(name)")
                 try reopened.close()
                 #expect(try readBytes(path.appending(name)) == expected, "\(label) \(name)")
-                let leftovers = try FileManager.default.contentsOfDirectory(atPath: path.string).filter { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") }
+                let leftovers = try FileManager.default.contentsOfDirectory(atPath: path.string).filter {
+                    $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap")
+                }
                 #expect(leftovers.isEmpty, "\(label): \(leftovers)")
                 #expect(try Log.verify(directory: path).isClean, "\(label) \(name)")
             }
@@ -282,7 +291,8 @@ import Testing
             try decided.materialize(at: crashed)
             let report = try Log.verify(directory: crashed)
             #expect(report.isClean && !report.notes.isEmpty, "\(report.problems) \(report.notes)")
-            try model.check(try Log.openForReading(directory: crashed), uniqueBelow: 0, tombstonesGone: false, "reader of crashed \(name)")
+            try model.check(
+                try Log.openForReading(directory: crashed), uniqueBelow: 0, tombstonesGone: false, "reader of crashed \(name)")
         }
     }
 }

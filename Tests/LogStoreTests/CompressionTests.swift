@@ -25,7 +25,9 @@ import Testing
         var output = [UInt8](repeating: 0, count: plain.count)
         let deflater = try GzipDeflater(level: level)
         let size = try #require(
-            plain.withUnsafeBytes { bytes in output.withUnsafeMutableBytes { BatchCompressor.gzip(bytes, deflater: deflater, into: $0.baseAddress!) } })
+            plain.withUnsafeBytes { bytes in
+                output.withUnsafeMutableBytes { BatchCompressor.gzip(bytes, deflater: deflater, into: $0.baseAddress!) }
+            })
         return Array(output[0..<size])
     }
 
@@ -113,7 +115,8 @@ import Testing
                 if decode(resealed(bytes), expecting: records) { damaged += 1 }
             }
         }
-        #expect(damaged > (batch.count - header) * 3 / 2, "nearly every flip is caught (gzip header time/OS bytes are not checked)")
+        #expect(
+            damaged > (batch.count - header) * 3 / 2, "nearly every flip is caught (gzip header time/OS bytes are not checked)")
         for cut in (header + 1)..<batch.count {
             #expect(decode(resealed(Array(batch[0..<cut])), expecting: records), "cut at \(cut) must be an error")
         }
@@ -206,7 +209,9 @@ import Testing
                 Issue.record("unexpected \(error)")
                 return true
             }
-            #expect(decoded.map(\.value) == expected.map(\.value) && decoded.map(\.key) == expected.map(\.key), "damage read back as data")
+            #expect(
+                decoded.map(\.value) == expected.map(\.value) && decoded.map(\.key) == expected.map(\.key),
+                "damage read back as data")
             return false
         }
     }

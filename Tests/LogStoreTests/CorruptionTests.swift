@@ -20,7 +20,8 @@ import Testing
             let count = number % 3 + 1
             let batch = (0..<count).map { index in
                 Record(
-                    key: index == 1 ? nil : Array("k\(number)".utf8), value: generator.bytes(Int.random(in: 0...40, using: &generator)),
+                    key: index == 1 ? nil : Array("k\(number)".utf8),
+                    value: generator.bytes(Int.random(in: 0...40, using: &generator)),
                     headers: index == 2 ? [RecordHeader("h", "\(number)")] : [], timestamp: 1_000_000 + Int64(number))
             }
             try model.append(batch, to: log)
@@ -57,7 +58,9 @@ import Testing
         do {
             let all = try log.read(from: model.baseOffset, maxRecords: Int.max, maxBytes: Int.max)
             #expect(all.allSatisfy(model.matches), "\(comment): read(from:) returned different data")
-            #expect(all.count == Int(log.nextOffset - model.baseOffset), "\(comment): read(from:) returned \(all.count) records without an error")
+            #expect(
+                all.count == Int(log.nextOffset - model.baseOffset),
+                "\(comment): read(from:) returned \(all.count) records without an error")
         } catch let error as LogStoreError where error.code == .corruption {
             corrupt += 1
         } catch {

@@ -102,7 +102,11 @@ import Testing
                             }
                         }
                         if records.first?.offset != offset {
-                            failures.withLock { $0.append("reader \(reader): read(from: \(offset)) began at \(String(describing: records.first?.offset))") }
+                            failures.withLock {
+                                $0.append(
+                                    "reader \(reader): read(from: \(offset)) began at \(String(describing: records.first?.offset))"
+                                )
+                            }
                         }
                         readsChecked.withLock { $0 += 1 }
                         guard appending else { break }
@@ -137,11 +141,14 @@ import Testing
         case 0..<70:
             return (0..<Int.random(in: 1...20, using: &generator)).map { _ in Int.random(in: 0...300, using: &generator) }
         case 70..<82:
-            return (0..<Int.random(in: 1...3, using: &generator)).map { _ in Int.random(in: buffer - 200...buffer + 200, using: &generator) }
+            return (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                Int.random(in: buffer - 200...buffer + 200, using: &generator)
+            }
         case 82..<90:
             return [Int.random(in: 4 * buffer - 200...4 * buffer + 200, using: &generator)]
         case 90..<97:
-            return (0..<Int.random(in: 1...3, using: &generator)).map { _ in Int.random(in: 1 << 20...6 << 20, using: &generator) }
+            return (0..<Int.random(in: 1...3, using: &generator)).map { _ in Int.random(in: 1 << 20...6 << 20, using: &generator)
+            }
         default:
             return [Int.random(in: 8 << 20...30 << 20, using: &generator)]
         }
@@ -163,21 +170,27 @@ import Testing
             let baseOffset = Int64(storeName.dropLast(".store".count)) ?? -1
             let layout = batchLayout(of: store)
             let end = layout.last.map { $0.position + $0.header.size } ?? 0
-            #expect(end == store.count, "\(storeName): batches end at \(end) of \(store.count) bytes \(comment)", sourceLocation: sourceLocation)
-            #expect(index.count == layout.count * SegmentIndex.entrySize, "\(indexName) size \(comment)", sourceLocation: sourceLocation)
+            #expect(
+                end == store.count, "\(storeName): batches end at \(end) of \(store.count) bytes \(comment)",
+                sourceLocation: sourceLocation)
+            #expect(
+                index.count == layout.count * SegmentIndex.entrySize, "\(indexName) size \(comment)",
+                sourceLocation: sourceLocation)
             for (number, batch) in layout.enumerated() {
                 guard let model = expected.popFirst() else {
                     Issue.record("\(storeName) holds more batches than were appended \(comment)", sourceLocation: sourceLocation)
                     return
                 }
-                #expect(batch.header.baseOffset == model.offsets.lowerBound && Int(batch.header.recordCount) == model.offsets.count,
-                        "\(storeName) batch \(number) \(comment)", sourceLocation: sourceLocation)
+                #expect(
+                    batch.header.baseOffset == model.offsets.lowerBound && Int(batch.header.recordCount) == model.offsets.count,
+                    "\(storeName) batch \(number) \(comment)", sourceLocation: sourceLocation)
                 let entry = number * SegmentIndex.entrySize
                 guard entry + SegmentIndex.entrySize <= index.count else { continue }
                 let relative = index[entry..<entry + 4].reversed().reduce(0) { $0 << 8 | Int64($1) }
                 let position = index[entry + 4..<entry + 12].reversed().reduce(0) { $0 << 8 | Int64($1) }
-                #expect(relative == model.offsets.lowerBound - baseOffset && position == Int64(batch.position),
-                        "\(indexName) entry \(number) \(comment)", sourceLocation: sourceLocation)
+                #expect(
+                    relative == model.offsets.lowerBound - baseOffset && position == Int64(batch.position),
+                    "\(indexName) entry \(number) \(comment)", sourceLocation: sourceLocation)
             }
         }
         #expect(expected.isEmpty, "\(expected.count) appended batches are in no store \(comment)", sourceLocation: sourceLocation)

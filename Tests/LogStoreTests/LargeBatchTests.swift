@@ -52,7 +52,9 @@ import Testing
         var sizes: [Int] = []
         var receipt: AppendReceipt?
         for size in Self.sizeSequences[sequence] {
-            receipt = try log.appendDeferringDurability([Record(key: nil, value: patternValue(offset: Int64(sizes.count), length: size))])
+            receipt = try log.appendDeferringDurability([
+                Record(key: nil, value: patternValue(offset: Int64(sizes.count), length: size))
+            ])
             #expect(receipt?.offsets == Int64(sizes.count)..<Int64(sizes.count + 1))
             sizes.append(size)
         }
@@ -94,7 +96,8 @@ func expectPatternRecords(
     for (offset, size) in sizes.enumerated() {
         let stored = try log.read(at: Int64(offset))
         #expect(stored.offset == Int64(offset), "\(comment)", sourceLocation: sourceLocation)
-        #expect(isPatternValue(stored.value, offset: Int64(offset), length: size),
-                "offset \(offset) (\(size) bytes) \(comment)", sourceLocation: sourceLocation)
+        #expect(
+            isPatternValue(stored.value, offset: Int64(offset), length: size),
+            "offset \(offset) (\(size) bytes) \(comment)", sourceLocation: sourceLocation)
     }
 }

@@ -22,7 +22,9 @@ import Testing
         var log = try Log.open(directory: directory.log(), options: options)
         for round in 0..<Int.random(in: 4...7, using: &generator) {
             for _ in 0..<Int.random(in: 5...40, using: &generator) {
-                let count = Int.random(in: 0..<6, using: &generator) == 0 ? Int.random(in: 10...60, using: &generator) : Int.random(in: 1...4, using: &generator)
+                let count =
+                    Int.random(in: 0..<6, using: &generator) == 0
+                    ? Int.random(in: 10...60, using: &generator) : Int.random(in: 1...4, using: &generator)
                 let maxValue = Int.random(in: 0..<10, using: &generator) == 0 ? 3000 : 200
                 let batch = (0..<count).map { _ in randomRecord(using: &generator, maxValueBytes: maxValue) }
                 try model.append(batch, to: log)

@@ -46,9 +46,25 @@ private func decodeWithoutCrashing(_ bytes: [UInt8]) {
         ("one plain record", [Record("hello", key: "k")]),
         ("nil key and value (tombstone)", [Record(key: nil, value: nil)]),
         ("empty key and value", [Record(key: [], value: [])]),
-        ("headers with nil and empty values", [Record(key: nil, value: [1, 2, 3], headers: [RecordHeader(key: "a", value: nil), RecordHeader(key: "", value: []), RecordHeader("ü", "ß")])]),
-        ("timestamps going backwards", [Record(key: nil, value: [1], timestamp: 5_000), Record(key: nil, value: [2], timestamp: 1_000), Record(key: nil, value: [3], timestamp: 9_000)]),
-        ("negative and zero timestamps", [Record(key: nil, value: [1], timestamp: 0), Record(key: nil, value: [2], timestamp: -1)]),
+        (
+            "headers with nil and empty values",
+            [
+                Record(
+                    key: nil, value: [1, 2, 3],
+                    headers: [RecordHeader(key: "a", value: nil), RecordHeader(key: "", value: []), RecordHeader("ü", "ß")])
+            ]
+        ),
+        (
+            "timestamps going backwards",
+            [
+                Record(key: nil, value: [1], timestamp: 5_000), Record(key: nil, value: [2], timestamp: 1_000),
+                Record(key: nil, value: [3], timestamp: 9_000),
+            ]
+        ),
+        (
+            "negative and zero timestamps",
+            [Record(key: nil, value: [1], timestamp: 0), Record(key: nil, value: [2], timestamp: -1)]
+        ),
         ("a value of 70 000 bytes", [Record(key: [9], value: [UInt8](repeating: 7, count: 70_000))]),
         ("many small records", (0..<500).map { Record("v\($0)") }),
     ]
@@ -92,8 +108,10 @@ private func decodeWithoutCrashing(_ bytes: [UInt8]) {
     /// a Kafka client would parse it.
     @Test func goldenBytesOfTheV2Layout() throws {
         let bytes = encodeBatch(
-            [Record(key: Array("k".utf8), value: Array("v".utf8), timestamp: 0x0102_0304_0506),
-             Record(key: nil, value: nil, headers: [RecordHeader("h", "x")], timestamp: 0x0102_0304_0508)],
+            [
+                Record(key: Array("k".utf8), value: Array("v".utf8), timestamp: 0x0102_0304_0506),
+                Record(key: nil, value: nil, headers: [RecordHeader("h", "x")], timestamp: 0x0102_0304_0508),
+            ],
             baseOffset: 0x0A0B, now: 0)
         let expected: [UInt8] =
             [0, 0, 0, 0, 0, 0, 0x0A, 0x0B]  // baseOffset
@@ -135,7 +153,8 @@ private func decodeWithoutCrashing(_ bytes: [UInt8]) {
                     Issue.record("byte \(position) ^ \(flip) was not detected")
                     continue
                 }
-                if position >= BatchLayout.headerSize, case .crcMismatch = problem {} else if position >= BatchLayout.headerSize {
+                if position >= BatchLayout.headerSize, case .crcMismatch = problem {
+                } else if position >= BatchLayout.headerSize {
                     Issue.record("byte \(position): expected a CRC mismatch, got \(problem)")
                 }
             }
@@ -207,18 +226,19 @@ private func decodeWithoutCrashing(_ bytes: [UInt8]) {
 
     /// Hand-made records that pass the CRC but hold lengths, counts and
     /// deltas at the edges of Int64: the parser must reject them, not trap.
-    @Test(arguments: [
-        ("record length Int64.max", [Int64.max]),
-        ("key length Int64.max", [30, 0, 0, Int64.max]),
-        ("value length Int64.max", [30, 0, 0, -1, Int64.max]),
-        ("value length -2", [30, 0, 0, -1, -2]),
-        ("timestamp delta Int64.max", [30, Int64.max, 0, -1, -1, 0]),
-        ("timestamp delta Int64.min", [30, Int64.min, 0, -1, -1, 0]),
-        ("header count Int64.max", [30, 0, 0, -1, -1, Int64.max]),
-        ("header key length Int64.max", [30, 0, 0, -1, -1, 1, Int64.max]),
-        ("header value length Int64.max", [30, 0, 0, -1, -1, 1, 0, Int64.max]),
-        ("header count -5", [30, 0, 0, -1, -1, -5]),
-    ] as [(String, [Int64])])
+    @Test(
+        arguments: [
+            ("record length Int64.max", [Int64.max]),
+            ("key length Int64.max", [30, 0, 0, Int64.max]),
+            ("value length Int64.max", [30, 0, 0, -1, Int64.max]),
+            ("value length -2", [30, 0, 0, -1, -2]),
+            ("timestamp delta Int64.max", [30, Int64.max, 0, -1, -1, 0]),
+            ("timestamp delta Int64.min", [30, Int64.min, 0, -1, -1, 0]),
+            ("header count Int64.max", [30, 0, 0, -1, -1, Int64.max]),
+            ("header key length Int64.max", [30, 0, 0, -1, -1, 1, Int64.max]),
+            ("header value length Int64.max", [30, 0, 0, -1, -1, 1, 0, Int64.max]),
+            ("header count -5", [30, 0, 0, -1, -1, -5]),
+        ] as [(String, [Int64])])
     func extremeFieldsAreRejectedWithoutTrapping(name: String, fields: [Int64]) {
         var bytes = encodeBatch([Record(key: nil, value: nil)], baseOffset: 0, now: 0)
         bytes.removeSubrange(BatchLayout.headerSize...)

@@ -30,7 +30,8 @@ import Testing
         try model.append([Record("after recovery")], to: recovered)
         try recovered.close()
         let active = try readBytes(directory.log("crashed").appending(activeIndex))
-        let activeBatches = batchLayout(of: try readBytes(directory.log("crashed").appending(activeIndex.replacingOccurrences(of: ".index", with: ".store"))))
+        let activeBatches = batchLayout(
+            of: try readBytes(directory.log("crashed").appending(activeIndex.replacingOccurrences(of: ".index", with: ".store"))))
         #expect(active.count == activeBatches.count * SegmentIndex.entrySize, "a closed log's index holds exactly its entries")
         let reopened = try Log.open(directory: directory.log("crashed"), options: Self.options)
         try model.expectLogMatches(reopened)

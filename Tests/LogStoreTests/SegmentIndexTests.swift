@@ -26,7 +26,9 @@ import Testing
         #expect(index.entry(2).maxTimestamp == 700)
         try index.seal()
         let sealed = try readBytes(path)
-        #expect(sealed == Self.entryBytes(0, 0, 500) + Self.entryBytes(3, 0x0102_0304_0506, 500) + Self.entryBytes(0x0A0B_0C0D, 9999, 700))
+        #expect(
+            sealed == Self.entryBytes(0, 0, 500) + Self.entryBytes(3, 0x0102_0304_0506, 500)
+                + Self.entryBytes(0x0A0B_0C0D, 9999, 700))
         let reopened = try SegmentIndex(file: try OpenFile(path: path, options: []), count: 3, preallocateBytes: nil)
         #expect((0..<3).map(reopened.entry) == (0..<3).map(index.entry))
     }

@@ -168,7 +168,8 @@ struct LogModel {
 
     func matches(_ stored: StoredRecord) -> Bool {
         guard stored.offset >= baseOffset, stored.offset < nextOffset else { return false }
-        return LogStoreTests.matches(stored, record(at: stored.offset), offset: stored.offset, appendTime: appendTime(at: stored.offset))
+        return LogStoreTests.matches(
+            stored, record(at: stored.offset), offset: stored.offset, appendTime: appendTime(at: stored.offset))
     }
 
     /// Keeps only the records below `offset`.
@@ -179,7 +180,9 @@ struct LogModel {
 
     /// Checks every offset of `log` three ways (`read(at:)`, `read(from:)`
     /// and `forEachRecord`) against the model.
-    func expectLogMatches(_ log: Log, from start: Int64? = nil, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectLogMatches(
+        _ log: Log, from start: Int64? = nil, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let start = start ?? baseOffset
         #expect(log.nextOffset == nextOffset, "\(comment)", sourceLocation: sourceLocation)
         for offset in start..<nextOffset {
@@ -188,8 +191,9 @@ struct LogModel {
         }
         let all = try log.read(from: start, maxRecords: Int.max, maxBytes: Int.max)
         #expect(all.count == Int(nextOffset - start), "read(from:) count \(comment)", sourceLocation: sourceLocation)
-        #expect(all.enumerated().allSatisfy { $0.element.offset == start + Int64($0.offset) && matches($0.element) },
-                "read(from:) \(comment)", sourceLocation: sourceLocation)
+        #expect(
+            all.enumerated().allSatisfy { $0.element.offset == start + Int64($0.offset) && matches($0.element) },
+            "read(from:) \(comment)", sourceLocation: sourceLocation)
         var expected = start
         var good = true
         let end = try log.forEachRecord(from: start, maxBytes: Int.max) { view in
@@ -206,7 +210,9 @@ struct LogModel {
             while offset < nextOffset && chunks < 10_000 {
                 let chunk = try log.read(from: offset, maxRecords: 3, maxBytes: 1)
                 guard let last = chunk.last else { break }
-                #expect(chunk.first?.offset == offset && chunk.allSatisfy(matches), "chunked read at \(offset) \(comment)", sourceLocation: sourceLocation)
+                #expect(
+                    chunk.first?.offset == offset && chunk.allSatisfy(matches), "chunked read at \(offset) \(comment)",
+                    sourceLocation: sourceLocation)
                 offset = last.offset + 1
                 chunks += 1
             }

@@ -27,9 +27,10 @@ import Testing
             timestamps += batch
         }
         #expect(try log.segments().count > 3)
-        let queries = (0..<200).map { _ in base + Int64.random(in: -10_000...700_000, using: &random) } + [
-            timestamps.min() ?? 0, timestamps.max() ?? 0, (timestamps.max() ?? 0) + 1,
-        ]
+        let queries =
+            (0..<200).map { _ in base + Int64.random(in: -10_000...700_000, using: &random) } + [
+                timestamps.min() ?? 0, timestamps.max() ?? 0, (timestamps.max() ?? 0) + 1,
+            ]
         for query in queries {
             #expect(try log.offset(atOrAfter: query) == expected(timestamps, query), "seed \(seed), time \(query)")
         }
@@ -44,7 +45,9 @@ import Testing
         #expect(removed > 0)
         let lowest = Int(reopened.lowestOffset)
         for query in queries.prefix(50) {
-            #expect(try reopened.offset(atOrAfter: query) == expected(timestamps, query, lowest: lowest), "seed \(seed), time \(query)")
+            #expect(
+                try reopened.offset(atOrAfter: query) == expected(timestamps, query, lowest: lowest),
+                "seed \(seed), time \(query)")
         }
         try reopened.close()
     }

@@ -37,7 +37,9 @@ import Testing
         #expect(segments.last?.nextOffset == offset)
         #expect(segments.last?.isActive == true)
         // Segments that started after the offset are gone, files and all.
-        let storeFiles = try FileManager.default.contentsOfDirectory(atPath: directory.log().string).filter { $0.hasSuffix(".store") }
+        let storeFiles = try FileManager.default.contentsOfDirectory(atPath: directory.log().string).filter {
+            $0.hasSuffix(".store")
+        }
         #expect(storeFiles.count == segments.count)
         #expect(segments.allSatisfy { $0.baseOffset <= offset })
         try model.append([Record("new at \(offset)"), Record("and one more")], to: log)

@@ -67,12 +67,14 @@ import Testing
         keptBatch.withUnsafeMutableBytes { raw in
             if let base = raw.baseAddress { BatchEncoder.encode(kept, baseOffset: 30, now: 0, size: size, to: base) }
         }
-        let plan = Log.TruncationPlan(segmentBase: target.baseOffset, cutPosition: batchPosition, nextOffset: cut, keptBatch: keptBatch)
+        let plan = Log.TruncationPlan(
+            segmentBase: target.baseOffset, cutPosition: batchPosition, nextOffset: cut, keptBatch: keptBatch)
         try writeBytes(plan.encoded(), to: directory.log().appending(Log.truncationMarker))
         try FileManager.default.removeItem(atPath: directory.log().appending(Log.cleanShutdownMarker).string)
         let later = segments.filter { $0.baseOffset > target.baseOffset }.map(\.baseOffset)
         if stepsDone >= 1, let newest = later.last {
-            try FileManager.default.removeItem(atPath: directory.log().appending(Segment.fileName(baseOffset: newest, suffix: "store")).string)
+            try FileManager.default.removeItem(
+                atPath: directory.log().appending(Segment.fileName(baseOffset: newest, suffix: "store")).string)
         }
         let store = directory.log().appending(Segment.fileName(baseOffset: target.baseOffset, suffix: "store"))
         if stepsDone >= 2 {

@@ -23,7 +23,7 @@ private func decode(_ bytes: [UInt8]) -> (value: Int64?, consumed: Int) {
     static let edgeCases: [(Int64, Int)] = [
         (0, 1), (-1, 1), (1, 1), (63, 1), (-64, 1), (64, 2), (-65, 2), (8191, 2), (-8192, 2), (8192, 3),
         (Int64(Int32.max), 5), (Int64(Int32.min), 5), (Int64.max, 10), (Int64.min, 10),
-        (Int64.max - 1, 10), (Int64.min + 1, 10), (1 << 62, 10), (-(1 << 62), 9), ((1 << 62) - 1, 9)
+        (Int64.max - 1, 10), (Int64.min + 1, 10), (1 << 62, 10), (-(1 << 62), 9), ((1 << 62) - 1, 9),
     ]
 
     @Test(arguments: edgeCases)

@@ -107,4 +107,3 @@ func parseJSON(_ bytes: [UInt8]?) throws -> Any {
 func parseObject(_ bytes: [UInt8]?) throws -> [String: Any] {
     try #require(try parseJSON(bytes) as? [String: Any])
 }
-

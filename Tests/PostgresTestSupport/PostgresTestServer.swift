@@ -1,10 +1,9 @@
 import Foundation
+import PostgresCDC
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
-
-import PostgresCDC
 
 /// A throwaway Postgres 15 for the tests: `initdb` into a temp dir, logical
 /// WAL, a free port on 127.0.0.1, roles for every authentication method,
@@ -130,8 +129,10 @@ public final class PostgresTestServer: Sendable {
             // A self-signed certificate: sslmode=require encrypts without verifying (as libpq).
             try Self.run(
                 "/usr/bin/openssl",
-                ["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost", "-newkey", "rsa:2048",
-                 "-keyout", dataDirectory + "/server.key", "-out", dataDirectory + "/server.crt"])
+                [
+                    "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost", "-newkey", "rsa:2048",
+                    "-keyout", dataDirectory + "/server.key", "-out", dataDirectory + "/server.crt",
+                ])
             _ = try Self.run("/bin/chmod", ["600", dataDirectory + "/server.key"])
         }
         if isRoot { _ = try Self.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
@@ -177,7 +178,8 @@ public final class PostgresTestServer: Sendable {
 
     /// A configuration for `user` (the trust superuser by default).
     public func configuration(
-        user: String = Role.trust, password: String? = nil, replication: PostgresConnectionConfiguration.ReplicationMode = .database,
+        user: String = Role.trust, password: String? = nil,
+        replication: PostgresConnectionConfiguration.ReplicationMode = .database,
         runtimeParameters: [String: String] = [:], tlsMode: PostgresConnectionConfiguration.TLSMode = .disable
     ) -> PostgresConnectionConfiguration {
         PostgresConnectionConfiguration(
@@ -220,7 +222,7 @@ public final class PostgresTestServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else { throw TestServerError(message: "cannot run \(executable): errno \(spawned)") }

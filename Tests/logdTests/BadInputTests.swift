@@ -14,13 +14,17 @@ struct BadInputTests {
     static func expectCleanFailure(
         _ result: LogdResult, mentioning fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        #expect(result.exitCode != nil && result.exitCode != 0, "must fail with an exit code: \(result)", sourceLocation: sourceLocation)
+        #expect(
+            result.exitCode != nil && result.exitCode != 0, "must fail with an exit code: \(result)",
+            sourceLocation: sourceLocation)
         #expect(result.output == "", "nothing on stdout: \(result)", sourceLocation: sourceLocation)
         let errors = result.errorLines.filter { $0.hasPrefix("Error:") }
         #expect(errors.count == 1, "exactly one error line: \(result)", sourceLocation: sourceLocation)
         #expect(result.errorLines.first == errors.first, "the error line comes first: \(result)", sourceLocation: sourceLocation)
         for fragment in fragments {
-            #expect(errors.first?.contains(fragment) == true, "the error names \"\(fragment)\": \(result)", sourceLocation: sourceLocation)
+            #expect(
+                errors.first?.contains(fragment) == true, "the error names \"\(fragment)\": \(result)",
+                sourceLocation: sourceLocation)
         }
     }
 

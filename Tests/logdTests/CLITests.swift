@@ -78,7 +78,9 @@ struct CLITests {
         #expect(read.output == textOutput(["a", "b", "c", "d"]), "\(read)")
     }
 
-    @Test(arguments: [["--sync", "always"], ["--sync", "interval", "--sync-interval-ms", "5"], ["--sync", "interval"], ["--sync", "never"]])
+    @Test(arguments: [
+        ["--sync", "always"], ["--sync", "interval", "--sync-interval-ms", "5"], ["--sync", "interval"], ["--sync", "never"],
+    ])
     func everySyncPolicyAppendsAndReadsBack(syncArguments: [String]) throws {
         let directory = try TestDirectory()
         let fromInput = sampleValues(200, prefix: "input")
@@ -258,7 +260,9 @@ struct CLITests {
             // One fixed-width index entry a batch.
             let indexBytes = try #require(jsonInt(segment["index_bytes"]))
             #expect(indexBytes > 0 && indexBytes % (next - base) == 0, "\(segment)")
-            if let first = segments.first, let firstIndexBytes = jsonInt(first["index_bytes"]), let firstBatches = jsonInt(first["batches"]) {
+            if let first = segments.first, let firstIndexBytes = jsonInt(first["index_bytes"]),
+                let firstBatches = jsonInt(first["batches"])
+            {
                 #expect(indexBytes / (next - base) == firstIndexBytes / firstBatches, "the same entry size in every segment")
             }
             let storeBytes = try #require(jsonInt(segment["store_bytes"]))
@@ -290,7 +294,8 @@ struct CLITests {
         #expect(bad.exitCode == 1 && bad.errorOutput.contains("retention.ms"), "\(bad)")
         #expect(!FileManager.default.fileExists(atPath: directory.log("fresh")), "a refused setting creates nothing")
 
-        let created = try Logd.run(directory.args("config", "fresh", "--set", "segment.bytes=1024", "--set", "retention.ms=60000"))
+        let created = try Logd.run(
+            directory.args("config", "fresh", "--set", "segment.bytes=1024", "--set", "retention.ms=60000"))
         #expect(created.succeeded, "\(created)")
         #expect(created.lines.contains("segment.bytes=1024") && created.lines.contains("retention.ms=60000"), "\(created)")
         // The first appends already roll at the configured segment size.

@@ -52,20 +52,24 @@ struct CompactionCrashTests {
             for number in 0..<600 {
                 let key = "row-\(Int.random(in: 0..<150, using: &random))"
                 let delete = Int.random(in: 0..<10, using: &random) == 0
-                let value = delete ? "" : "r\(round).\(number):" + String(repeating: "v", count: Int.random(in: 0...80, using: &random))
+                let value =
+                    delete ? "" : "r\(round).\(number):" + String(repeating: "v", count: Int.random(in: 0...80, using: &random))
                 lines.append(key + "\t" + value)
                 expected[key] = .some(delete ? nil : value)
             }
             let append = try Logd.run(
-                directory.args("append", "compacted", "--key-separator", "\t", "--empty-as-null", "--segment-bytes", "4096", "--quiet"),
+                directory.args(
+                    "append", "compacted", "--key-separator", "\t", "--empty-as-null", "--segment-bytes", "4096", "--quiet"),
                 input: Array(textOutput(lines).utf8))
             try #require(append.succeeded, "\(context): \(append)")
 
             let started = ContinuousClock.now
-            let compaction = try Logd.start(directory.args("compact", "compacted", "--key-map-keys", String(Int.random(in: 5...60, using: &random))))
+            let compaction = try Logd.start(
+                directory.args("compact", "compacted", "--key-map-keys", String(Int.random(in: 5...60, using: &random))))
             compaction.closeInput()
             // Round 0 runs to the end and times a whole compaction; later kills land anywhere in one.
-            let wholeRun = Double(longestRun.components.attoseconds / 1_000_000_000_000 + longestRun.components.seconds * 1_000_000)
+            let wholeRun = Double(
+                longestRun.components.attoseconds / 1_000_000_000_000 + longestRun.components.seconds * 1_000_000)
             let delay = Double.random(in: 0...1.1, using: &random) * wholeRun
             if round > 0 { usleep(UInt32(min(delay, 5_000_000))) }
             if round == 0 || compaction.hasExited {

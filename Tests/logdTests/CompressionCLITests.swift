@@ -22,8 +22,10 @@ import Testing
         #expect(try Logd.run(directory.args("append", "cdc", "--quiet"), input: Array(textOutput(second).utf8)).succeeded)
         let plain = Self.changeLines(400..<450)
         #expect(
-            try Logd.run(directory.args("append", "cdc", "--compression", "none", "--quiet"), input: Array(textOutput(plain).utf8))
-                .succeeded)
+            try Logd.run(
+                directory.args("append", "cdc", "--compression", "none", "--quiet"), input: Array(textOutput(plain).utf8)
+            )
+            .succeeded)
 
         let read = try Logd.run(directory.args("read", "cdc"))
         #expect(read.lines == first + second + plain, "\(read.errorOutput)")

@@ -34,7 +34,8 @@ import Glibc
         var random = SeededGenerator(seed: seed)
         let directory = try TemporaryDirectoryForGroups()
         let values = sampleValues(4000, prefix: "event", width: 120)
-        let producer = try Logd.start(directory.args("append", "events", "--sync", "never", "--segment-bytes", "65536", "--quiet"))
+        let producer = try Logd.start(
+            directory.args("append", "events", "--sync", "never", "--segment-bytes", "65536", "--quiet"))
         let feed = values.map { $0 + "\n" }
         producer.feedInBackground { descriptor in
             var index = 0
@@ -76,7 +77,8 @@ import Glibc
         #expect(start <= delivered, "seed \(seed): final run started at \(start) after \(delivered)")
         #expect(rest == Array(start..<Int64(values.count)), "seed \(seed)")
         let groups = try Logd.run(directory.args("groups", "events"))
-        #expect(groups.lines.contains { $0.hasPrefix("audit") && $0.contains("\(values.count)") && $0.hasSuffix(" 0") }, "\(groups)")
+        #expect(
+            groups.lines.contains { $0.hasPrefix("audit") && $0.contains("\(values.count)") && $0.hasSuffix(" 0") }, "\(groups)")
         try directory.base.expectVerifies("events")
     }
 

@@ -109,7 +109,9 @@ struct CorruptionTests {
                 #expect(result.exitCode == 1 && result.output == "", "\(result)", sourceLocation: sourceLocation)
                 let error = result.errorLines.first ?? ""
                 #expect(error.hasPrefix("Error:") && error.contains(fileName), "\(result)", sourceLocation: sourceLocation)
-                #expect(error.contains("offset \(damagedOffset)") && error.contains("position \(batch.position)"), "\(result)", sourceLocation: sourceLocation)
+                #expect(
+                    error.contains("offset \(damagedOffset)") && error.contains("position \(batch.position)"), "\(result)",
+                    sourceLocation: sourceLocation)
             } else {
                 #expect(result.succeeded, "\(result)", sourceLocation: sourceLocation)
                 #expect(result.output == textOutput(expected), "\(result)", sourceLocation: sourceLocation)

@@ -55,7 +55,8 @@ struct CrashTests {
             trigger: .afterAcknowledgements, linesPerRound: 20...200, maxLinesPerWrite: 6, maxValueBytes: 120, salt: 1),
         Scenario(
             name: "mixed batches, killed after a random delay", rounds: 18, segmentBytes: 4096,
-            trigger: .afterDelay(maxMicroseconds: 60_000), linesPerRound: 50...400, maxLinesPerWrite: 40, maxValueBytes: 400, salt: 2),
+            trigger: .afterDelay(maxMicroseconds: 60_000), linesPerRound: 50...400, maxLinesPerWrite: 40, maxValueBytes: 400,
+            salt: 2),
         Scenario(
             name: "large batches bigger than the pipe, killed after a random delay", rounds: 14, segmentBytes: 64 << 10,
             trigger: .afterDelay(maxMicroseconds: 80_000), linesPerRound: 100...600, maxLinesPerWrite: 300, maxValueBytes: 2000,
@@ -239,7 +240,10 @@ struct CrashTests {
         switch scenario.trigger {
         case .afterAcknowledgements:
             let reached = appender.stdout.waitForLines(timeout: .seconds(30)) { $0.count >= input.killAfterAcknowledgements }
-            #expect(reached != nil, "\(context): the appender acknowledged \(appender.stdout.completeLines.count) of \(input.killAfterAcknowledgements) awaited; stderr: \(appender.stderr.text)")
+            #expect(
+                reached != nil,
+                "\(context): the appender acknowledged \(appender.stdout.completeLines.count) of \(input.killAfterAcknowledgements) awaited; stderr: \(appender.stderr.text)"
+            )
         case .afterDelay(let maxMicroseconds):
             if input.killDuringStartup {
                 usleep(UInt32(input.delayFraction * Double(startupMicroseconds)))
@@ -253,7 +257,9 @@ struct CrashTests {
         let termination = try appender.kill()
         feed.stop.store(true, ordering: .relaxed)
         appender.waitForWriter()
-        #expect(!exited && termination == .signaled(SIGKILL), "\(context): the appender ended before the kill (\(termination)); stderr: \(appender.stderr.text)")
+        #expect(
+            !exited && termination == .signaled(SIGKILL),
+            "\(context): the appender ended before the kill (\(termination)); stderr: \(appender.stderr.text)")
         #expect(appender.stdout.waitForEnd(timeout: .seconds(10)), "\(context)")
         if let firstOutput = appender.stdout.firstOutput {
             let (seconds, attoseconds) = (firstOutput - launched).components
@@ -262,7 +268,9 @@ struct CrashTests {
 
         // The acknowledgements: consecutive offsets from the log's end before the round.
         let acknowledged = appender.stdout.completeLines
-        #expect(acknowledged == (base..<base + acknowledged.count).map(String.init), "\(context): acknowledged offsets \(acknowledged.prefix(20))...")
+        #expect(
+            acknowledged == (base..<base + acknowledged.count).map(String.init),
+            "\(context): acknowledged offsets \(acknowledged.prefix(20))...")
         let bytesSent = feed.bytesSent.load(ordering: .relaxed)
         let linesSent = input.linesSent(bytesSent: bytesSent)
         #expect(acknowledged.count <= linesSent, "\(context): \(acknowledged.count) acknowledged but only \(linesSent) sent")
@@ -286,8 +294,13 @@ struct CrashTests {
         #expect(present <= linesSent, "\(context): \(present) records present but only \(linesSent) lines were sent")
         let expected = stored.map(\.value) + input.lines.prefix(max(0, min(present, linesSent)))
         guard values == expected else {
-            let first = zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(values.count, expected.count)
-            throw ChildProcessError(description: "\(context): `logd read` after kill -9 differs from what was sent at offset \(first) (\(values.count) values, \(expected.count) expected)")
+            let first =
+                zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(values.count, expected.count)
+            throw ChildProcessError(
+                description:
+                    "\(context): `logd read` after kill -9 differs from what was sent at offset \(first) (\(values.count) values, \(expected.count) expected)"
+            )
         }
         stored += sent.records(input.lines.prefix(present))
         return present
@@ -308,7 +321,9 @@ struct CrashTests {
         defer { if !closed { try? log.close() } }
         #expect(log.lowestOffset == 0, "\(context)")
         let present = Int(log.nextOffset) - stored.count
-        #expect(present >= acknowledged, "\(context): \(acknowledged) acknowledged but only \(present) present (next offset \(log.nextOffset))")
+        #expect(
+            present >= acknowledged,
+            "\(context): \(acknowledged) acknowledged but only \(present) present (next offset \(log.nextOffset))")
         #expect(present <= linesSent, "\(context): \(present) records present but only \(linesSent) lines were sent")
         let sentThisRound = sent.records(input.lines.prefix(max(0, min(present, linesSent))))
         let expected = stored + sentThisRound
@@ -321,7 +336,8 @@ struct CrashTests {
                 #expect(record.offset == offset, "\(context)")
                 let number = Int(record.offset)
                 guard number < expected.count else {
-                    Issue.record("\(context): record at offset \(number) was never sent (value \(record.value?.prefix(40) ?? []))")
+                    Issue.record(
+                        "\(context): record at offset \(number) was never sent (value \(record.value?.prefix(40) ?? []))")
                     mismatches += 1
                     break
                 }

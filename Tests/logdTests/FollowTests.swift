@@ -33,7 +33,8 @@ struct FollowTests {
             #expect(appender.write(Array(textOutput(lines).utf8)) > 0)
             expected += lines
             let seen = follower.stdout.waitForLines(timeout: Self.wait) { $0.count >= expected.count }
-            #expect(seen == expected, "chunk \(chunk): stdout: \(follower.stdout.text.suffix(500)) stderr: \(follower.stderr.text)")
+            #expect(
+                seen == expected, "chunk \(chunk): stdout: \(follower.stdout.text.suffix(500)) stderr: \(follower.stderr.text)")
             #expect(!appender.hasExited, "the appender is still running while the follower sees its records")
         }
         appender.closeInput()
@@ -62,7 +63,8 @@ struct FollowTests {
         #expect(try directory.storeFiles("rolling").count > 10)
 
         let lines = follower.stdout.waitForLines(timeout: Self.wait) { $0.count >= 151 }
-        let seen = try #require(lines, "follower saw \(follower.stdout.completeLines.count) of 151; stderr: \(follower.stderr.text)")
+        let seen = try #require(
+            lines, "follower saw \(follower.stdout.completeLines.count) of 151; stderr: \(follower.stderr.text)")
         let objects = try seen.map { try parseJSONObject($0) }
         #expect(objects.map { jsonInt($0["offset"]) } == (0...150).map { Int64($0) }, "every offset once, in order")
         #expect(objects.map { $0["value"] as? String } == ["seed"] + values)

@@ -61,11 +61,13 @@ final class SmallFileSystem {
         #expect(verify.succeeded, "\(verify)")
 
         // Still full: another append fails the same way and changes nothing.
-        let again = try Logd.run(["append", "full", "--dir", data, "--quiet"], input: Array(values.prefix(20_000).map { $0 + "\n" }.joined().utf8))
+        let again = try Logd.run(
+            ["append", "full", "--dir", data, "--quiet"], input: Array(values.prefix(20_000).map { $0 + "\n" }.joined().utf8))
         #expect(again.exitCode == 1, "\(again)")
         let reread = try Logd.run(["read", "full", "--dir", data])
         #expect(reread.lines.count >= read.lines.count, "\(reread)")
-        #expect(reread.lines == Array(values.prefix(read.lines.count)) + Array(values.prefix(reread.lines.count - read.lines.count)))
+        #expect(
+            reread.lines == Array(values.prefix(read.lines.count)) + Array(values.prefix(reread.lines.count - read.lines.count)))
     }
 
     /// A new log on a disk without room for its index fails before writing anything.

@@ -19,8 +19,9 @@ struct IngestCLITests {
         _ = try PostgresTestServer.require()
     }
 
-    @Test("changes stream into the log, read back as JSON; stat shows the source; a second run adds only the new transaction",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "changes stream into the log, read back as JSON; stat shows the source; a second run adds only the new transaction",
+        .enabled(if: PostgresTestServer.isAvailable))
     func endToEnd() async throws {
         try await offPool { try await endToEndBody() }
     }
@@ -81,8 +82,9 @@ struct IngestCLITests {
         try await database.drop()
     }
 
-    @Test("the issue-16 reproduction: a re-created slot is refused (exit 1) even with --create; --allow-gap records the gap; stat counts it",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "the issue-16 reproduction: a re-created slot is refused (exit 1) even with --create; --allow-gap records the gap; stat counts it",
+        .enabled(if: PostgresTestServer.isAvailable))
     func droppedSlotIsRefused() async throws {
         try await offPool { try await droppedSlotIsRefusedBody() }
     }
@@ -93,7 +95,8 @@ struct IngestCLITests {
         let database = try await IngestDatabase.create(on: server, name: "gap")
         try await database.sql("CREATE TABLE t (id int PRIMARY KEY)")
         let ingest = directory.args(
-            "ingest", "postgres", "g", "--dsn", database.dsn, "--slot", "gap_slot", "--publication", "gap_pub", "--until-caught-up")
+            "ingest", "postgres", "g", "--dsn", database.dsn, "--slot", "gap_slot", "--publication", "gap_pub",
+            "--until-caught-up")
         #expect(try Logd.run(ingest + ["--create"], timeout: .seconds(120)).succeeded)
         try await database.sql("INSERT INTO t VALUES (1)")
         #expect(try Logd.run(ingest, timeout: .seconds(120)).succeeded)
@@ -102,7 +105,8 @@ struct IngestCLITests {
 
         let refused = try Logd.run(ingest + ["--create"], timeout: .seconds(120))
         #expect(refused.exitCode == 1, "\(refused)")
-        #expect(refused.errorOutput.contains("gap_slot does not exist") && refused.errorOutput.contains("--resnapshot"), "\(refused)")
+        #expect(
+            refused.errorOutput.contains("gap_slot does not exist") && refused.errorOutput.contains("--resnapshot"), "\(refused)")
 
         let allowed = try Logd.run(ingest + ["--create", "--allow-gap"], timeout: .seconds(120))
         #expect(allowed.succeeded, "\(allowed)")
@@ -119,8 +123,9 @@ struct IngestCLITests {
         try await database.drop()
     }
 
-    @Test("an ingested log compacts to the latest state of every row; deleted rows go once their tombstones expire",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "an ingested log compacts to the latest state of every row; deleted rows go once their tombstones expire",
+        .enabled(if: PostgresTestServer.isAvailable))
     func compaction() async throws {
         try await offPool { try await compactionBody() }
     }
@@ -131,7 +136,8 @@ struct IngestCLITests {
         let database = try await IngestDatabase.create(on: server, name: "compact")
         try await database.sql("CREATE TABLE kv (id int PRIMARY KEY, v int)")
         let ingest = directory.args(
-            "ingest", "postgres", "kv", "--dsn", database.dsn, "--slot", "compact_slot", "--publication", "compact_pub", "--create",
+            "ingest", "postgres", "kv", "--dsn", database.dsn, "--slot", "compact_slot", "--publication", "compact_pub",
+            "--create",
             "--until-caught-up")
         let setup = try Logd.run(ingest, timeout: .seconds(120))
         #expect(setup.succeeded, "\(setup)")
@@ -152,7 +158,8 @@ struct IngestCLITests {
         // The latest record of each key is the row as the database has it; no key appears twice in compacted segments.
         var state: [Int64: Int64] = [:]
         for record in after {
-            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.keyObject.flatMap({ jsonInt($0["id"]) }) : nil else { continue }
+            guard let id = record.headers[CDCHeader.table] == "public.kv" ? record.keyObject.flatMap({ jsonInt($0["id"]) }) : nil
+            else { continue }
             if let row = record.value["after"] as? [String: Any] { state[id] = jsonInt(row["v"]) } else { state[id] = nil }
         }
         var expected: [Int64: Int64] = [:]
@@ -170,14 +177,19 @@ struct IngestCLITests {
         try await database.drop()
     }
 
-    @Test("bad arguments are usage errors (exit 64) naming what is wrong", arguments: [
-        (["--slot", "s", "--publication", "p"], "--dsn"),
-        (["--dsn", "mysql://x@h/db", "--slot", "s", "--publication", "p"], "postgres://"),
-        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--tables", "a.b"], "--create"),
-        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--sync", "never"], "never"),
-        (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--status-interval-ms", "60000"], "--status-interval-ms"),
-        (["--dsn", "postgres://u@h/db?sslmode=verify-full", "--slot", "s", "--publication", "p"], "sslmode"),
-    ])
+    @Test(
+        "bad arguments are usage errors (exit 64) naming what is wrong",
+        arguments: [
+            (["--slot", "s", "--publication", "p"], "--dsn"),
+            (["--dsn", "mysql://x@h/db", "--slot", "s", "--publication", "p"], "postgres://"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--tables", "a.b"], "--create"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--sync", "never"], "never"),
+            (
+                ["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--status-interval-ms", "60000"],
+                "--status-interval-ms"
+            ),
+            (["--dsn", "postgres://u@h/db?sslmode=verify-full", "--slot", "s", "--publication", "p"], "sslmode"),
+        ])
     func badArguments(arguments: [String], mentions: String) throws {
         let directory = try TestDirectory()
         let result = try Logd.run(directory.args(["ingest", "postgres", "log"] + arguments))
@@ -192,15 +204,17 @@ struct IngestCLITests {
         let port = try PostgresTestServer.freePort()
         let result = try Logd.run(
             directory.args(
-                "ingest", "postgres", "log", "--dsn", "postgres://u:secret-pw@127.0.0.1:\(port)/db", "--slot", "s", "--publication",
+                "ingest", "postgres", "log", "--dsn", "postgres://u:secret-pw@127.0.0.1:\(port)/db", "--slot", "s",
+                "--publication",
                 "p"), timeout: .seconds(60))
         #expect(result.exitCode == 1, "\(result)")
         #expect(result.errorOutput.contains("127.0.0.1:\(port)"), "\(result)")
         #expect(!result.errorOutput.contains("secret-pw"), "the password was printed: \(result)")
     }
 
-    @Test("a wrong password, a missing publication and a missing slot are clear errors; the password is never printed",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a wrong password, a missing publication and a missing slot are clear errors; the password is never printed",
+        .enabled(if: PostgresTestServer.isAvailable))
     func setupErrors() async throws {
         try await offPool { try await setupErrorsBody() }
     }
@@ -219,7 +233,8 @@ struct IngestCLITests {
         #expect(!wrongPassword.errorOutput.contains("not-the-password"), "\(wrongPassword)")
 
         let noPublication = try Logd.run(
-            directory.args("ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "missing_pub_slot", "--publication", "no_such_pub"),
+            directory.args(
+                "ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "missing_pub_slot", "--publication", "no_such_pub"),
             timeout: .seconds(60))
         #expect(noPublication.exitCode == 1, "\(noPublication)")
         #expect(noPublication.errorOutput.contains("publication no_such_pub does not exist"), "\(noPublication)")
@@ -227,7 +242,8 @@ struct IngestCLITests {
 
         try await server.sql("DROP PUBLICATION IF EXISTS setup_errors_pub; CREATE PUBLICATION setup_errors_pub")
         let noSlot = try Logd.run(
-            directory.args("ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "no_such_slot", "--publication", "setup_errors_pub"),
+            directory.args(
+                "ingest", "postgres", "log", "--dsn", server.dsn, "--slot", "no_such_slot", "--publication", "setup_errors_pub"),
             timeout: .seconds(60))
         #expect(noSlot.exitCode == 1, "\(noSlot)")
         #expect(noSlot.errorOutput.contains("replication slot no_such_slot does not exist"), "\(noSlot)")
@@ -235,8 +251,9 @@ struct IngestCLITests {
         #expect(slots == [["0"]], "a slot was created without --create")
     }
 
-    @Test("SIGTERM stops a running ingest cleanly: exit 0, a whole log, the slot acknowledged",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "SIGTERM stops a running ingest cleanly: exit 0, a whole log, the slot acknowledged",
+        .enabled(if: PostgresTestServer.isAvailable))
     func sigtermStopsCleanly() async throws {
         try await offPool { try await sigtermStopsCleanlyBody() }
     }
@@ -266,13 +283,15 @@ struct IngestCLITests {
         let confirmed = try await database.sql(
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sigterm_slot'")
         let lastEnd = try #require(records.last?.headers[CDCHeader.transactionEndLSN])
-        #expect(try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
+        #expect(
+            try LSNText.compare(#require(confirmed.first?.first ?? nil), lastEnd) >= 0, "slot not acknowledged up to \(lastEnd)")
         try directory.expectVerifies("events")
         try await database.drop()
     }
 
-    @Test("kill -9 of the ingester during a pgbench load, 8 times: every committed transaction is in the log exactly once, in order, none partial",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "kill -9 of the ingester during a pgbench load, 8 times: every committed transaction is in the log exactly once, in order, none partial",
+        .enabled(if: PostgresTestServer.isAvailable))
     func killDuringPgbench() async throws {
         try await offPool { try await killDuringPgbenchBody() }
     }
@@ -287,7 +306,8 @@ struct IngestCLITests {
         let connection = ["-h", "127.0.0.1", "-p", String(server.port), "-U", PostgresTestServer.Role.trust, database.name]
         try PostgresTestServer.run(pgbench, ["-i", "-s", "1", "-q"] + connection)
         let ingest = directory.args(
-            "ingest", "postgres", "bench", "--dsn", database.dsn, "--slot", "crash_slot", "--publication", "crash_pub", "--create",
+            "ingest", "postgres", "bench", "--dsn", database.dsn, "--slot", "crash_slot", "--publication", "crash_pub",
+            "--create",
             "--slot-wait", "30")
         // Creates the slot after the initial load: the balances all start at 0.
         let setup = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
@@ -319,7 +339,9 @@ struct IngestCLITests {
         var branches: [Int64: Int64] = [:]
         var history = 0
         for record in records {
-            guard let after = record.value["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else { continue }
+            guard let after = record.value["after"] as? [String: Any], let table = record.headers[CDCHeader.table] else {
+                continue
+            }
             switch table {
             case "public.pgbench_accounts": accounts[jsonInt(after["aid"])!] = jsonInt(after["abalance"])
             case "public.pgbench_tellers": tellers[jsonInt(after["tid"])!] = jsonInt(after["tbalance"])
@@ -353,8 +375,9 @@ struct IngestCLITests {
         try await database.drop()
     }
 
-    @Test("Postgres restarted mid-stream: the ingester reconnects and misses nothing",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "Postgres restarted mid-stream: the ingester reconnects and misses nothing",
+        .enabled(if: PostgresTestServer.isAvailable))
     func postgresRestart() async throws {
         try await offPool { try await postgresRestartBody() }
     }
@@ -443,25 +466,36 @@ enum IngestedLog {
 
     /// Transactions are whole, numbered 1, 2, 3... and in commit order;
     /// each one's records have ordinals 0, 1, 2...; no transaction twice.
-    static func checkWholeTransactionsInOrder(_ records: [IngestedRecord], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func checkWholeTransactionsInOrder(_ records: [IngestedRecord], sourceLocation: SourceLocation = #_sourceLocation)
+        throws
+    {
         var ordinal = 0
         var commit: String?
         var sequence = 0
         var previousEnd: String?
         for record in records {
             let recordCommit = try #require(record.headers[CDCHeader.commitLSN], sourceLocation: sourceLocation)
-            #expect(record.headers[CDCHeader.transactionOrdinal] == String(ordinal), "offset \(record.offset)", sourceLocation: sourceLocation)
+            #expect(
+                record.headers[CDCHeader.transactionOrdinal] == String(ordinal), "offset \(record.offset)",
+                sourceLocation: sourceLocation)
             if ordinal == 0 {
                 if let previousEnd {
-                    #expect(try LSNText.compare(recordCommit, previousEnd) >= 0, "offset \(record.offset): commit \(recordCommit) before the previous transaction's end \(previousEnd)", sourceLocation: sourceLocation)
+                    #expect(
+                        try LSNText.compare(recordCommit, previousEnd) >= 0,
+                        "offset \(record.offset): commit \(recordCommit) before the previous transaction's end \(previousEnd)",
+                        sourceLocation: sourceLocation)
                 }
                 commit = recordCommit
             } else {
-                #expect(recordCommit == commit, "offset \(record.offset): a transaction's records disagree on commit_lsn", sourceLocation: sourceLocation)
+                #expect(
+                    recordCommit == commit, "offset \(record.offset): a transaction's records disagree on commit_lsn",
+                    sourceLocation: sourceLocation)
             }
             if let end = record.headers[CDCHeader.transactionEndLSN] {
                 sequence += 1
-                #expect(record.headers[CDCHeader.transactionSequence] == String(sequence), "offset \(record.offset)", sourceLocation: sourceLocation)
+                #expect(
+                    record.headers[CDCHeader.transactionSequence] == String(sequence), "offset \(record.offset)",
+                    sourceLocation: sourceLocation)
                 previousEnd = end
                 ordinal = 0
             } else {

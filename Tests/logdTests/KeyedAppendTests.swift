@@ -31,9 +31,12 @@ import Testing
         let append = try Logd.run(
             directory.args("append", "t", "--key-separator", "=>", "--empty-as-null", "--quiet"), input: Array(input.utf8))
         #expect(append.succeeded, "\(append)")
-        #expect(try Self.keysAndValues(directory, "t") == [["a", "1"], ["b", "2"], ["a", nil], [nil, "keyless"], ["c", "3=>4"]])
+        #expect(
+            try Self.keysAndValues(directory, "t") == [["a", "1"], ["b", "2"], ["a", nil], [nil, "keyless"], ["c", "3=>4"]])
         // VALUE arguments split the same way.
-        #expect(try Logd.run(directory.args("append", "t", "--key-separator", "=>", "--empty-as-null", "d=>", "e=>5", "--quiet")).succeeded)
+        #expect(
+            try Logd.run(directory.args("append", "t", "--key-separator", "=>", "--empty-as-null", "d=>", "e=>5", "--quiet"))
+                .succeeded)
         #expect(try Self.keysAndValues(directory, "t").suffix(2) == [["d", nil], ["e", "5"]])
     }
 

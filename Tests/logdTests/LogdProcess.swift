@@ -267,7 +267,8 @@ final class ChildProcess {
         #if canImport(Glibc)
         // Not in Swift's Glibc module (they need _GNU_SOURCE); glibc has had them since 2.34 and 2.29.
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        typealias ChangeDirectory = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+        typealias ChangeDirectory =
+            @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
         if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
             _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
         }
@@ -426,7 +427,9 @@ final class ChildProcess {
             usleep(500)
         }
         let ended = stdout.waitForEnd(timeout: .seconds(10)) && stderr.waitForEnd(timeout: .seconds(10))
-        try #require(ended, "output pipes of `logd \(arguments.joined(separator: " "))` stayed open after it exited", sourceLocation: sourceLocation)
+        try #require(
+            ended, "output pipes of `logd \(arguments.joined(separator: " "))` stayed open after it exited",
+            sourceLocation: sourceLocation)
         waitForWriter()
         closeInput()
         return termination ?? .exited(-1)
@@ -443,7 +446,9 @@ final class ChildProcess {
         if let termination { return termination }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw ChildProcessError(description: "waitpid failed: \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                throw ChildProcessError(description: "waitpid failed: \(String(cString: strerror(errno)))")
+            }
         }
         let ended = Termination(waitStatus: status)
         termination = ended

@@ -1,10 +1,11 @@
+import Logging
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import SystemPackage
 
 /// What `Log.compact` did.
 public struct CompactionReport: Sendable, Hashable {
@@ -55,7 +56,9 @@ extension Log {
     ///   changed then), `.io`, `.unavailable` when the log is closed or read-only.
     @discardableResult
     public func compact(now: Int64? = nil, keyMapCapacity: Int = 1 << 20) throws -> CompactionReport {
-        guard keyMapCapacity > 0 else { throw LogStoreError(.invalidArgument, "keyMapCapacity must be positive, got \(keyMapCapacity)") }
+        guard keyMapCapacity > 0 else {
+            throw LogStoreError(.invalidArgument, "keyMapCapacity must be positive, got \(keyMapCapacity)")
+        }
         return try compactionLock.withLock { _ in
             let now = now ?? currentTimeMillis()
             let (horizon, overflow) = now.subtractingReportingOverflow(options.deleteRetentionMilliseconds)
@@ -77,7 +80,9 @@ extension Log {
                 let mapEnd = try fillKeyMap(map, from: mapStart, extents: sealed)
                 report.passes += 1
                 for number in sealed.indices where sealed[number].baseOffset < mapEnd {
-                    if isClosedForCompaction() { throw LogStoreError(.unavailable, "log closed during compaction", path: directory.string) }
+                    if isClosedForCompaction() {
+                        throw LogStoreError(.unavailable, "log closed during compaction", path: directory.string)
+                    }
                     let rule = KeepRule(map: map, mapEnd: mapEnd, tombstoneHorizon: overflow ? Int64.min : horizon)
                     guard let cleaned = try clean(sealed[number], rule: rule, report: &report) else { continue }
                     sealed[number] = cleaned
@@ -149,7 +154,9 @@ extension Log {
         let index = extent.segment.index
         var position: Int64 = 0
         var batchBase = extent.baseOffset
-        if offset > extent.baseOffset, let entry = index.search(relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount) {
+        if offset > extent.baseOffset,
+            let entry = index.search(relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount)
+        {
             position = index.entry(entry).position
             batchBase = extent.baseOffset + Int64(index.entry(entry).relativeOffset)
         }
@@ -192,9 +199,12 @@ extension Log {
         // Written with the log's compression setting (Kafka keeps each batch's codec; batches are merged here).
         let entries: [IndexEntry]? = try withOptionalDeflater(level: level) { deflater in
             var compress: ((UnsafeRawBufferPointer, UnsafeMutableRawPointer) -> Int?)?
-            if let deflater { compress = { plain, destination in BatchCompressor.gzip(plain, deflater: deflater, into: destination) } }
+            if let deflater {
+                compress = { plain, destination in BatchCompressor.gzip(plain, deflater: deflater, into: destination) }
+            }
             let builder = BatchBuilder(
-                baseOffset: extent.baseOffset, segmentBase: extent.baseOffset, position: 0, targetRecordsBytes: Self.compactedBatchBytes,
+                baseOffset: extent.baseOffset, segmentBase: extent.baseOffset, position: 0,
+                targetRecordsBytes: Self.compactedBatchBytes,
                 compress: compress)
             var dropped = 0
             var tombstones: Int64 = 0
@@ -237,7 +247,8 @@ extension Log {
             try FileSystem.rename(cleanedIndex, to: indexPath)
             try FileSystem.syncDirectory(directory)
             let store = try OpenFile(path: storePath, options: [])
-            let index = try SegmentIndex(file: try OpenFile(path: indexPath, options: []), count: entries.count, preallocateBytes: nil)
+            let index = try SegmentIndex(
+                file: try OpenFile(path: indexPath, options: []), count: entries.count, preallocateBytes: nil)
             let cleaned = SegmentExtent(
                 segment: Segment(baseOffset: extent.baseOffset, store: store, index: index), storeSize: storeSize,
                 indexCount: entries.count, nextOffset: extent.nextOffset)

@@ -124,17 +124,25 @@ public struct LogConfig: Sendable, Equatable {
         }
         switch key {
         case "retention.bytes", "retention.ms":
-            guard number >= -1 else { throw LogStoreError(.invalidArgument, "\(key) must be -1 (no limit) or at least 0, got \(number)") }
+            guard number >= -1 else {
+                throw LogStoreError(.invalidArgument, "\(key) must be -1 (no limit) or at least 0, got \(number)")
+            }
             let limit = number == -1 ? nil : number
             if key == "retention.bytes" { retentionBytes = limit } else { retentionMilliseconds = limit }
         case "compression.gzip.level":
-            guard (1...9).contains(number) else { throw LogStoreError(.invalidArgument, "compression.gzip.level must be 1...9, got \(number)") }
+            guard (1...9).contains(number) else {
+                throw LogStoreError(.invalidArgument, "compression.gzip.level must be 1...9, got \(number)")
+            }
             gzipLevel = Int(number)
         case "delete.retention.ms":
-            guard number >= 0 else { throw LogStoreError(.invalidArgument, "delete.retention.ms must be at least 0, got \(number)") }
+            guard number >= 0 else {
+                throw LogStoreError(.invalidArgument, "delete.retention.ms must be at least 0, got \(number)")
+            }
             deleteRetentionMilliseconds = number
         default:
-            guard number >= 1024 else { throw LogStoreError(.invalidArgument, "segment.bytes must be at least 1024, got \(number)") }
+            guard number >= 1024 else {
+                throw LogStoreError(.invalidArgument, "segment.bytes must be at least 1024, got \(number)")
+            }
             segmentBytes = number
         }
     }

@@ -73,10 +73,12 @@ public struct LogOptions: Sendable {
 
     func validate() throws {
         guard maxSegmentBytes >= Int64(BatchLayout.headerSize) else {
-            throw LogStoreError(.invalidArgument, "maxSegmentBytes must be at least \(BatchLayout.headerSize), got \(maxSegmentBytes)")
+            throw LogStoreError(
+                .invalidArgument, "maxSegmentBytes must be at least \(BatchLayout.headerSize), got \(maxSegmentBytes)")
         }
         guard maxIndexBytes >= SegmentIndex.entrySize else {
-            throw LogStoreError(.invalidArgument, "maxIndexBytes must be at least \(SegmentIndex.entrySize), got \(maxIndexBytes)")
+            throw LogStoreError(
+                .invalidArgument, "maxIndexBytes must be at least \(SegmentIndex.entrySize), got \(maxIndexBytes)")
         }
         guard writeBufferBytes >= 4096 else {
             throw LogStoreError(.invalidArgument, "writeBufferBytes must be at least 4096, got \(writeBufferBytes)")
@@ -85,7 +87,8 @@ public struct LogOptions: Sendable {
             throw LogStoreError(.invalidArgument, "gzip level must be 1...9, got \(level)")
         }
         guard deleteRetentionMilliseconds >= 0 else {
-            throw LogStoreError(.invalidArgument, "deleteRetentionMilliseconds must be at least 0, got \(deleteRetentionMilliseconds)")
+            throw LogStoreError(
+                .invalidArgument, "deleteRetentionMilliseconds must be at least 0, got \(deleteRetentionMilliseconds)")
         }
         if case .interval(let milliseconds) = syncPolicy, milliseconds <= 0 {
             throw LogStoreError(.invalidArgument, "sync interval must be positive, got \(milliseconds) ms")

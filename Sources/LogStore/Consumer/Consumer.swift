@@ -72,7 +72,8 @@ public final class Consumer: @unchecked Sendable {
         case .latest: target = next
         case .fail:
             throw LogStoreError(
-                .offsetOutOfRange, "consumer group '\(group)': \(reason), and its reset policy is fail", path: log.directory.string,
+                .offsetOutOfRange, "consumer group '\(group)': \(reason), and its reset policy is fail",
+                path: log.directory.string,
                 offset: committed)
         }
         if committed != nil {
@@ -153,7 +154,8 @@ public final class Consumer: @unchecked Sendable {
     public func commit(_ offset: Int64) throws {
         guard offset >= 0, offset <= log.nextOffset else {
             throw LogStoreError(
-                .invalidArgument, "cannot commit offset \(offset) for group '\(group)': the log's next offset is \(log.nextOffset)",
+                .invalidArgument,
+                "cannot commit offset \(offset) for group '\(group)': the log's next offset is \(log.nextOffset)",
                 path: log.directory.string, offset: offset)
         }
         try offsets.commit(offset)

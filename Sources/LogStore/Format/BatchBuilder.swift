@@ -115,7 +115,8 @@ final class BatchBuilder {
         }
         entries.append(
             IndexEntry(
-                relativeOffset: UInt32(baseOffset - segmentBase), position: outputPosition + Int64(output.count), maxTimestamp: maxTimestamp))
+                relativeOffset: UInt32(baseOffset - segmentBase), position: outputPosition + Int64(output.count),
+                maxTimestamp: maxTimestamp))
         output.count += written
         baseOffset = lastOffset + 1
         recordCount = 0

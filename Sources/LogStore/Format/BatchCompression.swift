@@ -45,13 +45,16 @@ enum BatchCompressor {
         guard batch.count > header + 18, let base = batch.baseAddress else { return nil }
         let section = batch.count - header
         let room = UnsafeMutableRawBufferPointer(start: output + header, count: section - section / 32 - 1)
-        guard let compressed = deflater.compress(UnsafeRawBufferPointer(rebasing: batch[header...]), into: room) else { return nil }
+        guard let compressed = deflater.compress(UnsafeRawBufferPointer(rebasing: batch[header...]), into: room) else {
+            return nil
+        }
         output.copyMemory(from: base, byteCount: header)
         let size = header + compressed
         let attributes = batch.loadBigEndian(at: BatchLayout.attributes, as: Int16.self)
         output.storeBigEndian(Int32(size - BatchLayout.logOverhead), at: BatchLayout.batchLength)
         output.storeBigEndian((attributes & ~BatchCodec.mask) | Int16(BatchCodec.gzip), at: BatchLayout.attributes)
-        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: output + BatchLayout.attributes, count: size - BatchLayout.attributes))
+        let crc = CRC32C.checksum(
+            UnsafeRawBufferPointer(start: output + BatchLayout.attributes, count: size - BatchLayout.attributes))
         output.storeBigEndian(crc, at: BatchLayout.crc)
         return size
     }

@@ -20,7 +20,8 @@ enum BatchDecoder {
             try forEachRecord(inSection: inflated.bytes, header: header, body)
         default:
             throw LogStoreError(
-                .corruption, "batch uses compression codec \(header.codec) (\(BatchCodec.name(header.codec))), which this build cannot read",
+                .corruption,
+                "batch uses compression codec \(header.codec) (\(BatchCodec.name(header.codec))), which this build cannot read",
                 offset: header.baseOffset)
         }
     }

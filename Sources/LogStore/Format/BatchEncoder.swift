@@ -23,7 +23,8 @@ enum BatchEncoder {
         for record in records {
             let timestamp = record.timestamp ?? now
             if timestamp.subtractingReportingOverflow(base).overflow {
-                throw LogStoreError(.invalidArgument, "record timestamps \(base) and \(timestamp) are too far apart for one batch")
+                throw LogStoreError(
+                    .invalidArgument, "record timestamps \(base) and \(timestamp) are too far apart for one batch")
             }
         }
     }
@@ -56,7 +57,8 @@ enum BatchEncoder {
             let timestamp = record.timestamp ?? now
             if timestamp > maxTimestamp { maxTimestamp = timestamp }
             let timestampDelta = timestamp - baseTimestamp
-            Varint.write(Int64(bodySize(record, timestampDelta: timestampDelta, offsetDelta: offsetDelta)), to: pointer, at: &index)
+            Varint.write(
+                Int64(bodySize(record, timestampDelta: timestampDelta, offsetDelta: offsetDelta)), to: pointer, at: &index)
             pointer.storeBytes(of: 0, toByteOffset: index, as: UInt8.self)
             index += 1
             Varint.write(timestampDelta, to: pointer, at: &index)
@@ -77,7 +79,8 @@ enum BatchEncoder {
         }
         precondition(index == size, "batch size computed \(size), written \(index)")
         writeHeader(
-            to: pointer, baseOffset: baseOffset, size: size, lastOffsetDelta: Int32(offsetDelta - 1), baseTimestamp: baseTimestamp,
+            to: pointer, baseOffset: baseOffset, size: size, lastOffsetDelta: Int32(offsetDelta - 1),
+            baseTimestamp: baseTimestamp,
             maxTimestamp: maxTimestamp, recordCount: Int32(offsetDelta))
         return maxTimestamp
     }

@@ -14,7 +14,8 @@ struct BatchHeader: Sendable {
     /// The index entry of this batch at `position` of a segment based at `segmentBase`
     /// (the batch's own maximum timestamp: appending it makes it a running maximum).
     func indexEntry(segmentBase: Int64, position: Int64) -> IndexEntry {
-        IndexEntry(relativeOffset: UInt32(truncatingIfNeeded: baseOffset - segmentBase), position: position, maxTimestamp: maxTimestamp)
+        IndexEntry(
+            relativeOffset: UInt32(truncatingIfNeeded: baseOffset - segmentBase), position: position, maxTimestamp: maxTimestamp)
     }
     var nextOffset: Int64 { lastOffset + 1 }
 

@@ -20,7 +20,8 @@ public struct RecordView {
             guard let keyLength = Varint.read(encodedHeaders, at: &index), keyLength >= 0,
                 keyLength <= encodedHeaders.count - index
             else { break }
-            let key = String(decoding: UnsafeRawBufferPointer(rebasing: encodedHeaders[index..<index + Int(keyLength)]), as: UTF8.self)
+            let key = String(
+                decoding: UnsafeRawBufferPointer(rebasing: encodedHeaders[index..<index + Int(keyLength)]), as: UTF8.self)
             index += Int(keyLength)
             guard let valueLength = Varint.read(encodedHeaders, at: &index) else { break }
             var value: [UInt8]?
@@ -36,6 +37,7 @@ public struct RecordView {
 
     /// A copy that outlives the batch's bytes.
     public func stored() -> StoredRecord {
-        StoredRecord(offset: offset, timestamp: timestamp, key: key.map { Array($0) }, value: value.map { Array($0) }, headers: headers())
+        StoredRecord(
+            offset: offset, timestamp: timestamp, key: key.map { Array($0) }, value: value.map { Array($0) }, headers: headers())
     }
 }

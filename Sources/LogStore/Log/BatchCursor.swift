@@ -24,7 +24,8 @@ struct BatchCursor {
         self.maxBytes = maxBytes
         let index = extent.segment.index
         guard let entryNumber = index.search(relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount) else {
-            throw LogStoreError(.corruption, "index has no entry at or below offset \(offset)", path: index.file.path.string, offset: offset)
+            throw LogStoreError(
+                .corruption, "index has no entry at or below offset \(offset)", path: index.file.path.string, offset: offset)
         }
         let entry = index.entry(entryNumber)
         // A damaged index must neither trap the reader nor send it past the
@@ -56,7 +57,9 @@ struct BatchCursor {
     /// passing each to `body`.
     /// - Returns: false once `body` returned false or `maxBytes` were read
     ///   (the read is over); true at the end of the segment.
-    mutating func readSegment(_ extent: SegmentExtent, _ body: (UnsafeRawBufferPointer, BatchHeader) throws -> Bool) throws -> Bool {
+    mutating func readSegment(_ extent: SegmentExtent, _ body: (UnsafeRawBufferPointer, BatchHeader) throws -> Bool) throws
+        -> Bool
+    {
         while position < extent.storeSize {
             let chunk = Int(min(Int64(want), extent.storeSize - position))
             if buffer.count < chunk {
@@ -113,7 +116,8 @@ struct BatchCursor {
                     .corruption, "batch failed its check: \(problem)", path: extent.segment.store.path.string,
                     offset: expected, position: position + Int64(local))
             }
-            guard header.baseOffset == expected, !isFirstBatch || (header.baseOffset...header.lastOffset).contains(startOffset) else {
+            guard header.baseOffset == expected, !isFirstBatch || (header.baseOffset...header.lastOffset).contains(startOffset)
+            else {
                 throw LogStoreError(
                     .corruption,
                     "batch at this position starts at offset \(header.baseOffset), but the index or the batch before promised \(expected)",

@@ -1,10 +1,11 @@
+import Logging
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import SystemPackage
 
 extension Log {
     /// Written (and fsynced) by `close()`; removed by `open`. Its absence at
@@ -114,12 +115,15 @@ extension Log {
         let storeSize = try store.size()
         let indexFile = try OpenFile(path: Segment.indexPath(in: directory, baseOffset: baseOffset), options: [.create])
 
-        if clean, let trusted = try trustedIndex(store: store, storeSize: storeSize, indexFile: indexFile, baseOffset: baseOffset) {
+        if clean, let trusted = try trustedIndex(store: store, storeSize: storeSize, indexFile: indexFile, baseOffset: baseOffset)
+        {
             let segment = Segment(baseOffset: baseOffset, store: store, index: trusted.index)
-            let extent = SegmentExtent(segment: segment, storeSize: storeSize, indexCount: trusted.index.count, nextOffset: trusted.nextOffset)
+            let extent = SegmentExtent(
+                segment: segment, storeSize: storeSize, indexCount: trusted.index.count, nextOffset: trusted.nextOffset)
             guard isActive else { return extent }
             let writable = try segment.reopenedForWriting(indexCount: extent.indexCount, indexBytes: options.maxIndexBytes)
-            return SegmentExtent(segment: writable, storeSize: storeSize, indexCount: extent.indexCount, nextOffset: extent.nextOffset)
+            return SegmentExtent(
+                segment: writable, storeSize: storeSize, indexCount: extent.indexCount, nextOffset: extent.nextOffset)
         }
 
         // Rebuild the index from the store (DESIGN.md rule 1).
@@ -160,7 +164,8 @@ extension Log {
         if !isActive {
             try index.seal()
             segment = Segment(
-                baseOffset: baseOffset, store: store, index: try SegmentIndex(file: indexFile, count: entries.count, preallocateBytes: nil))
+                baseOffset: baseOffset, store: store,
+                index: try SegmentIndex(file: indexFile, count: entries.count, preallocateBytes: nil))
         }
         logger.info(
             "log.index_rebuilt", metadata: ["log.file": "\(storePath)", "log.batches": "\(entries.count)"])

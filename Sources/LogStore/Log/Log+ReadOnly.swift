@@ -153,7 +153,9 @@ extension Log {
                 } catch {
                     logger.warning("log.refresh_failed", metadata: ["log.directory": "\(directory)", "error": "\(error)"])
                 }
-                return (writer.nextOffset > offset || offset < (writer.sealed.first?.baseOffset ?? writer.active.baseOffset), false)
+                return (
+                    writer.nextOffset > offset || offset < (writer.sealed.first?.baseOffset ?? writer.active.baseOffset), false
+                )
             }
             if state.closed { return false }
             if state.ready { return true }

@@ -23,7 +23,9 @@ extension Log {
 
         func encoded() -> [UInt8] {
             var bytes: [UInt8] = []
-            func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+            func put<T: FixedWidthInteger>(_ value: T) {
+                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+            }
             put(Self.magic)
             put(segmentBase)
             put(cutPosition)
@@ -54,10 +56,12 @@ extension Log {
                     UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
                 )
             }
-            guard fields.0 == Self.magic, fields.4 == bytes.count - fixed - 4, fields.5 == CRC32C.checksum(bytes[0..<(bytes.count - 4)])
+            guard fields.0 == Self.magic, fields.4 == bytes.count - fixed - 4,
+                fields.5 == CRC32C.checksum(bytes[0..<(bytes.count - 4)])
             else { return nil }
             self.init(
-                segmentBase: fields.1, cutPosition: fields.2, nextOffset: fields.3, keptBatch: Array(bytes[fixed..<(bytes.count - 4)]))
+                segmentBase: fields.1, cutPosition: fields.2, nextOffset: fields.3,
+                keptBatch: Array(bytes[fixed..<(bytes.count - 4)]))
         }
 
         /// Cuts `store` and writes the kept batch; the same result however
@@ -96,9 +100,11 @@ extension Log {
             let keep = Self.segmentNumber(containing: offset, in: extents)
             let target = extents[keep]
             guard
-                let entryNumber = target.segment.index.search(relativeOffset: UInt32(offset - target.baseOffset), count: target.indexCount)
+                let entryNumber = target.segment.index.search(
+                    relativeOffset: UInt32(offset - target.baseOffset), count: target.indexCount)
             else {
-                throw LogStoreError(.corruption, "index has no entry at or below offset \(offset)", path: target.segment.index.file.path.string)
+                throw LogStoreError(
+                    .corruption, "index has no entry at or below offset \(offset)", path: target.segment.index.file.path.string)
             }
             let entry = target.segment.index.entry(entryNumber)
             let batchBase = target.baseOffset + Int64(entry.relativeOffset)
@@ -118,13 +124,15 @@ extension Log {
                 keptBatch = Array(builder.output.bytes)
                 keptEntries = builder.entries
             }
-            let plan = TruncationPlan(segmentBase: target.baseOffset, cutPosition: entry.position, nextOffset: offset, keptBatch: keptBatch)
+            let plan = TruncationPlan(
+                segmentBase: target.baseOffset, cutPosition: entry.position, nextOffset: offset, keptBatch: keptBatch)
             try FileSystem.replaceAtomically(directory.appending(Self.truncationMarker), with: plan.encoded())
 
             // From here on a crash is finished by the next open.
             let writable =
                 keep == extents.count - 1
-                ? writer.active : try target.segment.reopenedForWriting(indexCount: target.indexCount, indexBytes: options.maxIndexBytes)
+                ? writer.active
+                : try target.segment.reopenedForWriting(indexCount: target.indexCount, indexBytes: options.maxIndexBytes)
             writer.sealed = Array(writer.sealed.prefix(keep))
             writer.active = writable
             for extent in extents[(keep + 1)...].reversed() {

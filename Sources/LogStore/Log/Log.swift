@@ -1,11 +1,12 @@
+import Logging
+import Synchronization
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import Synchronization
-import SystemPackage
 
 /// A segmented, append-only commit log in one directory.
 ///
@@ -121,7 +122,8 @@ public final class Log: @unchecked Sendable {
         self.lockFile = lockFile
         let buffer = WriteBuffer(capacity: options.writeBufferBytes)
         buffer.startPosition = activeSize
-        let activeExtent = SegmentExtent(segment: active, storeSize: activeSize, indexCount: active.index.count, nextOffset: nextOffset)
+        let activeExtent = SegmentExtent(
+            segment: active, storeSize: activeSize, indexCount: active.index.count, nextOffset: nextOffset)
         writer = WriterState(
             sealed: sealed, active: active, buffer: buffer, nextOffset: nextOffset, flushedNextOffset: nextOffset,
             visibleActive: activeExtent)
@@ -165,7 +167,9 @@ public final class Log: @unchecked Sendable {
     /// `waitForDurability`, else leaves that to the caller with the returned
     /// sequence (the async `append`).
     @inline(__always)
-    func appendBatch<C: Collection<Record>>(_ records: C, waitForDurability: Bool) throws -> (offsets: Range<Int64>, sequence: UInt64) {
+    func appendBatch<C: Collection<Record>>(_ records: C, waitForDurability: Bool) throws -> (
+        offsets: Range<Int64>, sequence: UInt64
+    ) {
         guard !records.isEmpty else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
         guard records.count < Int(Int32.max) else {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
@@ -175,9 +179,12 @@ public final class Log: @unchecked Sendable {
         let size = BatchEncoder.encodedSize(records, now: now)
         guard size <= BatchLayout.maxBatchSize else {
             throw LogStoreError(
-                .invalidArgument, "batch of \(records.count) records takes \(size) bytes, more than the limit of \(BatchLayout.maxBatchSize)")
+                .invalidArgument,
+                "batch of \(records.count) records takes \(size) bytes, more than the limit of \(BatchLayout.maxBatchSize)")
         }
-        if case .gzip(let level) = options.compression, let compressed = try gzipBatch(records, now: now, size: size, level: level) {
+        if case .gzip(let level) = options.compression,
+            let compressed = try gzipBatch(records, now: now, size: size, level: level)
+        {
             // Compressed outside the writer lock; under it the batch is copied and given its base offset.
             return try appendEncoded(size: compressed.size, recordCount: records.count, waitForDurability: waitForDurability) {
                 pointer, baseOffset in
@@ -186,7 +193,8 @@ public final class Log: @unchecked Sendable {
                 return compressed.maxTimestamp
             }
         }
-        return try appendEncoded(size: size, recordCount: records.count, waitForDurability: waitForDurability) { pointer, baseOffset in
+        return try appendEncoded(size: size, recordCount: records.count, waitForDurability: waitForDurability) {
+            pointer, baseOffset in
             BatchEncoder.encode(records, baseOffset: baseOffset, now: now, size: size, to: pointer)
         }
     }
@@ -397,7 +405,8 @@ public final class Log: @unchecked Sendable {
             let segment = try Segment.create(in: directory, baseOffset: writer.nextOffset, indexBytes: options.maxIndexBytes)
             try FileSystem.syncDirectory(directory)
             writer.sealed.append(
-                SegmentExtent(segment: old, storeSize: writer.flushedSize, indexCount: old.index.count, nextOffset: writer.nextOffset))
+                SegmentExtent(
+                    segment: old, storeSize: writer.flushedSize, indexCount: old.index.count, nextOffset: writer.nextOffset))
             writer.active = segment
             writer.buffer.startPosition = 0
             writer.durableSequence = writer.writtenSequence

@@ -1,9 +1,10 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemPackage
 
 /// What `Log.verify` found.
 public struct VerifyReport: Sendable {
@@ -64,7 +65,9 @@ extension Log {
             report.bytes += storeSize
             if let expectedBase, expectedBase != base {
                 report.problems.append(
-                    .init(file: storeName, offset: expectedBase, message: "segment starts at offset \(base) but the segment before ends at \(expectedBase)"))
+                    .init(
+                        file: storeName, offset: expectedBase,
+                        message: "segment starts at offset \(base) but the segment before ends at \(expectedBase)"))
             }
             var expectedEntries: [IndexEntry] = []
             let scan = try StoreScanner(file: store, fileSize: storeSize).scan(baseOffset: base) { position, header in
@@ -86,17 +89,22 @@ extension Log {
             if let damage = scan.damage {
                 if recoverable && damage.isTail {
                     report.notes.append(
-                        "torn tail in \(storeName) at position \(damage.position) (\(damage.problem)): the next open cuts \(storeSize - damage.position) bytes")
+                        "torn tail in \(storeName) at position \(damage.position) (\(damage.problem)): the next open cuts \(storeSize - damage.position) bytes"
+                    )
                 } else {
                     report.problems.append(
-                        .init(file: storeName, offset: damage.expectedOffset, position: damage.position, message: "\(damage.problem)"))
+                        .init(
+                            file: storeName, offset: damage.expectedOffset, position: damage.position,
+                            message: "\(damage.problem)"))
                 }
             }
             // The index must list exactly the batches the scan found.
             let indexPath = Segment.indexPath(in: directory, baseOffset: base)
             guard FileSystem.exists(indexPath) else {
                 let message = "index file is missing"
-                if recoverable { report.notes.append("\(message): \(indexPath.string) is rebuilt on open") } else {
+                if recoverable {
+                    report.notes.append("\(message): \(indexPath.string) is rebuilt on open")
+                } else {
                     report.problems.append(.init(file: indexPath.string, message: message))
                 }
                 continue
@@ -107,7 +115,9 @@ extension Log {
                     report.notes.append("index \(indexPath.string) is stale (\(mismatch.message)); the next open rebuilds it")
                 } else {
                     report.problems.append(
-                        .init(file: indexPath.string, offset: mismatch.entry.map { base + Int64($0) }, position: mismatch.position, message: mismatch.message))
+                        .init(
+                            file: indexPath.string, offset: mismatch.entry.map { base + Int64($0) }, position: mismatch.position,
+                            message: mismatch.message))
                 }
             }
         }

@@ -1,9 +1,10 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemPackage
 
 /// The `.index` file of a segment: fixed-width entries (`IndexLayout`), one
 /// per batch in the `.store` file, memory-mapped.

@@ -1,10 +1,11 @@
+import Synchronization
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
-import SystemPackage
 
 /// Tells waiters that something in a directory changed: a file written,
 /// created, deleted or renamed. A reader of a log that another process

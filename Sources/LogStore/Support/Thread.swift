@@ -1,9 +1,10 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemPackage
 
 /// Runs `body` on a new OS thread: work that blocks (the interval and
 /// `.always` syncers in fdatasync, compaction, benchmark appenders) must not

@@ -234,8 +234,9 @@ public struct ChangeEnvelope: Sendable {
             // delete, as it was.
             let keyTuple = new ?? old?.tuple ?? TupleData(columns: [])
             key.reset()
-            Self.writeRow(keyTuple, relation, keysOnly: true, fallback: new == nil ? nil : fallback,
-                          unchanged: &ignored, into: &key)
+            Self.writeRow(
+                keyTuple, relation, keysOnly: true, fallback: new == nil ? nil : fallback,
+                unchanged: &ignored, into: &key)
             keyBytes = Array(key.bytes)
         }
         return makeRecord(operation, key: keyBytes, source: source, table: relation.qualifiedNameUTF8)
@@ -299,7 +300,8 @@ public struct ChangeEnvelope: Sendable {
         value.raw("}}")
     }
 
-    private mutating func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: [UInt8]?) -> Record {
+    private mutating func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: [UInt8]?) -> Record
+    {
         if source.commitLSN != commitLSNCache.lsn {
             // Every record of a transaction shares the bytes (copy on write, never copied).
             commitLSNCache = (source.commitLSN, source.commitLSN.utf8)
@@ -312,7 +314,8 @@ public struct ChangeEnvelope: Sendable {
         var ordinal = JSONWriter(capacity: 8)
         ordinal.decimal(Int64(source.transactionOrdinal))
         headers.append(RecordHeader(key: CDCHeader.transactionOrdinal, value: ordinal.bytes))
-        return Record(key: key, value: Array(value.bytes), headers: headers,
-                      timestamp: source.commitTimestamp?.unixMilliseconds)
+        return Record(
+            key: key, value: Array(value.bytes), headers: headers,
+            timestamp: source.commitTimestamp?.unixMilliseconds)
     }
 }

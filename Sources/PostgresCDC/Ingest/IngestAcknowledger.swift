@@ -62,7 +62,8 @@ final class IngestAcknowledger: Sendable {
     func onlyDurabilityMissing(for target: LSN) -> Bool {
         state.withLock { state in
             guard state.durableEnd < state.appendedEnd else { return false }
-            return state.appendedEnd >= target || (state.idle.map { $0.walEnd >= target && $0.after <= state.appendedEnd } ?? false)
+            return state.appendedEnd >= target
+                || (state.idle.map { $0.walEnd >= target && $0.after <= state.appendedEnd } ?? false)
         }
     }
 

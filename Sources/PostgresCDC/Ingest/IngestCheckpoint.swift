@@ -105,7 +105,9 @@ public struct IngestCheckpoint: Sendable, Hashable {
             let sequence = Int64(sequenceText), sequence > 0
         else {
             throw IngestError(
-                .notAnIngestedLog, "record \(offset) of \(log.directory) has a malformed \(CDCHeader.transactionEndLSN)/\(CDCHeader.transactionSequence) header")
+                .notAnIngestedLog,
+                "record \(offset) of \(log.directory) has a malformed \(CDCHeader.transactionEndLSN)/\(CDCHeader.transactionSequence) header"
+            )
         }
         return .complete(IngestCheckpoint(commitLSN: commitLSN, endLSN: endLSN, transactionCount: sequence, offset: offset))
     }

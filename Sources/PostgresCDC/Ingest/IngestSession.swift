@@ -42,7 +42,10 @@ struct IngestSession {
             connected()
             logger.info(
                 "ingest.streaming",
-                metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(startLSN)", "log.next_offset": "\(ingester.log.nextOffset)"])
+                metadata: [
+                    "postgres.slot": "\(options.slot)", "postgres.lsn": "\(startLSN)",
+                    "log.next_offset": "\(ingester.log.nextOffset)",
+                ])
             do {
                 return try await consume(stream, sender: connection.statusSender, target: target)
             } catch {
@@ -95,7 +98,8 @@ struct IngestSession {
             throw IngestError(
                 .sourceMismatch,
                 "log \(ingester.log.directory) holds changes of system \(stored.systemID), database \(stored.database), slot \(stored.slot); "
-                    + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log")
+                    + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log"
+            )
         }
         return source
     }
@@ -146,7 +150,8 @@ struct IngestSession {
         logger.warning(
             "ingest.gap_recorded",
             metadata: [
-                "postgres.slot": "\(options.slot)", "ingest.gap_after": "\(after)", "ingest.gap_until": "\(created.consistentPoint)",
+                "postgres.slot": "\(options.slot)", "ingest.gap_after": "\(after)",
+                "ingest.gap_until": "\(created.consistentPoint)",
                 "ingest.resnapshot": "\(resnapshot)", "ingest.reason": "\(gap)",
             ])
         var envelope = ChangeEnvelope()
@@ -236,7 +241,8 @@ struct IngestSession {
         guard let snapshotName = created.snapshotName else {
             throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
         }
-        logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+        logger.info(
+            "ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
         source.snapshot = .started
         try source.save(logDirectory: directory)
         summary.snapshotRows += try await SnapshotCopier(session: self).copy(
@@ -252,13 +258,17 @@ struct IngestSession {
             throw IngestError(
                 .setupMissing,
                 "replication slot \(options.slot) does not exist in database \(options.connection.database): pass --create "
-                    + "(or --snapshot), or create it with SELECT pg_create_logical_replication_slot('\(options.slot)', 'pgoutput')")
+                    + "(or --snapshot), or create it with SELECT pg_create_logical_replication_slot('\(options.slot)', 'pgoutput')"
+            )
         }
         let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: false)
-        logger.info("ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+        logger.info(
+            "ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
     }
 
-    private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws {
+    private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection)
+        async throws
+    {
         let rows = try await connection.simpleQuery(
             "SELECT 1 FROM pg_publication WHERE pubname = \(SQL.literal(options.publication))")
         guard rows.isEmpty else { return }
@@ -268,9 +278,13 @@ struct IngestSession {
                 "publication \(options.publication) does not exist in database \(options.connection.database): pass --create, "
                     + "or run CREATE PUBLICATION \(SQL.identifier(options.publication)) FOR ALL TABLES")
         }
-        let what = options.tables.isEmpty ? "FOR ALL TABLES" : "FOR TABLE " + options.tables.map(SQL.qualifiedIdentifier).joined(separator: ", ")
+        let what =
+            options.tables.isEmpty
+            ? "FOR ALL TABLES" : "FOR TABLE " + options.tables.map(SQL.qualifiedIdentifier).joined(separator: ", ")
         _ = try await connection.simpleQuery("CREATE PUBLICATION \(SQL.identifier(options.publication)) \(what)")
-        logger.info("ingest.publication_created", metadata: ["postgres.publication": "\(options.publication)", "postgres.tables": "\(what)"])
+        logger.info(
+            "ingest.publication_created",
+            metadata: ["postgres.publication": "\(options.publication)", "postgres.tables": "\(what)"])
     }
 
     /// The slot as `pg_replication_slots` shows it.
@@ -281,15 +295,19 @@ struct IngestSession {
     }
 
     /// The slot, nil when it does not exist; throws when it is not a pgoutput slot of this database.
-    private func checkSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws -> SlotState? {
+    private func checkSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws
+        -> SlotState?
+    {
         let rows = try await connection.simpleQuery(
-            "SELECT plugin, database, slot_type, wal_status, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = \(SQL.literal(options.slot))")
+            "SELECT plugin, database, slot_type, wal_status, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = \(SQL.literal(options.slot))"
+        )
         guard let row = rows.first else { return nil }
         guard row.count == 5, row[2] == "logical", row[0] == "pgoutput", row[1] == options.connection.database else {
             throw IngestError(
                 .setupMissing,
                 "replication slot \(options.slot) is a \(row.count > 2 ? row[2] ?? "?" : "?") slot for plugin \(row.first.flatMap { $0 } ?? "none") "
-                    + "in database \(row.count > 1 ? row[1] ?? "none" : "none"); logd needs a logical pgoutput slot in \(options.connection.database)")
+                    + "in database \(row.count > 1 ? row[1] ?? "none" : "none"); logd needs a logical pgoutput slot in \(options.connection.database)"
+            )
         }
         return SlotState(walStatus: row[3], confirmedFlush: row[4].flatMap { LSN($0) })
     }
@@ -305,7 +323,8 @@ struct IngestSession {
         while true {
             let failure: PostgresReplicationError
             do {
-                return try await connection.startReplication(slot: options.slot, startLSN: start, publications: [options.publication])
+                return try await connection.startReplication(
+                    slot: options.slot, startLSN: start, publications: [options.publication])
             } catch {
                 failure = error
             }
@@ -313,7 +332,8 @@ struct IngestSession {
                 throw failure
             }
             do {
-                logger.warning("ingest.slot_in_use", metadata: ["postgres.slot": "\(options.slot)", "ingest.retry_in": "\(delay)"])
+                logger.warning(
+                    "ingest.slot_in_use", metadata: ["postgres.slot": "\(options.slot)", "ingest.retry_in": "\(delay)"])
                 try await ingester.sleep(delay)
                 delay = min(delay * 2, .seconds(5))
             }

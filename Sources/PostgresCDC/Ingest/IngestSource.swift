@@ -64,7 +64,8 @@ public struct IngestSource: Sendable, Hashable {
             let publication = fields["publication"],
             let snapshot = fields["snapshot"].flatMap({ SnapshotState(rawValue: $0) })
         else {
-            throw IngestError(.notAnIngestedLog, "\(directory.appending(fileName)) is damaged: it lacks a field or a field does not parse")
+            throw IngestError(
+                .notAnIngestedLog, "\(directory.appending(fileName)) is damaged: it lacks a field or a field does not parse")
         }
         var source = IngestSource(
             systemID: systemID, host: host, port: port, database: database, user: user, slot: slot, publication: publication,

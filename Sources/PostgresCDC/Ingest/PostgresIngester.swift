@@ -29,9 +29,10 @@ public struct PostgresIngester: Sendable {
     public let stopSignal: IngestStopSignal
     let logger: Logger
 
-    public init(log: Log, options: PostgresIngestOptions, stopSignal: IngestStopSignal = IngestStopSignal(),
-                logger: Logger = Logger(label: "logd.ingest"))
-    {
+    public init(
+        log: Log, options: PostgresIngestOptions, stopSignal: IngestStopSignal = IngestStopSignal(),
+        logger: Logger = Logger(label: "logd.ingest")
+    ) {
         self.log = log
         self.options = options
         self.stopSignal = stopSignal
@@ -68,11 +69,13 @@ public struct PostgresIngester: Sendable {
         while true {
             do {
                 let session = IngestSession(ingester: self, writer: writer, onSnapshotProgress: onSnapshotProgress)
-                let outcome = try await session.run(target: &target, summary: &summary, connected: {
-                    streamedBefore = true
-                    failingSince = nil
-                    backoff = .milliseconds(250)
-                })
+                let outcome = try await session.run(
+                    target: &target, summary: &summary,
+                    connected: {
+                        streamedBefore = true
+                        failingSince = nil
+                        backoff = .milliseconds(250)
+                    })
                 summary.acknowledged = max(summary.acknowledged, outcome.acknowledged)
                 if outcome.streamEnded && !stopSignal.isStopped && !outcome.caughtUp {
                     // The server ended the stream on its own (shutting down): reconnect.
@@ -87,7 +90,8 @@ public struct PostgresIngester: Sendable {
                 if now - since > options.reconnectTimeout {
                     throw IngestError(
                         .reconnectTimedOut,
-                        "could not reconnect to \(options.connection.host):\(options.connection.port) for \(options.reconnectTimeout): \(error)")
+                        "could not reconnect to \(options.connection.host):\(options.connection.port) for \(options.reconnectTimeout): \(error)"
+                    )
                 }
                 logger.warning(
                     "ingest.reconnecting",

@@ -26,7 +26,8 @@ struct SnapshotCopier {
     ) async throws -> Int64 {
         var configuration = options.connection
         configuration.replication = .none
-        try writer.begin(ChangeSource(lsn: consistentPoint, commitLSN: consistentPoint, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
+        try writer.begin(
+            ChangeSource(lsn: consistentPoint, commitLSN: consistentPoint, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
         var total: Int64 = 0
         do {
             if let prelude { try writer.add(prelude(writer.currentSource(for: "the snapshot"))) }
@@ -34,7 +35,8 @@ struct SnapshotCopier {
                 _ = try await connection.simpleQuery("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 _ = try await connection.simpleQuery("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshotName))")
                 let tables = try await connection.simpleQuery(
-                    "SELECT schemaname, tablename, rowfilter FROM pg_publication_tables WHERE pubname = \(SQL.literal(options.publication)) ORDER BY 1, 2")
+                    "SELECT schemaname, tablename, rowfilter FROM pg_publication_tables WHERE pubname = \(SQL.literal(options.publication)) ORDER BY 1, 2"
+                )
                 var envelope = ChangeEnvelope()
                 for table in tables {
                     guard table.count == 3, let schema = table[0], let name = table[1] else { continue }
@@ -69,7 +71,8 @@ struct SnapshotCopier {
         var rows: Int64 = 0
         func progress(done: Bool) {
             let seconds = max((clock.now - started) / .seconds(1), 1e-6)
-            session.onSnapshotProgress(SnapshotProgress(table: qualified, rows: rows, rowsPerSecond: Double(rows) / seconds, isDone: done))
+            session.onSnapshotProgress(
+                SnapshotProgress(table: qualified, rows: rows, rowsPerSecond: Double(rows) / seconds, isDone: done))
         }
         _ = try await connection.copyOut("COPY (\(query)) TO STDOUT") { row in
             if rows & 1023 == 0, session.ingester.stopSignal.isStopped {
@@ -104,7 +107,8 @@ struct SnapshotCopier {
         guard let classRow = classRows.first, classRow.count == 2, let oidText = classRow[0], let oid = UInt32(oidText),
             let identityText = classRow[1], let identityByte = identityText.utf8.first
         else {
-            throw IngestError(.protocolViolation, "table \(schema).\(name) of publication \(options.publication) is not in pg_class")
+            throw IngestError(
+                .protocolViolation, "table \(schema).\(name) of publication \(options.publication) is not in pg_class")
         }
         let identity = RelationMessage.ReplicaIdentity(byte: identityByte)
         let columnRows = try await connection.simpleQuery(
@@ -140,10 +144,12 @@ struct SnapshotCopier {
             if typeOID >= 10_000 {
                 types[typeOID] = .init(oid: typeOID, namespace: typeSchema == "pg_catalog" ? "" : typeSchema, name: typeName)
             }
-            columns.append(RelationMessage.Column(flags: isKey ? 1 : 0, name: columnName, typeOID: typeOID, typeModifier: modifier))
+            columns.append(
+                RelationMessage.Column(flags: isKey ? 1 : 0, name: columnName, typeOID: typeOID, typeModifier: modifier))
         }
-        let message = RelationMessage(oid: oid, namespace: schema == "pg_catalog" ? "" : schema, name: name,
-                                      replicaIdentity: identity, columns: columns)
+        let message = RelationMessage(
+            oid: oid, namespace: schema == "pg_catalog" ? "" : schema, name: name,
+            replicaIdentity: identity, columns: columns)
         return CachedRelation(relation: message, types: types)
     }
 }

@@ -56,11 +56,15 @@ struct StreamDecoder {
         case .insert(let insert):
             _ = try writer.currentSource(for: "an insert")
             guard !writer.isSkipping else { return nil }
-            try writer.add(envelope.insert(insert, relation: try relationWithSchema(insert.relationOID), source: writer.currentSource(for: "an insert")))
+            try writer.add(
+                envelope.insert(
+                    insert, relation: try relationWithSchema(insert.relationOID), source: writer.currentSource(for: "an insert")))
         case .update(let update):
             _ = try writer.currentSource(for: "an update")
             guard !writer.isSkipping else { return nil }
-            try writer.add(envelope.update(update, relation: try relationWithSchema(update.relationOID), source: writer.currentSource(for: "an update")))
+            try writer.add(
+                envelope.update(
+                    update, relation: try relationWithSchema(update.relationOID), source: writer.currentSource(for: "an update")))
         case .delete(let delete):
             _ = try writer.currentSource(for: "a delete")
             guard !writer.isSkipping else { return nil }
@@ -88,7 +92,8 @@ struct StreamDecoder {
             guard !writer.inTransaction else {
                 throw IngestError(.protocolViolation, "non-transactional message at \(logical.lsn) inside a transaction")
             }
-            try writer.begin(ChangeSource(lsn: logical.lsn, commitLSN: logical.lsn, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
+            try writer.begin(
+                ChangeSource(lsn: logical.lsn, commitLSN: logical.lsn, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
             if !writer.isSkipping {
                 try writer.add(envelope.message(logical, source: writer.currentSource(for: "a message")))
             }

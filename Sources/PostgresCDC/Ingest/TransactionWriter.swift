@@ -64,7 +64,8 @@ final class TransactionWriter {
     /// Starts a transaction (or the snapshot, or a lone message).
     func begin(_ source: ChangeSource) throws(IngestError) {
         if let open = unit {
-            throw IngestError(.protocolViolation, "transaction \(source.commitLSN) began inside transaction \(open.source.commitLSN)")
+            throw IngestError(
+                .protocolViolation, "transaction \(source.commitLSN) began inside transaction \(open.source.commitLSN)")
         }
         unit = Unit(source: source, skip: isStored(commitLSN: source.commitLSN))
     }

@@ -27,12 +27,14 @@ public enum PgOutputDecoder {
         switch PgOutputMessageID(rawValue: tag) {
         case .begin:
             message = .begin(
-                .init(finalLSN: LSN(try reader.uint64()), commitTimestamp: .init(rawValue: try reader.int64()),
-                      xid: try reader.uint32()))
+                .init(
+                    finalLSN: LSN(try reader.uint64()), commitTimestamp: .init(rawValue: try reader.int64()),
+                    xid: try reader.uint32()))
         case .commit:
             message = .commit(
-                .init(flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
-                      commitTimestamp: .init(rawValue: try reader.int64())))
+                .init(
+                    flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
+                    commitTimestamp: .init(rawValue: try reader.int64())))
         case .origin:
             message = .origin(.init(commitLSN: LSN(try reader.uint64()), name: try reader.string()))
         case .relation:
@@ -88,8 +90,9 @@ public enum PgOutputDecoder {
         columns.reserveCapacity(min(count, reader.remaining / 10))
         for _ in 0..<count {
             columns.append(
-                .init(flags: try reader.uint8(), name: try reader.string(), typeOID: try reader.uint32(),
-                      typeModifier: try reader.int32()))
+                .init(
+                    flags: try reader.uint8(), name: try reader.string(), typeOID: try reader.uint32(),
+                    typeModifier: try reader.int32()))
         }
         return RelationMessage(oid: oid, namespace: namespace, name: name, replicaIdentity: identity, columns: columns)
     }
@@ -118,7 +121,8 @@ public enum PgOutputDecoder {
         let count = try reader.length()
         let options = try reader.uint8()
         guard count <= reader.remaining / 4 else {
-            throw reader.error(.truncated, at: reader.position, "\(count) relation ids announced, room for \(reader.remaining / 4)")
+            throw reader.error(
+                .truncated, at: reader.position, "\(count) relation ids announced, room for \(reader.remaining / 4)")
         }
         var oids: [UInt32] = []
         oids.reserveCapacity(count)

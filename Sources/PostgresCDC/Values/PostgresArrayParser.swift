@@ -29,8 +29,9 @@ enum PostgresArrayParser {
         if parser.peek == UInt8(ascii: "[") {
             // Dimension decoration: `[lo:hi][lo:hi]...=` before the braces.
             while let byte = parser.peek, byte != UInt8(ascii: "=") {
-                guard byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: ":")
-                    || byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                guard
+                    byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: ":")
+                        || byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
                 else { return nil }
                 parser.index += 1
             }

@@ -22,8 +22,10 @@ enum PostgresValue {
         writer.base64String(bytes)
     }
 
-    private static func writeArray(_ elements: [PostgresArrayElement], _ scalar: PostgresValueFormat.Scalar,
-                                   to writer: inout JSONWriter) {
+    private static func writeArray(
+        _ elements: [PostgresArrayElement], _ scalar: PostgresValueFormat.Scalar,
+        to writer: inout JSONWriter
+    ) {
         writer.byte(UInt8(ascii: "["))
         for (position, element) in elements.enumerated() {
             if position > 0 { writer.byte(UInt8(ascii: ",")) }
@@ -36,8 +38,10 @@ enum PostgresValue {
         writer.byte(UInt8(ascii: "]"))
     }
 
-    private static func writeScalar<C: Collection<UInt8>>(_ text: C, _ scalar: PostgresValueFormat.Scalar,
-                                                         to writer: inout JSONWriter) where C.Index == Int {
+    private static func writeScalar<C: Collection<UInt8>>(
+        _ text: C, _ scalar: PostgresValueFormat.Scalar,
+        to writer: inout JSONWriter
+    ) where C.Index == Int {
         switch scalar {
         case .integer, .float:
             // Integers and shortest-exact floats (extra_float_digits >= 1, the

@@ -286,7 +286,9 @@ public final class ReplicationConnection {
     ///   - messages: also stream `pg_logical_emit_message` messages.
     /// - Returns: the stream; iterate it from this task.
     /// - Throws: `.slotInUse`, `.slotMissing`, ... when the server refuses.
-    public nonisolated(nonsending) func startReplication(slot: String, startLSN: LSN, publications: [String], messages: Bool = true)
+    public nonisolated(nonsending) func startReplication(
+        slot: String, startLSN: LSN, publications: [String], messages: Bool = true
+    )
         async throws(PostgresReplicationError) -> ReplicationStream
     {
         try Self.validateSlotName(slot)
@@ -301,7 +303,8 @@ public final class ReplicationConnection {
         while let message = try await nextReply(&replies) {
             if message.id == .copyBothResponse {
                 isStreaming = true
-                logger.debug("postgres.replication_started", metadata: ["postgres.slot": "\(slot)", "postgres.lsn": "\(startLSN)"])
+                logger.debug(
+                    "postgres.replication_started", metadata: ["postgres.slot": "\(slot)", "postgres.lsn": "\(startLSN)"])
                 return ReplicationStream(connection: self)
             }
         }

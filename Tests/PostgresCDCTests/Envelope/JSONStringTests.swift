@@ -14,14 +14,19 @@ import Testing
         return String(decoding: output, as: UTF8.self)
     }
 
-    @Test("escapes as the envelope and logd's output always did", arguments: [
-        (Array("plain é 😀 /".utf8), #""plain é 😀 /""#, #""plain é 😀 /""#),
-        (Array("q\"b\\n\nr\rt\t".utf8), #""q\"b\\n\nr\rt\t""#, #""q\"b\\n\nr\rt\t""#),
-        ([0x08, 0x0C, 0x00, 0x1F, 0x7F], "\"\\b\\f\\u0000\\u001f\u{7F}\"", "\"\\u0008\\u000c\\u0000\\u001f\u{7F}\""),
-        ([0x41, 0xF0, 0x9F, 0x98, 0x42], "\"A\u{FFFD}\u{FFFD}\u{FFFD}B\"", "\"A\u{FFFD}B\""),
-        ([0xC0, 0x80, 0xED, 0xA0, 0x80], "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\"", "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""),
-        ([], #""""#, #""""#),
-    ])
+    @Test(
+        "escapes as the envelope and logd's output always did",
+        arguments: [
+            (Array("plain é 😀 /".utf8), #""plain é 😀 /""#, #""plain é 😀 /""#),
+            (Array("q\"b\\n\nr\rt\t".utf8), #""q\"b\\n\nr\rt\t""#, #""q\"b\\n\nr\rt\t""#),
+            ([0x08, 0x0C, 0x00, 0x1F, 0x7F], "\"\\b\\f\\u0000\\u001f\u{7F}\"", "\"\\u0008\\u000c\\u0000\\u001f\u{7F}\""),
+            ([0x41, 0xF0, 0x9F, 0x98, 0x42], "\"A\u{FFFD}\u{FFFD}\u{FFFD}B\"", "\"A\u{FFFD}B\""),
+            (
+                [0xC0, 0x80, 0xED, 0xA0, 0x80], "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\"",
+                "\"\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}\""
+            ),
+            ([], #""""#, #""""#),
+        ])
     func table(input: [UInt8], envelope: String, commandOutput: String) {
         #expect(Self.escaped(input, .changeEnvelope) == envelope)
         #expect(Self.escaped(input, .commandOutput) == commandOutput)
@@ -31,12 +36,15 @@ import Testing
     func randomBytes() {
         var random = SeededGenerator(seed: 0x4A53_4F4E)
         // Mostly the bytes where UTF-8 validation decides: leads, continuations, controls.
-        let interesting: [UInt8] = [0x00, 0x08, 0x0C, 0x1F, 0x22, 0x5C, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
-                                    0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFF]
+        let interesting: [UInt8] = [
+            0x00, 0x08, 0x0C, 0x1F, 0x22, 0x5C, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+            0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFF,
+        ]
         for _ in 0..<20_000 {
             let length = Int.random(in: 0...12, using: &random)
             let bytes = (0..<length).map { _ in
-                Bool.random(using: &random) ? interesting.randomElement(using: &random) ?? 0 : UInt8.random(in: 0...255, using: &random)
+                Bool.random(using: &random)
+                    ? interesting.randomElement(using: &random) ?? 0 : UInt8.random(in: 0...255, using: &random)
             }
             var envelope: [UInt8] = []
             bytes.withUnsafeBufferPointer { JSONString.append($0, to: &envelope, style: .changeEnvelope) }

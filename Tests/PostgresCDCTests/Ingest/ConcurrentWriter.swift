@@ -26,7 +26,8 @@ final class ConcurrentWriter: Sendable {
     /// Writes until `stop()`.
     func run(firstID: Int) async throws -> Written {
         defer { finished.store(true, ordering: .sequentiallyConsistent) }
-        return try await ReplicationConnection.withConnection(configuration: server.configuration(replication: .none)) { connection in
+        return try await ReplicationConnection.withConnection(configuration: server.configuration(replication: .none)) {
+            connection in
             var next = firstID
             var step = 0
             var deleted: Set<Int> = []

@@ -12,12 +12,14 @@ import Testing
 struct IngestChangeTests {
     // MARK: - Operations
 
-    @Test("insert, update, delete, truncate of several tables, logical messages and schema records, in commit order",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "insert, update, delete, truncate of several tables, logical messages and schema records, in commit order",
+        .enabled(if: PostgresTestServer.isAvailable))
     func everyOperation() async throws {
         try await IngestFixture.run(
             "ingest_ops", tables: ["ingest_ops_a", "ingest_ops_b"],
-            setup: "CREATE TABLE ingest_ops_a (id int PRIMARY KEY, name text); CREATE TABLE ingest_ops_b (id int PRIMARY KEY, qty int)"
+            setup:
+                "CREATE TABLE ingest_ops_a (id int PRIMARY KEY, name text); CREATE TABLE ingest_ops_b (id int PRIMARY KEY, qty int)"
         ) { fixture in
             try await fixture.sql(
                 """
@@ -120,17 +122,22 @@ struct IngestChangeTests {
             let records = try #require(transactions.first)
             try #require(records.count == 5)
 
-            #expect(columnSummary(records[0]) == [
-                "id int4 key", "i2 int2", "i4 int4", "i8 int8", "num numeric", "f4 float4", "f8 float8", "flag bool", "body text",
-                "short varchar", "raw bytea", "uid uuid", "doc json", "docb jsonb", "day date", "at timestamp", "atz timestamptz",
-                "ints _int4", "grid _int4", "words _text", "mood public.ingest_types_mood", "moods public._ingest_types_mood",
-                "docs _jsonb", "nums _numeric", "flags _bool", "raws _bytea", "floats _float8", "boxes _box", "span interval",
-            ])
+            #expect(
+                columnSummary(records[0]) == [
+                    "id int4 key", "i2 int2", "i4 int4", "i8 int8", "num numeric", "f4 float4", "f8 float8", "flag bool",
+                    "body text",
+                    "short varchar", "raw bytea", "uid uuid", "doc json", "docb jsonb", "day date", "at timestamp",
+                    "atz timestamptz",
+                    "ints _int4", "grid _int4", "words _text", "mood public.ingest_types_mood", "moods public._ingest_types_mood",
+                    "docs _jsonb", "nums _numeric", "flags _bool", "raws _bytea", "floats _float8", "boxes _box", "span interval",
+                ])
             let columns = (records[0].value["schema"] as? [String: Any])?["columns"] as? [[String: Any]]
             #expect(columns?.first { $0["name"] as? String == "short" }?["type_modifier"] as? Int == 14)  // varchar(10): 10 + 4
 
-            let nullable = ["i2", "i4", "i8", "flag", "body", "short", "raw", "uid", "doc", "docb", "day", "at", "atz", "ints",
-                            "grid", "words", "mood", "moods", "docs", "nums", "flags", "raws", "floats", "boxes", "span"]
+            let nullable = [
+                "i2", "i4", "i8", "flag", "body", "short", "raw", "uid", "doc", "docb", "day", "at", "atz", "ints",
+                "grid", "words", "mood", "moods", "docs", "nums", "flags", "raws", "floats", "boxes", "span",
+            ]
             let nullRow = [String: Any](uniqueKeysWithValues: nullable.map { ($0, NSNull() as Any) })
             let expected: [[String: Any]] = [
                 [
@@ -139,9 +146,11 @@ struct IngestChangeTests {
                     "short": "short", "raw": "3q2+7wA=", "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
                     "doc": ["b": [1, 2], "a": NSNull()] as [String: Any], "docb": ["x": ["y": [true, NSNull(), 1.5] as [Any]]],
                     "day": "2024-02-29", "at": "2024-01-31 12:34:56.789", "atz": "2024-01-31 11:00:00+00",
-                    "ints": [1, NSNull(), 3] as [Any], "grid": [[1, 2], [3, 4]], "words": ["a b", "c\"d", NSNull(), "NULL", ""] as [Any],
+                    "ints": [1, NSNull(), 3] as [Any], "grid": [[1, 2], [3, 4]],
+                    "words": ["a b", "c\"d", NSNull(), "NULL", ""] as [Any],
                     "mood": "happy", "moods": ["happy", "sad"],
-                    "docs": [["a": 1], [1, "x"] as [Any], "s\\", 3.5, NSNull()] as [Any], "nums": ["1.10", "NaN"], "flags": [true, false],
+                    "docs": [["a": 1], [1, "x"] as [Any], "s\\", 3.5, NSNull()] as [Any], "nums": ["1.10", "NaN"],
+                    "flags": [true, false],
                     "raws": ["3q0=", NSNull()] as [Any], "floats": [1.5, "NaN", "-Infinity"] as [Any],
                     "boxes": "{(1,1),(0,0);(2,2),(1,1)}", "span": "1 day 02:03:04",  // box arrays stay text
                 ],
@@ -163,7 +172,9 @@ struct IngestChangeTests {
                 #expect(record.keyText == #"{"id":\#(row["id"] ?? "")}"#)
             }
             // Exactly the digits Postgres sent, whatever a JSON parser would round (or make of -0).
-            #expect(records[1].valueText.contains(#""i8":-9223372036854775808,"num":"12345678901234567890.123456789","f4":1.25,"f8":0.1,"#))
+            #expect(
+                records[1].valueText.contains(
+                    #""i8":-9223372036854775808,"num":"12345678901234567890.123456789","f4":1.25,"f8":0.1,"#))
             #expect(records[2].valueText.contains(#""i8":9223372036854775807,"num":"NaN","f4":"NaN","f8":"Infinity","#))
             #expect(records[4].valueText.contains(#""f4":-0,"f8":1e-300,"#))
         }
@@ -171,8 +182,9 @@ struct IngestChangeTests {
 
     // MARK: - Replica identity
 
-    @Test("before is null, the key, or the whole row as the replica identity says; a key change shows both keys",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "before is null, the key, or the whole row as the replica identity says; a key change shows both keys",
+        .enabled(if: PostgresTestServer.isAvailable))
     func replicaIdentity() async throws {
         let (tables, setup) = defaultAndFullTables(
             "ingest_identity", columns: "id int PRIMARY KEY, name text, note text",
@@ -180,7 +192,8 @@ struct IngestChangeTests {
         try await IngestFixture.run("ingest_identity", tables: tables, setup: setup) { fixture in
             for table in tables {
                 try await fixture.sql(
-                    "UPDATE \(table) SET name = 'a2' WHERE id = 1; UPDATE \(table) SET id = 100 WHERE id = 2; DELETE FROM \(table) WHERE id = 1")
+                    "UPDATE \(table) SET name = 'a2' WHERE id = 1; UPDATE \(table) SET id = 100 WHERE id = 2; DELETE FROM \(table) WHERE id = 1"
+                )
             }
             try await fixture.ingest()
             let transactions = try fixture.transactions()
@@ -189,26 +202,32 @@ struct IngestChangeTests {
 
             let byDefault = transactions[0]
             #expect((byDefault[0].value["schema"] as? [String: Any])?["replica_identity"] as? String == "default")
-            expectRow(byDefault[1], table: "public.ingest_identity_default", key: ["id": 1], before: nil,
-                      after: ["id": 1, "name": "a2", "note": "x"])
-            expectRow(byDefault[2], table: "public.ingest_identity_default", key: ["id": 100], before: ["id": 2],
-                      after: ["id": 100, "name": "b", "note": "y"])
+            expectRow(
+                byDefault[1], table: "public.ingest_identity_default", key: ["id": 1], before: nil,
+                after: ["id": 1, "name": "a2", "note": "x"])
+            expectRow(
+                byDefault[2], table: "public.ingest_identity_default", key: ["id": 100], before: ["id": 2],
+                after: ["id": 100, "name": "b", "note": "y"])
             expectRow(byDefault[3], table: "public.ingest_identity_default", key: ["id": 1], before: ["id": 1], after: nil)
 
             let full = transactions[1]
             #expect((full[0].value["schema"] as? [String: Any])?["replica_identity"] as? String == "full")
             let a2: [String: Any] = ["id": 1, "name": "a2", "note": "x"]
             let moved: [String: Any] = ["id": 100, "name": "b", "note": "y"]
-            expectRow(full[1], table: "public.ingest_identity_full", key: a2, before: ["id": 1, "name": "a", "note": "x"], after: a2)
-            expectRow(full[2], table: "public.ingest_identity_full", key: moved, before: ["id": 2, "name": "b", "note": "y"], after: moved)
+            expectRow(
+                full[1], table: "public.ingest_identity_full", key: a2, before: ["id": 1, "name": "a", "note": "x"], after: a2)
+            expectRow(
+                full[2], table: "public.ingest_identity_full", key: moved, before: ["id": 2, "name": "b", "note": "y"],
+                after: moved)
             expectRow(full[3], table: "public.ingest_identity_full", key: a2, before: a2, after: nil)
         }
     }
 
     // MARK: - TOAST
 
-    @Test("an unchanged TOAST value is never null: filled from the old row under FULL, else listed as unchanged",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "an unchanged TOAST value is never null: filled from the old row under FULL, else listed as unchanged",
+        .enabled(if: PostgresTestServer.isAvailable))
     func unchangedToast() async throws {
         let (tables, setup) = defaultAndFullTables(
             "ingest_toast", columns: "id int PRIMARY KEY, big text, n int",
@@ -254,8 +273,9 @@ struct IngestChangeTests {
 
     // MARK: - Schema changes
 
-    @Test("ADD COLUMN and DROP COLUMN mid-stream: a schema record of the new shape before the next change",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "ADD COLUMN and DROP COLUMN mid-stream: a schema record of the new shape before the next change",
+        .enabled(if: PostgresTestServer.isAvailable))
     func schemaChanges() async throws {
         try await IngestFixture.run(
             "ingest_alter", tables: ["ingest_alter"], setup: "CREATE TABLE ingest_alter (id int PRIMARY KEY, a text)"
@@ -268,9 +288,10 @@ struct IngestChangeTests {
             let transactions = try fixture.transactions()
             #expect(transactions.map { $0.map(\.op) } == [["s", "c"], ["s", "c"], ["u"], ["s", "c"]])
             try #require(transactions.count == 4)
-            #expect(transactions.map { columnSummary($0[0]) } == [
-                ["id int4 key", "a text"], ["id int4 key", "a text", "b int4"], [], ["id int4 key", "b int4"],
-            ])
+            #expect(
+                transactions.map { columnSummary($0[0]) } == [
+                    ["id int4 key", "a text"], ["id int4 key", "a text", "b int4"], [], ["id int4 key", "b int4"],
+                ])
             let table = "public.ingest_alter"
             expectRow(transactions[0][1], table: table, key: ["id": 1], before: nil, after: ["id": 1, "a": "one"])
             expectRow(transactions[1][1], table: table, key: ["id": 2], before: nil, after: ["id": 2, "a": "two", "b": 8])
@@ -281,8 +302,9 @@ struct IngestChangeTests {
 
     // MARK: - Transactions
 
-    @Test("savepoints: only the rows that committed, in one transaction; a rolled-back transaction leaves nothing",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "savepoints: only the rows that committed, in one transaction; a rolled-back transaction leaves nothing",
+        .enabled(if: PostgresTestServer.isAvailable))
     func savepoints() async throws {
         try await IngestFixture.run(
             "ingest_savepoint", tables: ["ingest_savepoint"], setup: "CREATE TABLE ingest_savepoint (id int PRIMARY KEY)"
@@ -292,7 +314,9 @@ struct IngestChangeTests {
                 BEGIN; INSERT INTO ingest_savepoint VALUES (1); SAVEPOINT a; INSERT INTO ingest_savepoint VALUES (2);
                 ROLLBACK TO a; INSERT INTO ingest_savepoint VALUES (3); COMMIT
                 """)
-            try await fixture.sql("BEGIN; INSERT INTO ingest_savepoint VALUES (4); SELECT pg_logical_emit_message(true, 'ingest_savepoint', 'y'); ROLLBACK")
+            try await fixture.sql(
+                "BEGIN; INSERT INTO ingest_savepoint VALUES (4); SELECT pg_logical_emit_message(true, 'ingest_savepoint', 'y'); ROLLBACK"
+            )
             try await fixture.sql("INSERT INTO ingest_savepoint VALUES (5)")
             try await fixture.ingest()
             let transactions = try fixture.transactions()
@@ -301,8 +325,9 @@ struct IngestChangeTests {
         }
     }
 
-    @Test("a transaction larger than the pending bound goes to the log in pieces, whole and once",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a transaction larger than the pending bound goes to the log in pieces, whole and once",
+        .enabled(if: PostgresTestServer.isAvailable))
     func largeTransaction() async throws {
         let rows = 50_000
         try await IngestFixture.run(
@@ -321,14 +346,17 @@ struct IngestChangeTests {
             #expect(records.count == rows + 1)
             let ids = records.dropFirst().compactMap { $0.after?["id"] as? Int }
             #expect(ids == Array(1...rows))
-            #expect(records.dropFirst().allSatisfy { $0.op == "c" && $0.after?["label"] as? String == "row \($0.after?["id"] ?? "")" })
+            #expect(
+                records.dropFirst().allSatisfy { $0.op == "c" && $0.after?["label"] as? String == "row \($0.after?["id"] ?? "")" }
+            )
         }
     }
 
     // MARK: - Snapshot
 
-    @Test("the initial snapshot hands off to streaming under concurrent writes: no gap, no overlap",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "the initial snapshot hands off to streaming under concurrent writes: no gap, no overlap",
+        .enabled(if: PostgresTestServer.isAvailable))
     func snapshotHandOff() async throws {
         let initialRows = 3000
         try await IngestFixture.run(
@@ -385,7 +413,9 @@ struct IngestChangeTests {
                     if state[id] == nil { problems.append("record \(record.offset): update of row \(id), never seen") }
                     state[id] = rowText(record.after)
                 case "d":
-                    if state.removeValue(forKey: id) == nil { problems.append("record \(record.offset): delete of row \(id), never seen") }
+                    if state.removeValue(forKey: id) == nil {
+                        problems.append("record \(record.offset): delete of row \(id), never seen")
+                    }
                 default:
                     problems.append("record \(record.offset): unexpected op \(record.op)")
                 }
@@ -403,11 +433,14 @@ struct IngestChangeTests {
             }
             #expect(expected.count == table.count)
             let differing = Set(state.keys).union(expected.keys).filter { state[$0] != expected[$0] }.sorted()
-            #expect(differing.isEmpty, "\(differing.prefix(10).map { "row \($0): log \(state[$0] ?? "none"), table \(expected[$0] ?? "none")" })")
+            #expect(
+                differing.isEmpty,
+                "\(differing.prefix(10).map { "row \($0): log \(state[$0] ?? "none"), table \(expected[$0] ?? "none")" })")
         }
     }
 
-    @Test("a snapshot row (COPY text format) reads exactly as the same row streamed", .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a snapshot row (COPY text format) reads exactly as the same row streamed", .enabled(if: PostgresTestServer.isAvailable))
     func snapshotRowsMatchStreamedRows() async throws {
         let values = #"""
             E'tab\there\nnewline \\N back\\slash "q" é \\\\', '\N', '\x00ff5c0a', '{"a\\b","c d",NULL,"{x}"}',
@@ -453,7 +486,8 @@ struct IngestChangeTests {
             let afterIdle = try fixture.transactions()
             #expect(afterIdle.map { $0.map(\.offset) } == afterFirst.map { $0.map(\.offset) })
 
-            try await fixture.commitEach("INSERT INTO ingest_restart VALUES (3, 0)", "UPDATE ingest_restart SET n = 1 WHERE id = 1")
+            try await fixture.commitEach(
+                "INSERT INTO ingest_restart VALUES (3, 0)", "UPDATE ingest_restart SET n = 1 WHERE id = 1")
             let third = try await fixture.ingest()
 
             // Commit LSNs strictly increase (none twice) and tx_seq counts on across the runs.
@@ -472,8 +506,9 @@ struct IngestChangeTests {
         }
     }
 
-    @Test("a crash inside a transaction: its partial tail is cut, and the transaction, sent again, is stored once and whole",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a crash inside a transaction: its partial tail is cut, and the transaction, sent again, is stored once and whole",
+        .enabled(if: PostgresTestServer.isAvailable))
     func crashInsideTransaction() async throws {
         try await IngestFixture.run(
             "ingest_crash", tables: ["ingest_crash"], setup: "CREATE TABLE ingest_crash (id int PRIMARY KEY)"
@@ -496,7 +531,10 @@ struct IngestChangeTests {
             try await fixture.ingest()
 
             let transactions = try fixture.transactions()  // the framing is whole again
-            #expect(transactions.map { $0.filter { $0.op == "c" }.compactMap { $0.after?["id"] as? Int } } == [[1], Array(2...11), [12]])
+            #expect(
+                transactions.map { $0.filter { $0.op == "c" }.compactMap { $0.after?["id"] as? Int } } == [
+                    [1], Array(2...11), [12],
+                ])
             #expect(transactions.first?.map(\.offset) == whole.first?.map(\.offset))
         }
     }
@@ -516,7 +554,8 @@ struct IngestChangeTests {
         }
     }
 
-    @Test("a snapshot into an empty log with an existing slot is snapshotUnavailable", .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a snapshot into an empty log with an existing slot is snapshotUnavailable", .enabled(if: PostgresTestServer.isAvailable))
     func snapshotWithExistingSlot() async throws {
         try await IngestFixture.run(
             "ingest_err_snapshot", tables: ["ingest_err_snapshot"], createSlot: false,

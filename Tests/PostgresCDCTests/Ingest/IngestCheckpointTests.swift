@@ -8,9 +8,14 @@ import Testing
 @Suite("Ingest checkpoint: the log ends on a whole transaction")
 struct IngestCheckpointTests {
     private func record(commit: String, ordinal: Int, end: String? = nil, sequence: Int? = nil) -> Record {
-        var headers = [RecordHeader(CDCHeader.operation, "c"), RecordHeader(CDCHeader.commitLSN, commit), RecordHeader(CDCHeader.transactionOrdinal, String(ordinal))]
+        var headers = [
+            RecordHeader(CDCHeader.operation, "c"), RecordHeader(CDCHeader.commitLSN, commit),
+            RecordHeader(CDCHeader.transactionOrdinal, String(ordinal)),
+        ]
         if let end, let sequence {
-            headers += [RecordHeader(CDCHeader.transactionEndLSN, end), RecordHeader(CDCHeader.transactionSequence, String(sequence))]
+            headers += [
+                RecordHeader(CDCHeader.transactionEndLSN, end), RecordHeader(CDCHeader.transactionSequence, String(sequence)),
+            ]
         }
         return Record(key: nil, value: Array("{}".utf8), headers: headers)
     }

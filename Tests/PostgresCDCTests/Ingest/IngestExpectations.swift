@@ -35,20 +35,23 @@ func expectRow(
 func columnSummary(_ record: IngestedRecord) -> [String] {
     let columns = (record.value["schema"] as? [String: Any])?["columns"] as? [[String: Any]] ?? []
     return columns.map { column in
-        "\(column["name"] as? String ?? "?") \(column["type"] as? String ?? "null")" + (column["key"] as? Bool == true ? " key" : "")
+        "\(column["name"] as? String ?? "?") \(column["type"] as? String ?? "null")"
+            + (column["key"] as? Bool == true ? " key" : "")
     }
 }
 
 /// A logical message record (`m`).
 func expectMessage(
-    _ record: IngestedRecord, content: String, encoding: String, transactional: Bool, sourceLocation: SourceLocation = #_sourceLocation
+    _ record: IngestedRecord, content: String, encoding: String, transactional: Bool,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(record.op == "m", sourceLocation: sourceLocation)
     #expect(record.table == nil && record.keyText == nil, sourceLocation: sourceLocation)
     #expect(record.headers[CDCHeader.messagePrefix] == "ingest_ops", sourceLocation: sourceLocation)
-    expectJSON(record.value["message"],
-               ["prefix": "ingest_ops", "content": content, "content_encoding": encoding, "transactional": transactional],
-               sourceLocation: sourceLocation)
+    expectJSON(
+        record.value["message"],
+        ["prefix": "ingest_ops", "content": content, "content_encoding": encoding, "transactional": transactional],
+        sourceLocation: sourceLocation)
 }
 
 /// `v|note` of a row of ingest_snapshot, as the server's text output has it.

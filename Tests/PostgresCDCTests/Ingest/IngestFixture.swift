@@ -139,7 +139,9 @@ func splitTransactions(_ records: [IngestedRecord], sourceLocation: SourceLocati
             continue
         }
         if ordinal != current.count { problems.append("\(at): tx_ordinal \(ordinal), expected \(current.count)") }
-        if let first = current.first?.commitLSN, first != commit { problems.append("\(at): commit_lsn \(commit) inside transaction \(first)") }
+        if let first = current.first?.commitLSN, first != commit {
+            problems.append("\(at): commit_lsn \(commit) inside transaction \(first)")
+        }
         if current.isEmpty, let previous = transactions.last?.last?.commitLSN, commit <= previous {
             problems.append("\(at): commit_lsn \(commit) after \(previous)")
         }
@@ -153,22 +155,34 @@ func splitTransactions(_ records: [IngestedRecord], sourceLocation: SourceLocati
             }
             current.append(record)
             if record.headers[CDCHeader.transactionEndLSN] != nil {
-                if record.sequence != transactions.count + 1 { problems.append("\(at): tx_seq \(record.sequence ?? -1), expected \(transactions.count + 1)") }
+                if record.sequence != transactions.count + 1 {
+                    problems.append("\(at): tx_seq \(record.sequence ?? -1), expected \(transactions.count + 1)")
+                }
                 transactions.append(current)
                 current = []
             }
             continue
         }
-        if record.value["op"] as? String != record.op { problems.append("\(at): header op \(record.op), value \(record.valueText)") }
+        if record.value["op"] as? String != record.op {
+            problems.append("\(at): header op \(record.op), value \(record.valueText)")
+        }
         if record.source["commit_lsn"] as? String != commit.description || record.source["tx_ordinal"] as? Int != ordinal {
             problems.append("\(at): source disagrees with the headers: \(record.valueText)")
         }
-        let sourceTable = (record.source["schema"] as? String).flatMap { schema in (record.source["table"] as? String).map { "\(schema).\($0)" } }
-        if record.table != sourceTable { problems.append("\(at): header table \(record.table ?? "none"), source \(sourceTable ?? "none")") }
-        if (record.op == "m") != (record.headers[CDCHeader.messagePrefix] != nil) { problems.append("\(at): prefix header on op \(record.op)") }
+        let sourceTable = (record.source["schema"] as? String).flatMap { schema in
+            (record.source["table"] as? String).map { "\(schema).\($0)" }
+        }
+        if record.table != sourceTable {
+            problems.append("\(at): header table \(record.table ?? "none"), source \(sourceTable ?? "none")")
+        }
+        if (record.op == "m") != (record.headers[CDCHeader.messagePrefix] != nil) {
+            problems.append("\(at): prefix header on op \(record.op)")
+        }
         current.append(record)
         if let end = record.headers[CDCHeader.transactionEndLSN] {
-            if record.sequence != transactions.count + 1 { problems.append("\(at): tx_seq \(record.sequence ?? -1), expected \(transactions.count + 1)") }
+            if record.sequence != transactions.count + 1 {
+                problems.append("\(at): tx_seq \(record.sequence ?? -1), expected \(transactions.count + 1)")
+            }
             if (LSN(end).map { $0 >= commit }) != true { problems.append("\(at): tx_end_lsn \(end) below commit_lsn \(commit)") }
             transactions.append(current)
             current = []

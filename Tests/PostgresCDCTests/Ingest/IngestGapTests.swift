@@ -27,8 +27,9 @@ struct IngestGapTests {
         }
     }
 
-    @Test("a dropped slot is a gap: refused even with create, then recorded with allow-gap, then with resnapshot",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a dropped slot is a gap: refused even with create, then recorded with allow-gap, then with resnapshot",
+        .enabled(if: PostgresTestServer.isAvailable))
     func droppedSlotIsRefusedThenRecorded() async throws {
         try await IngestFixture.run(
             "ingest_gap", tables: ["ingest_gap"], setup: "CREATE TABLE ingest_gap (id int PRIMARY KEY)"
@@ -48,7 +49,8 @@ struct IngestGapTests {
             }
             let error = try #require(refusal)
             #expect(error.code == .gap)
-            #expect(error.message.contains("does not exist") && error.message.contains("--resnapshot")
+            #expect(
+                error.message.contains("does not exist") && error.message.contains("--resnapshot")
                     && error.message.contains("--allow-gap"), "\(error.message)")
             #expect(Self.shape(try fixture.transactions()) == [["1"]])
             #expect(try await fixture.slotIsActive("ingest_gap") == nil, "no slot was created")
@@ -83,8 +85,9 @@ struct IngestGapTests {
         }
     }
 
-    @Test("a log without changes and a fresh slot is no gap; a slot that streamed the log is none either",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a log without changes and a fresh slot is no gap; a slot that streamed the log is none either",
+        .enabled(if: PostgresTestServer.isAvailable))
     func noGapWhenTheSlotFollowsTheLog() async throws {
         try await IngestFixture.run(
             "ingest_nogap", tables: ["ingest_nogap"], setup: "CREATE TABLE ingest_nogap (id int PRIMARY KEY)"
@@ -99,8 +102,9 @@ struct IngestGapTests {
         }
     }
 
-    @Test("a slot invalidated by max_slot_wal_keep_size is a gap; resnapshot recovers",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a slot invalidated by max_slot_wal_keep_size is a gap; resnapshot recovers",
+        .enabled(if: PostgresTestServer.isAvailable))
     func invalidatedSlotIsAGap() async throws {
         // A server of its own: the setting and the WAL it writes would hurt the other tests' slots.
         let server = try PostgresTestServer(walLevel: "logical", tls: false)
@@ -129,7 +133,8 @@ struct IngestGapTests {
         try await server.sql("SELECT pg_reload_conf()")
         for round in 0..<4 {
             try await server.sql(
-                "INSERT INTO lost SELECT g, repeat('x', 1000) FROM generate_series(\(round * 20_000 + 10), \(round * 20_000 + 20_009)) g")
+                "INSERT INTO lost SELECT g, repeat('x', 1000) FROM generate_series(\(round * 20_000 + 10), \(round * 20_000 + 20_009)) g"
+            )
             try await server.sql("SELECT pg_switch_wal()")
             try await server.sql("CHECKPOINT")
         }

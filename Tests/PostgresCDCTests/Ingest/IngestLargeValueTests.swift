@@ -19,12 +19,14 @@ struct IngestLargeValueTests {
         9_000_000, 12_000_000, 16_000_000, 60_000_000,
     ]
 
-    @Test("rows of every size class between small transactions are stored whole, in order, and match the database",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "rows of every size class between small transactions are stored whole, in order, and match the database",
+        .enabled(if: PostgresTestServer.isAvailable))
     func everySizeClassMatchesTheDatabase() async throws {
         try await IngestFixture.run(
             "ingest_sizes", tables: ["ingest_sizes", "ingest_sizes_small"],
-            setup: "CREATE TABLE ingest_sizes (id int PRIMARY KEY, big text); CREATE TABLE ingest_sizes_small (id int PRIMARY KEY)"
+            setup:
+                "CREATE TABLE ingest_sizes (id int PRIMARY KEY, big text); CREATE TABLE ingest_sizes_small (id int PRIMARY KEY)"
         ) { fixture in
             func value(_ id: Int, _ size: Int) -> String { "repeat(md5('\(id)'), \(size / 32))" }
             var smallID = 0
@@ -89,7 +91,8 @@ struct IngestLargeValueTests {
             #expect(smallOrder == Array(1...smallID), "the small transactions, in commit order")
             // Each value repeats one 32-byte unit (a moved row keeps its old id's): the database says which, and that it does.
             let database = try await fixture.sql(
-                "SELECT id, left(big, 32), length(big), big = repeat(left(big, 32), length(big) / 32) FROM ingest_sizes ORDER BY id")
+                "SELECT id, left(big, 32), length(big), big = repeat(left(big, 32), length(big) / 32) FROM ingest_sizes ORDER BY id"
+            )
             #expect(database.allSatisfy { $0[3] == "t" })
             #expect(rows.keys.sorted() == database.compactMap { $0[0].flatMap { Int($0) } })
             for row in database {
@@ -98,16 +101,21 @@ struct IngestLargeValueTests {
                     continue
                 }
                 let stored = rows[id]
-                #expect(stored?.utf8.count == length, "row \(id): \(stored?.utf8.count ?? -1) bytes in the log, \(length) in the database")
+                #expect(
+                    stored?.utf8.count == length,
+                    "row \(id): \(stored?.utf8.count ?? -1) bytes in the log, \(length) in the database")
                 let same = stored == String(repeating: unit, count: length / 32)
-                #expect(same, "row \(id): the log's value (\(stored?.prefix(40) ?? "none")...) differs from the database's (\(unit)...)")
+                #expect(
+                    same,
+                    "row \(id): the log's value (\(stored?.prefix(40) ?? "none")...) differs from the database's (\(unit)...)")
             }
             #expect(smallRows.count == smallID)
         }
     }
 
-    @Test("a change over the record limit stops the ingester with a clear error; the log keeps every transaction before it and verifies",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a change over the record limit stops the ingester with a clear error; the log keeps every transaction before it and verifies",
+        .enabled(if: PostgresTestServer.isAvailable))
     func changeOverTheRecordLimitIsRefused() async throws {
         try await IngestFixture.run(
             "ingest_toolarge", tables: ["ingest_toolarge"], setup: "CREATE TABLE ingest_toolarge (id int PRIMARY KEY, big text)"
@@ -125,8 +133,10 @@ struct IngestLargeValueTests {
             }
             let error = try #require(refusal)
             #expect(error.code == .changeTooLarge)
-            #expect(error.message.contains("public.ingest_toolarge") && error.message.contains("pg_replication_slot_advance('ingest_toolarge'"),
-                    "\(error.message)")
+            #expect(
+                error.message.contains("public.ingest_toolarge")
+                    && error.message.contains("pg_replication_slot_advance('ingest_toolarge'"),
+                "\(error.message)")
             let stored = try fixture.transactions().map { $0.filter { $0.op != "s" }.compactMap { $0.after?["id"] as? Int } }
             #expect(stored == [[1]], "only the transaction before the large change")
 

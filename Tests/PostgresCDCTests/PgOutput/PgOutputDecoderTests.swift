@@ -74,17 +74,22 @@ enum SampleMessages {
     }
 
     static var all: [(name: String, bytes: [UInt8])] {
-        [("begin", begin), ("commit", commit), ("origin", origin), ("relation", relation), ("type", type),
-         ("insert", insert), ("updateWithoutOld", updateWithoutOld), ("updateWithKey", updateWithKey),
-         ("updateWithOld", updateWithOld), ("deleteWithKey", deleteWithKey), ("deleteWithOld", deleteWithOld),
-         ("truncate", truncate), ("message", message)]
+        [
+            ("begin", begin), ("commit", commit), ("origin", origin), ("relation", relation), ("type", type),
+            ("insert", insert), ("updateWithoutOld", updateWithoutOld), ("updateWithKey", updateWithKey),
+            ("updateWithOld", updateWithOld), ("deleteWithKey", deleteWithKey), ("deleteWithOld", deleteWithOld),
+            ("truncate", truncate), ("message", message),
+        ]
     }
 }
 
 @Suite struct PgOutputDecoderTests {
     @Test func begin() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.begin)
-        guard case .begin(let begin) = message else { Issue.record("got \(message)"); return }
+        guard case .begin(let begin) = message else {
+            Issue.record("got \(message)")
+            return
+        }
         #expect(begin.finalLSN == LSN(0x16_B374_D848))
         #expect(begin.commitTimestamp.rawValue == 752_000_000_123_456)
         #expect(begin.xid == 747)
@@ -92,7 +97,10 @@ enum SampleMessages {
 
     @Test func commit() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.commit)
-        guard case .commit(let commit) = message else { Issue.record("got \(message)"); return }
+        guard case .commit(let commit) = message else {
+            Issue.record("got \(message)")
+            return
+        }
         #expect(commit.flags == 0)
         #expect(commit.commitLSN.description == "16/B374D848")
         #expect(commit.endLSN.description == "16/B374D878")
@@ -106,17 +114,21 @@ enum SampleMessages {
 
     @Test func relation() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.relation)
-        guard case .relation(let relation) = message else { Issue.record("got \(message)"); return }
+        guard case .relation(let relation) = message else {
+            Issue.record("got \(message)")
+            return
+        }
         #expect(relation.oid == 16_384)
         #expect(relation.namespace == "public")
         #expect(relation.name == "users")
         #expect(relation.qualifiedName == "public.users")
         #expect(relation.replicaIdentity == .default)
-        #expect(relation.columns == [
-            .init(flags: 1, name: "id", typeOID: 23, typeModifier: -1),
-            .init(flags: 0, name: "name", typeOID: 1043, typeModifier: 68),
-            .init(flags: 0, name: "doc", typeOID: 3802, typeModifier: -1),
-        ])
+        #expect(
+            relation.columns == [
+                .init(flags: 1, name: "id", typeOID: 23, typeModifier: -1),
+                .init(flags: 0, name: "name", typeOID: 1043, typeModifier: 68),
+                .init(flags: 0, name: "doc", typeOID: 3802, typeModifier: -1),
+            ])
         #expect(relation.columns.map(\.isKey) == [true, false, false])
     }
 
@@ -149,26 +161,39 @@ enum SampleMessages {
 
     @Test func updateWithKeyTuple() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.updateWithKey)
-        #expect(message == .update(.init(relationOID: 16_384, oldTuple: .key(tuple(["1", .null, .null])),
-                                         newTuple: tuple(["2", "bob", .unchanged]))))
+        #expect(
+            message
+                == .update(
+                    .init(
+                        relationOID: 16_384, oldTuple: .key(tuple(["1", .null, .null])),
+                        newTuple: tuple(["2", "bob", .unchanged]))))
     }
 
     @Test func updateWithOldTuple() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.updateWithOld)
-        #expect(message == .update(.init(relationOID: 16_384, oldTuple: .full(tuple(["1", "al", "[]"])),
-                                         newTuple: tuple(["1", "bob", .unchanged]))))
+        #expect(
+            message
+                == .update(
+                    .init(
+                        relationOID: 16_384, oldTuple: .full(tuple(["1", "al", "[]"])),
+                        newTuple: tuple(["1", "bob", .unchanged]))))
     }
 
     @Test func deletes() throws {
-        #expect(try PgOutputDecoder.decode(SampleMessages.deleteWithKey)
-            == .delete(.init(relationOID: 16_384, oldTuple: .key(tuple(["7", .null, .null])))))
-        #expect(try PgOutputDecoder.decode(SampleMessages.deleteWithOld)
-            == .delete(.init(relationOID: 16_384, oldTuple: .full(tuple(["7", "x", .binary([0, 1, 2])])))))
+        #expect(
+            try PgOutputDecoder.decode(SampleMessages.deleteWithKey)
+                == .delete(.init(relationOID: 16_384, oldTuple: .key(tuple(["7", .null, .null])))))
+        #expect(
+            try PgOutputDecoder.decode(SampleMessages.deleteWithOld)
+                == .delete(.init(relationOID: 16_384, oldTuple: .full(tuple(["7", "x", .binary([0, 1, 2])])))))
     }
 
     @Test func truncate() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.truncate)
-        guard case .truncate(let truncate) = message else { Issue.record("got \(message)"); return }
+        guard case .truncate(let truncate) = message else {
+            Issue.record("got \(message)")
+            return
+        }
         #expect(truncate.options == 3)
         #expect(truncate.cascade)
         #expect(truncate.restartIdentity)
@@ -177,7 +202,10 @@ enum SampleMessages {
 
     @Test func logicalMessage() throws {
         let message = try PgOutputDecoder.decode(SampleMessages.message)
-        guard case .message(let logical) = message else { Issue.record("got \(message)"); return }
+        guard case .message(let logical) = message else {
+            Issue.record("got \(message)")
+            return
+        }
         #expect(logical.isTransactional)
         #expect(logical.lsn == LSN("2/10"))
         #expect(logical.prefix == "audit")
@@ -196,7 +224,10 @@ enum SampleMessages {
     @Test func decodesFromASliceWithPositionsRelativeToIt() throws {
         let padded = [0xAA, 0xBB] + SampleMessages.begin
         let slice = padded[2...]
-        guard case .begin(let begin) = try PgOutputDecoder.decode(slice) else { Issue.record("not a begin"); return }
+        guard case .begin(let begin) = try PgOutputDecoder.decode(slice) else {
+            Issue.record("not a begin")
+            return
+        }
         #expect(begin.xid == 747)
         let error = try #require(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(padded[2..<10]) }
         #expect(error.code == .truncated)
@@ -269,10 +300,12 @@ enum SampleMessages {
         #expect((#expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(value.bytes) })?.code == .invalidLength)
         let columns = PgOutputBuilder(tag: "I")
         columns.uint32(1).char("N").int16(-2)
-        #expect((#expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(columns.bytes) })?.code == .invalidLength)
+        #expect(
+            (#expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(columns.bytes) })?.code == .invalidLength)
         let relations = PgOutputBuilder(tag: "T")
         relations.int32(-1).int8(0)
-        #expect((#expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(relations.bytes) })?.code == .invalidLength)
+        #expect(
+            (#expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(relations.bytes) })?.code == .invalidLength)
     }
 
     @Test func hugeCountsDoNotAllocateBeforeFailing() {

@@ -22,8 +22,10 @@ import Testing
         #expect(LSN("00000016/0000000A") == LSN(0x16_0000_000A))
     }
 
-    @Test(arguments: ["", "/", "0/", "/0", "0", "0//0", "1/2/3", "G/0", "0/G", "123456789/0", "0/123456789", " 0/0",
-                      "0/0 ", "-1/0", "0x1/0"])
+    @Test(arguments: [
+        "", "/", "0/", "/0", "0", "0//0", "1/2/3", "G/0", "0/G", "123456789/0", "0/123456789", " 0/0",
+        "0/0 ", "-1/0", "0x1/0",
+    ])
     func rejectsMalformedText(text: String) {
         #expect(LSN(text) == nil)
     }
@@ -44,7 +46,8 @@ import Testing
     @Test func timestampsConvertFromThePostgresEpoch() {
         #expect(PostgresTimestamp(rawValue: 0).unixMicroseconds == 946_684_800_000_000)
         #expect(PostgresTimestamp(rawValue: 0).unixMilliseconds == 946_684_800_000)
-        #expect(PostgresTimestamp(unixMicroseconds: 1_700_000_000_123_456).rawValue == 1_700_000_000_123_456 - 946_684_800_000_000)
+        #expect(
+            PostgresTimestamp(unixMicroseconds: 1_700_000_000_123_456).rawValue == 1_700_000_000_123_456 - 946_684_800_000_000)
         #expect(PostgresTimestamp(unixMicroseconds: -1).unixMilliseconds == -1)
     }
 }

@@ -57,8 +57,10 @@ import Testing
         #expect(parse(#"{"日本",ü}"#) == [value("日本"), value("ü")])
     }
 
-    @Test(arguments: ["", "{", "}", "1,2", "{1,2", "{1,,2}", "{,}", "{1}}", "{1} x", #"{"a}"#, #"{a"b}"#, "{a{b}}",
-                      #"{a\"#, "{{1},2", "[0:1]{1}", "[x]={1}", String(repeating: "{", count: 40) + String(repeating: "}", count: 40)])
+    @Test(arguments: [
+        "", "{", "}", "1,2", "{1,2", "{1,,2}", "{,}", "{1}}", "{1} x", #"{"a}"#, #"{a"b}"#, "{a{b}}",
+        #"{a\"#, "{{1},2", "[0:1]{1}", "[x]={1}", String(repeating: "{", count: 40) + String(repeating: "}", count: 40),
+    ])
     func malformedLiteralsAreRejected(text: String) {
         #expect(parse(text) == nil)
     }

@@ -76,7 +76,8 @@ import Testing
     }
 
     @Test func byteaEscapeFormatBecomesBase64() {
-        #expect(json(#"ab\\c\000\377"#, oid: 17) == "\"" + Data([0x61, 0x62, 0x5C, 0x63, 0x00, 0xFF]).base64EncodedString() + "\"")
+        #expect(
+            json(#"ab\\c\000\377"#, oid: 17) == "\"" + Data([0x61, 0x62, 0x5C, 0x63, 0x00, 0xFF]).base64EncodedString() + "\"")
     }
 
     @Test(arguments: [
@@ -146,8 +147,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [("0", true), ("-0", true), ("1.0e-3", true), ("1E5", true), ("-", false), ("1.", false), (".5", false),
-                      ("1e", false), ("+1", false), ("00", false), ("1 ", false), ("NaN", false)])
+    @Test(arguments: [
+        ("0", true), ("-0", true), ("1.0e-3", true), ("1E5", true), ("-", false), ("1.", false), (".5", false),
+        ("1e", false), ("+1", false), ("00", false), ("1 ", false), ("NaN", false),
+    ])
     func jsonNumberGrammar(text: String, valid: Bool) {
         #expect(JSONWriter.isJSONNumber(Array(text.utf8)) == valid)
     }

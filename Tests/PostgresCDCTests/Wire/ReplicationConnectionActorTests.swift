@@ -34,8 +34,9 @@ actor ActorOwnedConnectionProbe {
 
 @Suite("ReplicationConnection used from an actor")
 struct ReplicationConnectionActorTests {
-    @Test("an actor drives queries and the stream; replyRequested from the client brings a keepalive",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "an actor drives queries and the stream; replyRequested from the client brings a keepalive",
+        .enabled(if: PostgresTestServer.isAvailable))
     func actorOwnsTheConnection() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql("CREATE TABLE actor_items (id int PRIMARY KEY); CREATE PUBLICATION actor_pub FOR TABLE actor_items")
@@ -46,8 +47,9 @@ struct ReplicationConnectionActorTests {
         #expect(await probe.keepalives == 1)
     }
 
-    @Test("a timer task sends status updates while the owner reads the stream (statusSender is Sendable)",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a timer task sends status updates while the owner reads the stream (statusSender is Sendable)",
+        .enabled(if: PostgresTestServer.isAvailable))
     func statusUpdatesFromATimerTask() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql("CREATE TABLE timer_items (id int PRIMARY KEY); CREATE PUBLICATION timer_pub FOR TABLE timer_items")

@@ -24,8 +24,9 @@ struct ReplicationConnectionTLSAndBackpressureTests {
         #expect(rows == [["t"]])
     }
 
-    @Test("without TLS on the server: require is tlsUnavailable, prefer goes on in plain TCP",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "without TLS on the server: require is tlsUnavailable, prefer goes on in plain TCP",
+        .enabled(if: PostgresTestServer.isAvailable))
     func noTLSOnTheServer() async throws {
         let server = try PostgresTestServer(walLevel: "logical", tls: false)
         defer { server.stop() }
@@ -47,12 +48,14 @@ struct ReplicationConnectionTLSAndBackpressureTests {
     /// then blocks writing (wait event WalSenderWriteData) with most of a
     /// ~95 MB transaction unsent, instead of the client buffering it all.
     /// Draining afterwards delivers every row.
-    @Test("a consumer that stops reading stops the socket reads; the walsender waits", .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a consumer that stops reading stops the socket reads; the walsender waits", .enabled(if: PostgresTestServer.isAvailable))
     func backpressure() async throws {
         let server = try PostgresTestServer.require()
         let rowCount = 50_000
         try await server.sql(
-            "CREATE TABLE pressure_items (id int PRIMARY KEY, body text); CREATE PUBLICATION pressure_pub FOR TABLE pressure_items")
+            "CREATE TABLE pressure_items (id int PRIMARY KEY, body text); CREATE PUBLICATION pressure_pub FOR TABLE pressure_items"
+        )
         let (waitEventWhilePaused, received) = try await withTimeout(seconds: 120) {
             try await ReplicationConnection.withConnection(
                 configuration: server.configuration(runtimeParameters: ["application_name": "pressure"])

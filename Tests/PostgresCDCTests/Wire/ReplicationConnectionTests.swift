@@ -102,21 +102,24 @@ struct ReplicationConnectionTests {
         let rows = try await withTimeout {
             try await ReplicationConnection.withConnection(configuration: server.configuration(replication: .none)) {
                 try await $0.simpleQuery(
-                    "SELECT g, CASE WHEN g = 2 THEN NULL ELSE 'row ' || g END, 'ü' FROM generate_series(1, 3) g; SELECT 'x'; SET search_path = public")
+                    "SELECT g, CASE WHEN g = 2 THEN NULL ELSE 'row ' || g END, 'ü' FROM generate_series(1, 3) g; SELECT 'x'; SET search_path = public"
+                )
             }
         }
         #expect(rows == [["1", "row 1", "ü"], ["2", nil, "ü"], ["3", "row 3", "ü"], ["x"]])
     }
 
-    @Test("a server error carries SQLSTATE, message, detail and hint; the connection stays usable",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a server error carries SQLSTATE, message, detail and hint; the connection stays usable",
+        .enabled(if: PostgresTestServer.isAvailable))
     func simpleQueryError() async throws {
         let server = try PostgresTestServer.require()
         try await withTimeout {
             try await ReplicationConnection.withConnection(configuration: server.configuration()) { connection in
                 let error = await #expect(throws: PostgresReplicationError.self) {
                     try await connection.simpleQuery(
-                        "DO $$ BEGIN RAISE EXCEPTION 'custom failure' USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0001'; END $$")
+                        "DO $$ BEGIN RAISE EXCEPTION 'custom failure' USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0001'; END $$"
+                    )
                 }
                 #expect(error?.code == .serverError)
                 #expect(error?.sqlState == "P0001")
@@ -149,8 +152,9 @@ struct ReplicationConnectionTests {
         #expect(identity.database == server.database)
     }
 
-    @Test("a slot created with an exported snapshot sees exactly the rows before the consistent point",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a slot created with an exported snapshot sees exactly the rows before the consistent point",
+        .enabled(if: PostgresTestServer.isAvailable))
     func createSlotWithExportedSnapshot() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql("CREATE TABLE snap_rows (id int PRIMARY KEY); INSERT INTO snap_rows SELECT generate_series(1, 10)")
@@ -167,7 +171,8 @@ struct ReplicationConnectionTests {
                     configuration: server.configuration(replication: .none)
                 ) { other in
                     try await other.simpleQuery(
-                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '\(snapshot)'; SELECT count(*) FROM snap_rows; COMMIT")
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '\(snapshot)'; SELECT count(*) FROM snap_rows; COMMIT"
+                    )
                 }
                 #expect(counts == [["10"]])
                 try await connection.dropReplicationSlot(name: "snapshot_slot")
@@ -175,11 +180,14 @@ struct ReplicationConnectionTests {
         }
     }
 
-    @Test("COPY TO STDOUT inside an exported snapshot delivers every row of the snapshot, in text format",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "COPY TO STDOUT inside an exported snapshot delivers every row of the snapshot, in text format",
+        .enabled(if: PostgresTestServer.isAvailable))
     func copyOutInsideExportedSnapshot() async throws {
         let server = try PostgresTestServer.require()
-        try await server.sql("CREATE TABLE copy_rows (id int PRIMARY KEY, note text); INSERT INTO copy_rows SELECT g, 'n' || g FROM generate_series(1, 1000) g")
+        try await server.sql(
+            "CREATE TABLE copy_rows (id int PRIMARY KEY, note text); INSERT INTO copy_rows SELECT g, 'n' || g FROM generate_series(1, 1000) g"
+        )
         let (reported, rows) = try await withTimeout {
             try await ReplicationConnection.withConnection(configuration: server.configuration()) { connection in
                 let slot = try await connection.createReplicationSlot(
@@ -205,8 +213,9 @@ struct ReplicationConnectionTests {
         #expect(!rows.contains { $0.hasPrefix("1001\t") })
     }
 
-    @Test("streaming: INSERT, UPDATE, DELETE, TRUNCATE arrive as XLogData that PgOutputDecoder decodes",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "streaming: INSERT, UPDATE, DELETE, TRUNCATE arrive as XLogData that PgOutputDecoder decodes",
+        .enabled(if: PostgresTestServer.isAvailable))
     func streamsChanges() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql(
@@ -292,8 +301,9 @@ struct ReplicationConnectionTests {
         #expect(starts == starts.sorted())
     }
 
-    @Test("a keepalive with replyRequested is answered and the session outlives wal_sender_timeout",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a keepalive with replyRequested is answered and the session outlives wal_sender_timeout",
+        .enabled(if: PostgresTestServer.isAvailable))
     func keepaliveReplyRequested() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql(
@@ -399,8 +409,9 @@ struct ReplicationConnectionTests {
         #expect(error?.sqlState == "42704")
     }
 
-    @Test("a missing publication fails the stream with publicationMissing (42704) at the first change",
-          .enabled(if: PostgresTestServer.isAvailable))
+    @Test(
+        "a missing publication fails the stream with publicationMissing (42704) at the first change",
+        .enabled(if: PostgresTestServer.isAvailable))
     func publicationMissing() async throws {
         let server = try PostgresTestServer.require()
         try await server.sql("CREATE TABLE nopub_items (id int PRIMARY KEY)")
