@@ -15,11 +15,16 @@ struct IngestFixture {
     let tables: [String]
     let log: Log
 
+    /// - Parameter ownServer: run on a Postgres of the test's own rather than
+    ///   the shared one (for tests whose WAL, rows of 60 MB and more, every
+    ///   other test's walsender would have to decode too).
     static func run(
-        _ name: String, tables: [String], createSlot: Bool = true, setup: String,
+        _ name: String, tables: [String], createSlot: Bool = true, ownServer: Bool = false, setup: String,
         _ body: (IngestFixture) async throws -> Void
     ) async throws {
-        let server = try PostgresTestServer.require()
+        let own = ownServer ? try PostgresTestServer(walLevel: "logical", tls: false) : nil
+        defer { own?.stop() }
+        let server = try own ?? PostgresTestServer.require()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logd-ingest-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -24,7 +24,7 @@ struct IngestLargeValueTests {
         .enabled(if: PostgresTestServer.isAvailable))
     func everySizeClassMatchesTheDatabase() async throws {
         try await IngestFixture.run(
-            "ingest_sizes", tables: ["ingest_sizes", "ingest_sizes_small"],
+            "ingest_sizes", tables: ["ingest_sizes", "ingest_sizes_small"], ownServer: true,
             setup:
                 "CREATE TABLE ingest_sizes (id int PRIMARY KEY, big text); CREATE TABLE ingest_sizes_small (id int PRIMARY KEY)"
         ) { fixture in
@@ -118,7 +118,8 @@ struct IngestLargeValueTests {
         .enabled(if: PostgresTestServer.isAvailable))
     func changeOverTheRecordLimitIsRefused() async throws {
         try await IngestFixture.run(
-            "ingest_toolarge", tables: ["ingest_toolarge"], setup: "CREATE TABLE ingest_toolarge (id int PRIMARY KEY, big text)"
+            "ingest_toolarge", tables: ["ingest_toolarge"], ownServer: true,
+            setup: "CREATE TABLE ingest_toolarge (id int PRIMARY KEY, big text)"
         ) { fixture in
             try await fixture.commitEach(
                 "INSERT INTO ingest_toolarge VALUES (1, 'before')",
