@@ -51,8 +51,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore"]),
-        .testTarget(name: "logdTests", dependencies: ["LogStore", "logd", "PostgresTestSupport"]),
+        // `offPool`: blocking test bodies on threads of their own, for every test target (they share one process).
+        .target(name: "AsyncTestSupport", path: "Tests/AsyncTestSupport"),
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "AsyncTestSupport"]),
+        .testTarget(name: "logdTests", dependencies: ["LogStore", "logd", "PostgresTestSupport", "AsyncTestSupport"]),
         // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
         // The replication connection (SwiftNIO) lives here too; LogStore stays NIO-free.
         .target(
@@ -68,7 +70,8 @@ let package = Package(
         ),
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),
-        .testTarget(name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport"]),
+        .testTarget(
+            name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport", "AsyncTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import Foundation
 import Synchronization
 import SystemPackage
@@ -27,9 +28,14 @@ import Testing
 
     @Test(arguments: [SyncPolicy.always, .interval(milliseconds: 3), .never], testSeeds([11, 12]))
     func appendersWaitersAndReadersAgreeWithTheModel(policy: SyncPolicy, seed: UInt64) async throws {
+        // Appends of tens of megabytes block: every task of this test runs on threads of its own.
+        try await offPool { try await Self.stress(policy: policy, seed: seed) }
+    }
+
+    static func stress(policy: SyncPolicy, seed: UInt64) async throws {
         print("DeferredDurabilityStressTests seed \(seed) (rerun with LOGSTORE_TEST_SEED=\(seed))")
         let directory = try TemporaryDirectory()
-        let options = LogOptions(maxSegmentBytes: 40 << 20, syncPolicy: policy, writeBufferBytes: Self.bufferBytes)
+        let options = LogOptions(maxSegmentBytes: 40 << 20, syncPolicy: policy, writeBufferBytes: bufferBytes)
         let log = try Log.open(directory: directory.log(), options: options)
         let model = Shared(Model())
         let failures = Shared<[String]>([])
@@ -126,7 +132,7 @@ import Testing
         #expect(segments.count > 1, "seed \(seed): segments should roll")
         try log.close()
 
-        try Self.expectStoresAndIndexesMatch(directory.log(), batches: final.batches, "seed \(seed), policy \(policy)")
+        try expectStoresAndIndexesMatch(directory.log(), batches: final.batches, "seed \(seed), policy \(policy)")
         let report = try Log.verify(directory: directory.log())
         #expect(report.isClean, "seed \(seed), policy \(policy): \(report.problems)")
         #expect(report.records == Int64(final.sizes.count) && report.batches == final.batches.count)

@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import Foundation
 import SystemPackage
 import Testing
@@ -23,12 +24,17 @@ import Testing
     static let policies: [SyncPolicy] = [.never, .interval(milliseconds: 5), .always]
 
     @Test(arguments: policies, 0..<sizeSequences.count)
-    func largeBatchesBetweenSmallOnesAreAllStored(policy: SyncPolicy, sequence: Int) throws {
+    func largeBatchesBetweenSmallOnesAreAllStored(policy: SyncPolicy, sequence: Int) async throws {
+        // Appends and reads of tens of megabytes block: off the cooperative threads the async tests need.
+        try await offPool { try Self.appendSequence(policy: policy, sequence: sequence) }
+    }
+
+    static func appendSequence(policy: SyncPolicy, sequence: Int) throws {
         let directory = try TemporaryDirectory()
-        let options = LogOptions(syncPolicy: policy, writeBufferBytes: Self.bufferBytes)
+        let options = LogOptions(syncPolicy: policy, writeBufferBytes: bufferBytes)
         var log = try Log.open(directory: directory.log(), options: options)
         var sizes: [Int] = []
-        for size in Self.sizeSequences[sequence] {
+        for size in sizeSequences[sequence] {
             let offset = try log.append(Record(key: nil, value: patternValue(offset: Int64(sizes.count), length: size)))
             #expect(offset == Int64(sizes.count))
             sizes.append(size)
@@ -46,6 +52,10 @@ import Testing
     /// The ingester's path: deferred durability, then a wait on the last receipt.
     @Test(arguments: policies, 0..<sizeSequences.count)
     func largeBatchesAppendedDeferringDurabilityAreAllStored(policy: SyncPolicy, sequence: Int) async throws {
+        try await offPool { try await Self.appendSequenceDeferringDurability(policy: policy, sequence: sequence) }
+    }
+
+    static func appendSequenceDeferringDurability(policy: SyncPolicy, sequence: Int) async throws {
         let directory = try TemporaryDirectory()
         let options = LogOptions(syncPolicy: policy, writeBufferBytes: Self.bufferBytes)
         let log = try Log.open(directory: directory.log(), options: options)

@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import Foundation
 import LogStore
 import PostgresTestSupport
@@ -110,6 +111,10 @@ struct IngestGapTests {
         "a slot invalidated by max_slot_wal_keep_size is a gap; resnapshot recovers",
         .enabled(if: PostgresTestServer.isAvailable))
     func invalidatedSlotIsAGap() async throws {
+        try await offPool { try await Self.invalidatedSlotIsAGapBody() }
+    }
+
+    static func invalidatedSlotIsAGapBody() async throws {
         // A server of its own: the setting and the WAL it writes would hurt the other tests' slots.
         let server = try PostgresTestServer(walLevel: "logical", tls: false)
         defer { server.stop() }

@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import Foundation
 import LogStore
 import PostgresTestSupport
@@ -23,6 +24,10 @@ struct IngestLargeValueTests {
         "rows of every size class between small transactions are stored whole, in order, and match the database",
         .enabled(if: PostgresTestServer.isAvailable))
     func everySizeClassMatchesTheDatabase() async throws {
+        try await offPool { try await everySizeClassBody() }
+    }
+
+    func everySizeClassBody() async throws {
         try await IngestFixture.run(
             "ingest_sizes", tables: ["ingest_sizes", "ingest_sizes_small"], ownServer: true,
             setup:
@@ -117,6 +122,10 @@ struct IngestLargeValueTests {
         "a change over the record limit stops the ingester with a clear error; the log keeps every transaction before it and verifies",
         .enabled(if: PostgresTestServer.isAvailable))
     func changeOverTheRecordLimitIsRefused() async throws {
+        try await offPool { try await changeOverTheRecordLimitBody() }
+    }
+
+    func changeOverTheRecordLimitBody() async throws {
         try await IngestFixture.run(
             "ingest_toolarge", tables: ["ingest_toolarge"], ownServer: true,
             setup: "CREATE TABLE ingest_toolarge (id int PRIMARY KEY, big text)"
