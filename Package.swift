@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "PostgresCDC", targets: ["PostgresCDC"]),
         // Workloads of `logd bench`, shared with the benchmark suites in Benchmarks/ (their own package).
         .library(name: "LogBench", targets: ["LogBench"]),
+        // The Kafka wire protocol: requests, responses and their versions (no sockets, no LogStore).
+        .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
         .executable(name: "logd", targets: ["logd"]),
     ],
     dependencies: [
@@ -68,6 +70,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Kafka requests and responses on ByteBuffer: the codec of `logd serve`, fuzzable on bytes.
+        .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // LogStore only for the seeded generator of the fuzz tests.
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "LogStore"]),
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),
         .testTarget(

@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// `logd ingest postgres`, the real binary against a real Postgres 15.
-@Suite("logd ingest postgres")
+@Suite("logd ingest postgres", .offPool)
 struct IngestCLITests {
     @Test("CI has Postgres 15: the ingest tests fail rather than skip there")
     func postgresIsInstalledOnCI() throws {

@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import Foundation
 import LogStore
 import PostgresTestSupport
@@ -8,7 +9,7 @@ import Testing
 /// `PostgresIngester` end to end: real changes on the shared Postgres 15
 /// (PostgresTestServer) ingested into a log, read back and checked against
 /// docs/CDC.md. Every test has its own slot, publication and tables.
-@Suite("PostgresIngester against a real Postgres")
+@Suite("PostgresIngester against a real Postgres", .offPool)
 struct IngestChangeTests {
     // MARK: - Operations
 

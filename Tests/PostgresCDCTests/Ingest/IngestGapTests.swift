@@ -10,7 +10,7 @@ import Testing
 /// is never continued silently from a new slot (docs/CDC.md, "Gaps"): the
 /// ingester refuses, or records the gap with a marker (op `g`), and with
 /// `.resnapshot` a fresh image of the tables after it.
-@Suite("Gaps between a log and its slot")
+@Suite("Gaps between a log and its slot", .offPool)
 struct IngestGapTests {
     /// The ids of the row changes of each transaction, `g` for a gap marker,
     /// `r<id>` for a snapshot row.

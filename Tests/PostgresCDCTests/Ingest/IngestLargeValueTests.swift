@@ -12,7 +12,7 @@ import Testing
 /// buffer and the 4 MiB past which it shrinks again; around the ingester's
 /// 1 MiB / 1,024-record pieces; 8-16 MB; 60 MB, near the 64 MiB record limit;
 /// and one over it, which stops the ingester with a clear error.
-@Suite("Ingesting large values")
+@Suite("Ingesting large values", .offPool)
 struct IngestLargeValueTests {
     /// Value sizes (bytes, multiples of 32) of the rows inserted one per transaction.
     static let sizes = [

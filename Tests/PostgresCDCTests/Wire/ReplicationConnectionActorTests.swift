@@ -1,3 +1,4 @@
+import AsyncTestSupport
 import PostgresTestSupport
 import Synchronization
 import Testing
@@ -32,7 +33,7 @@ actor ActorOwnedConnectionProbe {
     }
 }
 
-@Suite("ReplicationConnection used from an actor")
+@Suite("ReplicationConnection used from an actor", .offPool)
 struct ReplicationConnectionActorTests {
     @Test(
         "an actor drives queries and the stream; replyRequested from the client brings a keepalive",

@@ -1,10 +1,11 @@
+import AsyncTestSupport
 import Foundation
 import PostgresTestSupport
 import Testing
 
 @testable import PostgresCDC
 
-@Suite("ReplicationConnection: TLS and backpressure against a real Postgres")
+@Suite("ReplicationConnection: TLS and backpressure against a real Postgres", .offPool)
 struct ReplicationConnectionTLSAndBackpressureTests {
     typealias Role = PostgresTestServer.Role
 

@@ -6,7 +6,7 @@ import Testing
 @testable import PostgresCDC
 
 /// The replication connection against a real Postgres 15 (see PostgresTestServer).
-@Suite("ReplicationConnection against a real Postgres")
+@Suite("ReplicationConnection against a real Postgres", .offPool)
 struct ReplicationConnectionTests {
     typealias Role = PostgresTestServer.Role
 

@@ -1,0 +1,130 @@
+import NIOCore
+
+/// Fetch (key 1) request, v4-11.
+public struct FetchRequest: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var index: Int32
+        public var fetchOffset: Int64
+        public var maxBytes: Int32
+        public init(index: Int32, fetchOffset: Int64, maxBytes: Int32) {
+            self.index = index
+            self.fetchOffset = fetchOffset
+            self.maxBytes = maxBytes
+        }
+    }
+
+    public typealias Topic = KafkaTopic<Partition>
+
+    public var maxWaitMilliseconds: Int32
+    public var minBytes: Int32
+    public var maxBytes: Int32
+    public var isolationLevel: Int8
+    public var topics: [Topic]
+
+    public init(maxWaitMilliseconds: Int32, minBytes: Int32, maxBytes: Int32, isolationLevel: Int8 = 0, topics: [Topic]) {
+        self.maxWaitMilliseconds = maxWaitMilliseconds
+        self.minBytes = minBytes
+        self.maxBytes = maxBytes
+        self.isolationLevel = isolationLevel
+        self.topics = topics
+    }
+
+    static func decode(_ reader: inout KafkaReader, version: Int16) throws(KafkaDecodingError) -> Self {
+        _ = try reader.int32()  // replica_id: -1 for consumers
+        let maxWait = try reader.int32()
+        let minBytes = try reader.int32()
+        let maxBytes = try reader.int32()
+        let isolationLevel = try reader.int8()
+        if version >= 7 {
+            // Fetch sessions (KIP-227) are not kept: every answer says session 0, so clients send full requests.
+            _ = try reader.int32()  // session_id
+            _ = try reader.int32()  // session_epoch
+        }
+        let topics = try reader.topics { (reader: inout KafkaReader) throws(KafkaDecodingError) in
+            let index = try reader.int32()
+            if version >= 9 { _ = try reader.int32() }  // current_leader_epoch
+            let fetchOffset = try reader.int64()
+            if version >= 5 { _ = try reader.int64() }  // log_start_offset: a follower's
+            return Partition(index: index, fetchOffset: fetchOffset, maxBytes: try reader.int32())
+        }
+        if version >= 7 {
+            _ = try reader.array { (reader: inout KafkaReader) throws(KafkaDecodingError) in  // forgotten_topics_data
+                _ = try reader.string()
+                _ = try reader.array { (reader: inout KafkaReader) throws(KafkaDecodingError) in try reader.int32() }
+            }
+        }
+        if version >= 11 { _ = try reader.string() }  // rack_id
+        return FetchRequest(
+            maxWaitMilliseconds: maxWait, minBytes: minBytes, maxBytes: maxBytes, isolationLevel: isolationLevel, topics: topics)
+    }
+
+    /// The bytes a client sends (tests and tools).
+    public func encode(into buffer: inout ByteBuffer, version: Int16) {
+        buffer.writeKafka(Int32(-1))
+        buffer.writeKafka(maxWaitMilliseconds)
+        buffer.writeKafka(minBytes)
+        buffer.writeKafka(maxBytes)
+        buffer.writeKafka(isolationLevel)
+        if version >= 7 {
+            buffer.writeKafka(Int32(0))
+            buffer.writeKafka(Int32(-1))
+        }
+        buffer.writeKafkaTopics(topics) { buffer, partition in
+            buffer.writeKafka(partition.index)
+            if version >= 9 { buffer.writeKafka(Int32(-1)) }
+            buffer.writeKafka(partition.fetchOffset)
+            if version >= 5 { buffer.writeKafka(Int64(-1)) }
+            buffer.writeKafka(partition.maxBytes)
+        }
+        if version >= 7 { buffer.writeKafkaArray([String]()) { $0.writeKafka($1) } }
+        if version >= 11 { buffer.writeKafka("") }
+    }
+}
+
+/// Fetch response: per partition, the watermarks and the record batches as stored.
+public struct FetchResponse: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var index: Int32
+        public var errorCode: ErrorCode
+        public var highWatermark: Int64
+        public var logStartOffset: Int64
+        /// Whole record batches, straight from the store.
+        public var records: ByteBuffer?
+        public init(index: Int32, errorCode: ErrorCode, highWatermark: Int64, logStartOffset: Int64, records: ByteBuffer?) {
+            self.index = index
+            self.errorCode = errorCode
+            self.highWatermark = highWatermark
+            self.logStartOffset = logStartOffset
+            self.records = records
+        }
+    }
+
+    public typealias Topic = KafkaTopic<Partition>
+
+    public var errorCode: ErrorCode
+    public var topics: [Topic]
+
+    public init(errorCode: ErrorCode = .none, topics: [Topic]) {
+        self.errorCode = errorCode
+        self.topics = topics
+    }
+
+    public func encode(into buffer: inout ByteBuffer, version: Int16) {
+        buffer.writeKafka(Int32(0))  // throttle_time_ms
+        if version >= 7 {
+            buffer.writeKafka(errorCode.rawValue)
+            buffer.writeKafka(Int32(0))  // session_id: no fetch session
+        }
+        buffer.writeKafkaTopics(topics) { buffer, partition in
+            buffer.writeKafka(partition.index)
+            buffer.writeKafka(partition.errorCode.rawValue)
+            buffer.writeKafka(partition.highWatermark)
+            // No transactions: the last stable offset is the high watermark.
+            buffer.writeKafka(partition.highWatermark)
+            if version >= 5 { buffer.writeKafka(partition.logStartOffset) }
+            buffer.writeKafkaArray([Int64]()) { $0.writeKafka($1) }  // aborted_transactions: none
+            if version >= 11 { buffer.writeKafka(Int32(-1)) }  // preferred_read_replica
+            buffer.writeKafka(partition.records)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import NIOCore
+import Testing
+
+@testable import KafkaProtocol
+
+/// A frame as a client sends it (without the length prefix): header v1, then `body`.
+func frame(_ api: APIKey, version: Int16, correlationID: Int32 = 7, _ body: (inout ByteBuffer) -> Void = { _ in }) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    RequestHeader(apiKey: api.rawValue, apiVersion: version, correlationID: correlationID, clientID: "tests").encode(
+        into: &buffer)
+    body(&buffer)
+    return buffer
+}
+
+@Suite("Kafka requests: header, versions and bodies")
+struct KafkaRequestTests {
+    @Test("the header is read back whole, and the api and version are checked against the advertised ranges")
+    func header() throws {
+        let request = try KafkaRequest.decode(frame: frame(.apiVersions, version: 2, correlationID: 42))
+        #expect(request.header == RequestHeader(apiKey: 18, apiVersion: 2, correlationID: 42, clientID: "tests"))
+        #expect(request.api == .apiVersions)
+
+        let tooNew = #expect(throws: KafkaDecodingError.self) { try KafkaRequest.decode(frame: frame(.apiVersions, version: 3)) }
+        #expect(tooNew?.code == .unsupportedVersion)
+        // The header alone still reads, so the server can answer with the v0 error body.
+        #expect(try KafkaRequest.decodeHeader(frame: frame(.apiVersions, version: 3)).apiVersion == 3)
+
+        var unknown = ByteBuffer()
+        RequestHeader(apiKey: 57, apiVersion: 0, correlationID: 1, clientID: nil).encode(into: &unknown)
+        let unknownError = #expect(throws: KafkaDecodingError.self) { try KafkaRequest.decode(frame: unknown) }
+        #expect(unknownError?.code == .unknownAPI)
+
+        let produceV2 = #expect(throws: KafkaDecodingError.self) { try KafkaRequest.decode(frame: frame(.produce, version: 2)) }
+        #expect(produceV2?.code == .unsupportedVersion)
+    }
+
+    @Test("every advertised version stays below the API's first flexible version")
+    func advertisedVersions() {
+        let flexibleFrom: [APIKey: Int16] = [
+            .produce: 9, .fetch: 12, .listOffsets: 6, .metadata: 9, .offsetCommit: 8, .offsetFetch: 6, .findCoordinator: 3,
+            .joinGroup: 6, .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .apiVersions: 3,
+            .initProducerId: 2,
+        ]
+        for api in APIKey.allCases {
+            #expect(api.supportedVersions.upperBound < flexibleFrom[api, default: 0], "\(api)")
+        }
+    }
+
+    @Test("an ApiVersions error answer has the v0 layout: error, count, (key, min, max), no throttle time")
+    func apiVersionsErrorLayout() {
+        var buffer = ByteBuffer()
+        ApiVersionsResponse(errorCode: .unsupportedVersion).encode(into: &buffer, version: 0)
+        let count = APIKey.allCases.count
+        #expect(buffer.readableBytes == 2 + 4 + 6 * count)
+        #expect(buffer.getInteger(at: 0, as: Int16.self) == 35)
+        #expect(buffer.getInteger(at: 2, as: Int32.self) == Int32(count))
+        var v2 = ByteBuffer()
+        ApiVersionsResponse().encode(into: &v2, version: 2)
+        #expect(v2.readableBytes == 2 + 4 + 6 * count + 4)
+    }
+
+    @Test("Metadata: in v0 an empty topic list means every topic; from v1 null means every topic and empty none")
+    func metadataTopicLists() throws {
+        func topics(_ version: Int16, count: Int32, names: [String] = []) throws -> [String]? {
+            let request = try KafkaRequest.decode(
+                frame: frame(.metadata, version: version) { buffer in
+                    buffer.writeKafka(count)
+                    for name in names { buffer.writeKafka(name) }
+                    if version >= 4 { buffer.writeKafka(false) }
+                    if version >= 8 {
+                        buffer.writeKafka(false)
+                        buffer.writeKafka(false)
+                    }
+                })
+            guard case .metadata(let metadata) = request.body else {
+                Issue.record("not a metadata request")
+                return nil
+            }
+            return metadata.topics
+        }
+        #expect(try topics(0, count: 0) == nil)
+        #expect(try topics(1, count: -1) == nil)
+        #expect(try topics(1, count: 0) == [])
+        #expect(try topics(8, count: 2, names: ["a", "b"]) == ["a", "b"])
+    }
+
+    @Test("Produce and Fetch requests round-trip through encode and decode at every advertised version")
+    func produceAndFetchRoundTrip() throws {
+        var records = ByteBuffer()
+        records.writeBytes([1, 2, 3, 4])
+        let produce = ProduceRequest(
+            acks: -1, timeoutMilliseconds: 1500,
+            topics: [.init(name: "orders", partitions: [.init(index: 0, records: records), .init(index: 1, records: nil)])])
+        for version in APIKey.produce.supportedVersions {
+            let decoded = try KafkaRequest.decode(
+                frame: frame(.produce, version: version) { produce.encode(into: &$0, version: version) })
+            guard case .produce(let body) = decoded.body else { throw KafkaDecodingError(.invalid, "not produce") }
+            #expect(body == produce)
+        }
+        let fetch = FetchRequest(
+            maxWaitMilliseconds: 500, minBytes: 1, maxBytes: 52_428_800,
+            topics: [.init(name: "orders", partitions: [.init(index: 0, fetchOffset: 17, maxBytes: 1_048_576)])])
+        for version in APIKey.fetch.supportedVersions {
+            let decoded = try KafkaRequest.decode(
+                frame: frame(.fetch, version: version) { fetch.encode(into: &$0, version: version) })
+            guard case .fetch(let body) = decoded.body else { throw KafkaDecodingError(.invalid, "not fetch") }
+            #expect(body == fetch)
+        }
+    }
+
+    @Test("bytes after the last field of a version are refused, not ignored")
+    func trailingBytes() {
+        let error = #expect(throws: KafkaDecodingError.self) {
+            try KafkaRequest.decode(frame: frame(.apiVersions, version: 1) { $0.writeKafka(Int32(5)) })
+        }
+        #expect(error?.code == .invalid)
+    }
+
+    @Test("response frames carry their size and the correlation id")
+    func responseFrame() {
+        var buffer = ByteBuffer()
+        KafkaResponseFrame.write(correlationID: 99, into: &buffer) { body in
+            FindCoordinatorResponse(nodeID: 0, host: "127.0.0.1", port: 9092).encode(into: &body, version: 0)
+        }
+        #expect(buffer.getInteger(at: 0, as: Int32.self) == Int32(buffer.readableBytes - 4))
+        #expect(buffer.getInteger(at: 4, as: Int32.self) == 99)
+    }
+}
