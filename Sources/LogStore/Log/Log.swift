@@ -203,7 +203,7 @@ public final class Log: @unchecked Sendable {
     /// (which returns its largest timestamp), into the write buffer under the
     /// writer lock; see `appendBatch`.
     @inline(__always)
-    private func appendEncoded(
+    func appendEncoded(
         size: Int, recordCount: Int, waitForDurability: Bool, _ encode: (UnsafeMutableRawPointer, Int64) -> Int64
     ) throws -> (offsets: Range<Int64>, sequence: UInt64) {
         writerLock.lock()

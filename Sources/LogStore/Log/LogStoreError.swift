@@ -20,6 +20,9 @@ public struct LogStoreError: Error, Sendable, CustomStringConvertible {
         public static let offsetOutOfRange = Code("offsetOutOfRange")
         /// A caller passed something invalid (empty batch, oversized record, bad name).
         public static let invalidArgument = Code("invalidArgument")
+        /// A batch encoded elsewhere uses a compression codec this build cannot read (Kafka's
+        /// UNSUPPORTED_COMPRESSION_TYPE): nothing of it is stored.
+        public static let unsupportedCompression = Code("unsupportedCompression")
         /// The log was closed, or is open in another process.
         public static let unavailable = Code("unavailable")
     }

@@ -1,0 +1,53 @@
+extension Log {
+    /// Appends a record batch v2 that someone else encoded (a Kafka
+    /// producer's), storing its bytes verbatim but for the base offset and
+    /// the partition leader epoch, which lie outside the CRC (docs/FORMAT.md):
+    /// the batch is never re-encoded, and its CRC stays the producer's.
+    ///
+    /// The batch is checked as Kafka checks a produced batch before anything
+    /// is stored (`RecordBatchCheck`): one whole batch, magic 2, its CRC-32C,
+    /// base offset 0, `lastOffsetDelta` = record count - 1, a codec this build
+    /// reads, and records that parse with offset deltas 0, 1, 2, ...
+    ///
+    /// Returns at once, whatever the sync policy; `waitUntilDurable(_:)` waits
+    /// for the batch to be durable (acks=all), sharing each `fdatasync` with
+    /// every other waiter.
+    /// - Throws: `LogStoreError`: `.invalidArgument` for a batch that fails a
+    ///   check (the message says which), `.unsupportedCompression` for a codec
+    ///   this build cannot read, `.io` or `.unavailable` as `append(_:)`.
+    public func appendRecordBatch(_ batch: UnsafeRawBufferPointer) throws -> AppendReceipt {
+        let header = try RecordBatchCheck.check(batch)
+        let (offsets, sequence) = try appendEncoded(
+            size: header.size, recordCount: Int(header.recordCount), waitForDurability: false
+        ) { pointer, baseOffset in
+            UnsafeMutableRawBufferPointer(start: pointer, count: header.size).copyMemory(from: batch)
+            pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
+            pointer.storeBigEndian(Int32(-1), at: BatchLayout.partitionLeaderEpoch)
+            return header.maxTimestamp
+        }
+        return AppendReceipt(offsets: offsets, sequence: sequence)
+    }
+
+    /// Calls `body` with the stored bytes of whole batches from the one that
+    /// holds `offset` on, as a Kafka fetch answers: the first batch always
+    /// (even over `maxBytes`, so that a consumer never stalls on a large
+    /// batch), then further batches while the total stays within `maxBytes`.
+    /// Every batch is verified before `body` sees it. A batch may start before
+    /// `offset`; the reader skips the records below it.
+    /// - Returns: the bytes passed to `body` (0 when `offset` is the next offset).
+    /// - Throws: `.offsetOutOfRange` below the oldest retained offset or past
+    ///   the next one; `.corruption` for damaged data.
+    @discardableResult
+    public func readRecordBatches(from offset: Int64, maxBytes: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+        -> Int
+    {
+        var total = 0
+        try forEachBatch(from: offset, maxBytes: maxBytes) { bytes, header in
+            guard total == 0 || total + header.size <= maxBytes else { return false }
+            try body(UnsafeRawBufferPointer(rebasing: bytes[0..<header.size]))
+            total += header.size
+            return total < maxBytes
+        }
+        return total
+    }
+}
