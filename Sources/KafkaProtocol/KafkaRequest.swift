@@ -12,6 +12,12 @@ public struct KafkaRequest: Sendable {
         case offsetCommit(OffsetCommitRequest)
         case offsetFetch(OffsetFetchRequest)
         case initProducerId(InitProducerIdRequest)
+        case joinGroup(JoinGroupRequest)
+        case syncGroup(SyncGroupRequest)
+        case heartbeat(HeartbeatRequest)
+        case leaveGroup(LeaveGroupRequest)
+        case listGroups(ListGroupsRequest)
+        case describeGroups(DescribeGroupsRequest)
     }
 
     public var header: RequestHeader
@@ -49,8 +55,12 @@ public struct KafkaRequest: Sendable {
         case .offsetCommit: body = .offsetCommit(try OffsetCommitRequest.decode(&reader, version: version))
         case .offsetFetch: body = .offsetFetch(try OffsetFetchRequest.decode(&reader, version: version))
         case .initProducerId: body = .initProducerId(try InitProducerIdRequest.decode(&reader, version: version))
-        case .joinGroup, .heartbeat, .leaveGroup, .syncGroup, .describeGroups, .listGroups:
-            throw KafkaDecodingError(.unknownAPI, "\(api) is not served yet")
+        case .joinGroup: body = .joinGroup(try JoinGroupRequest.decode(&reader, version: version))
+        case .syncGroup: body = .syncGroup(try SyncGroupRequest.decode(&reader, version: version))
+        case .heartbeat: body = .heartbeat(try HeartbeatRequest.decode(&reader, version: version))
+        case .leaveGroup: body = .leaveGroup(try LeaveGroupRequest.decode(&reader, version: version))
+        case .listGroups: body = .listGroups(try ListGroupsRequest.decode(&reader, version: version))
+        case .describeGroups: body = .describeGroups(try DescribeGroupsRequest.decode(&reader, version: version))
         }
         try reader.expectEnd("\(api) v\(version)")
         return KafkaRequest(header: header, api: api, body: body)

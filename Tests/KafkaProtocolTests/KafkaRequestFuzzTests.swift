@@ -29,6 +29,7 @@ struct KafkaRequestFuzzTests {
             },
             frame(.produce, version: 8) { produce.encode(into: &$0, version: 8) },
             frame(.fetch, version: 11) { fetch.encode(into: &$0, version: 11) },
+            frame(.joinGroup, version: 5) { GroupRequestTests.join.encode(into: &$0, version: 5) },
             frame(.offsetCommit, version: 7) { buffer in
                 buffer.writeKafka("g")
                 buffer.writeKafka(Int32(-1))
