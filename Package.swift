@@ -49,6 +49,7 @@ let package = Package(
                 "LogStore",
                 "LogBench",
                 "PostgresCDC",
+                "KafkaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,6 +74,18 @@ let package = Package(
         // Kafka requests and responses on ByteBuffer: the codec of `logd serve`, fuzzable on bytes.
         .target(name: "KafkaProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // LogStore only for the seeded generator of the fuzz tests.
+        // `logd serve`: the Kafka protocol over the logs of a data directory, on SwiftNIO.
+        .target(
+            name: "KafkaServer",
+            dependencies: [
+                "KafkaProtocol",
+                "LogStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "LogStore"]),
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),

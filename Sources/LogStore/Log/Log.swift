@@ -32,7 +32,8 @@ public final class Log: @unchecked Sendable {
     /// Held open with an exclusive `flock` while the log is open for writing.
     let lockFile: OpenFile?
     /// Opened with `openForReading`: no writes, catches up with another process's.
-    let isReadOnly: Bool
+    /// Opened with `openForReading`: another process writes it.
+    public let isReadOnly: Bool
 
     let writerLock = ConditionLock()
     // Guarded by `writerLock`: no dynamic exclusivity checks on the append path (they cost ~9% of a small append).

@@ -1,0 +1,118 @@
+import Foundation
+import KafkaProtocol
+import LogStore
+import Logging
+import NIOCore
+import NIOPosix
+import SystemPackage
+
+/// `logd serve`: the Kafka wire protocol over the logs of a data directory.
+/// Each log is a topic with one partition, 0 (docs/KAFKA.md).
+public final class KafkaServer: Sendable {
+    public let configuration: KafkaServerConfiguration
+    private let topics: TopicRegistry
+    private let logger: Logger
+
+    public init(configuration: KafkaServerConfiguration, logger: Logger = Logger(label: "logd.serve")) {
+        self.configuration = configuration
+        self.logger = logger
+        topics = TopicRegistry(directory: configuration.dataDirectory, logger: logger)
+    }
+
+    /// Listens and serves until the task is cancelled, then stops accepting,
+    /// lets the requests in flight end, syncs and closes the logs.
+    /// - Parameter onBound: called with the port bound (useful with port 0).
+    public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
+        try Log.createDirectory(configuration.dataDirectory)
+        let clusterID = try ClusterID.load(dataDirectory: configuration.dataDirectory)
+        let maxFrameBytes = configuration.maxRequestBytes
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                }
+            }
+        let port = server.channel.localAddress?.port ?? configuration.port
+        let handler = RequestHandler(
+            topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,
+            advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID, logger: logger)
+        logger.info(
+            "kafka.listening", metadata: ["kafka.address": "\(configuration.host):\(port)", "kafka.cluster_id": "\(clusterID)"])
+        onBound(port)
+        defer { topics.closeAll() }
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask { await Self.serve(connection, handler: handler, logger: self.logger) }
+                }
+            }
+        }
+    }
+
+    /// Reads frames and answers them one at a time, in order. A frame that is
+    /// not a request of a served API and version closes the connection with
+    /// one log line naming the peer; the server and other connections go on.
+    private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler, logger: Logger)
+        async
+    {
+        let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown peer"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                for try await frame in inbound {
+                    if let response = try await answer(frame, handler: handler) { try await outbound.write(response) }
+                }
+            }
+        } catch is CancellationError {
+            return
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            // The client went away while an answer was due (a producer with acks=0 that exits at once).
+            logger.debug("kafka.peer_closed", metadata: ["kafka.peer": "\(peer)"])
+        } catch let error as IOError where error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            logger.debug("kafka.peer_closed", metadata: ["kafka.peer": "\(peer)"])
+        } catch {
+            logger.warning("kafka.connection_closed", metadata: ["kafka.peer": "\(peer)", "reason": "\(error)"])
+        }
+    }
+
+    static func answer(_ frame: ByteBuffer, handler: RequestHandler) async throws -> ByteBuffer? {
+        do {
+            return try await handler.respond(to: try KafkaRequest.decode(frame: frame))
+        } catch let error as KafkaDecodingError where error.code == .unsupportedVersion {
+            // An ApiVersions above the served ones gets error 35 in the v0 layout (KAFKA.md trap 1).
+            let header = try KafkaRequest.decodeHeader(frame: frame)
+            guard header.apiKey == APIKey.apiVersions.rawValue else { throw error }
+            var out = ByteBuffer()
+            KafkaResponseFrame.write(correlationID: header.correlationID, into: &out) {
+                ApiVersionsResponse(errorCode: .unsupportedVersion).encode(into: &$0, version: 0)
+            }
+            return out
+        }
+    }
+}
+
+/// The cluster id, kept in the data directory (`.cluster-id`) so that it stays the same across restarts.
+enum ClusterID {
+    static let fileName = ".cluster-id"
+
+    static func load(dataDirectory: FilePath) throws -> String {
+        let path = dataDirectory.appending(fileName).string
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return id }
+        }
+        // 22 characters of URL-safe base64, as Kafka's cluster ids.
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let id = String(
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .prefix(22))
+        // Written to a temporary file and renamed into place (.atomic).
+        try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return id
+    }
+}

@@ -1,0 +1,106 @@
+import KafkaProtocol
+import LogStore
+import NIOCore
+
+extension RequestHandler {
+    /// Answers a fetch with whole stored batches; when fewer than `minBytes`
+    /// are there it waits, up to `maxWaitMilliseconds`, for an append to any
+    /// of the partitions (a long poll woken by the append, or by inotify for a
+    /// log another process writes).
+    func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(request.maxWaitMilliseconds, 0)))
+        while true {
+            let (response, bytes, waitOn) = try collect(request)
+            if bytes >= Int(max(request.minBytes, 1)) || waitOn.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
+                return response
+            }
+            await waitForAnyAppend(waitOn, until: deadline)
+        }
+    }
+
+    /// One look at every partition: the response, its record bytes, and the
+    /// (log, offset) pairs that are at their end.
+    private func collect(_ request: FetchRequest) throws -> (FetchResponse, Int, [(Log, Int64)]) {
+        var total = 0
+        var waitOn: [(Log, Int64)] = []
+        var topicsOut: [FetchResponse.Topic] = []
+        for topic in request.topics {
+            var partitions: [FetchResponse.Partition] = []
+            for partition in topic.partitions {
+                guard partition.index == 0, let log = try topics.log(topic.name) else {
+                    partitions.append(
+                        .init(
+                            index: partition.index, errorCode: .unknownTopicOrPartition, highWatermark: -1, logStartOffset: -1,
+                            records: nil))
+                    continue
+                }
+                let highWatermark = log.nextOffset
+                let logStart = log.lowestOffset
+                let offset = partition.fetchOffset
+                guard offset >= logStart, offset <= highWatermark else {
+                    partitions.append(
+                        .init(
+                            index: 0, errorCode: .offsetOutOfRange, highWatermark: highWatermark, logStartOffset: logStart,
+                            records: nil))
+                    continue
+                }
+                var records = ByteBuffer()
+                let budget = max(Int(request.maxBytes) - total, 0)
+                // KIP-74: the first batch of the response comes whole even over the limits.
+                let limit = total == 0 ? max(Int(partition.maxBytes), 1) : min(Int(partition.maxBytes), budget)
+                if offset < highWatermark, limit > 0 {
+                    try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }
+                }
+                if records.readableBytes == 0 { waitOn.append((log, highWatermark)) }
+                total += records.readableBytes
+                partitions.append(
+                    .init(index: 0, errorCode: .none, highWatermark: highWatermark, logStartOffset: logStart, records: records))
+            }
+            topicsOut.append(.init(name: topic.name, partitions: partitions))
+        }
+        return (FetchResponse(topics: topicsOut), total, waitOn)
+    }
+
+    /// Returns when one of the logs has a record at its offset, or at `deadline`.
+    private func waitForAnyAppend(_ waitOn: [(Log, Int64)], until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            for (log, offset) in waitOn {
+                group.addTask { _ = await log.waitForRecord(at: offset) }
+            }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// -2: the log start; -1: the end (the next offset); else the first
+    /// offset whose timestamp is at least the one asked (-1 when none is).
+    func listOffsets(_ request: ListOffsetsRequest) -> ListOffsetsResponse {
+        ListOffsetsResponse(
+            topics: request.topics.map { topic in
+                .init(
+                    name: topic.name,
+                    partitions: topic.partitions.map { partition in
+                        guard partition.index == 0, let log = try? topics.log(topic.name) else {
+                            return .init(index: partition.index, errorCode: .unknownTopicOrPartition)
+                        }
+                        switch partition.timestamp {
+                        case ListOffsetsRequest.earliestTimestamp:
+                            return .init(index: 0, errorCode: .none, offset: log.lowestOffset)
+                        case ListOffsetsRequest.latestTimestamp:
+                            return .init(index: 0, errorCode: .none, offset: log.nextOffset)
+                        default:
+                            do {
+                                guard let offset = try log.offset(atOrAfter: partition.timestamp) else {
+                                    return .init(index: 0, errorCode: .none)
+                                }
+                                let timestamp = (try? log.read(at: offset).timestamp) ?? -1
+                                return .init(index: 0, errorCode: .none, timestamp: timestamp, offset: offset)
+                            } catch {
+                                return .init(index: 0, errorCode: .kafkaStorageError)
+                            }
+                        }
+                    })
+            })
+    }
+}

@@ -1,0 +1,122 @@
+import KafkaProtocol
+import LogStore
+import Logging
+import NIOCore
+
+/// Answers decoded requests from the topics' logs. One per server; every
+/// connection calls it one request at a time, so answers go out in request
+/// order (KAFKA.md trap 3).
+struct RequestHandler: Sendable {
+    let topics: TopicRegistry
+    let advertisedHost: String
+    let advertisedPort: Int32
+    let clusterID: String
+    let logger: Logger
+
+    /// The response frame for `request`; nil when none is due (Produce with acks=0).
+    func respond(to request: KafkaRequest) async throws -> ByteBuffer? {
+        let version = request.header.apiVersion
+        var out = ByteBuffer()
+        func frame(_ encode: (inout ByteBuffer) -> Void) -> ByteBuffer {
+            KafkaResponseFrame.write(correlationID: request.header.correlationID, into: &out, encode)
+            return out
+        }
+        switch request.body {
+        case .apiVersions:
+            return frame { ApiVersionsResponse().encode(into: &$0, version: version) }
+        case .metadata(let metadata):
+            let response = self.metadata(metadata)
+            return frame { response.encode(into: &$0, version: version) }
+        case .produce(let produce):
+            let response = try await self.produce(produce)
+            guard produce.acks != 0 else { return nil }  // acks=0: no response at all (KAFKA.md trap 2)
+            return frame { response.encode(into: &$0, version: version) }
+        case .fetch(let fetch):
+            let response = try await self.fetch(fetch)
+            return frame { response.encode(into: &$0, version: version) }
+        case .listOffsets(let listOffsets):
+            let response = self.listOffsets(listOffsets)
+            return frame { response.encode(into: &$0, version: version) }
+        case .findCoordinator:
+            let response = FindCoordinatorResponse(
+                nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)
+            return frame { response.encode(into: &$0, version: version) }
+        case .offsetCommit, .offsetFetch, .initProducerId, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .listGroups,
+            .describeGroups:
+            throw NotServedYet(api: request.api)
+        }
+    }
+
+    struct NotServedYet: Error, CustomStringConvertible {
+        var api: APIKey
+        var description: String { "\(api) is advertised but not served yet (docs/KAFKA.md, Status)" }
+    }
+
+    func metadata(_ request: MetadataRequest) -> MetadataResponse {
+        let names = request.topics ?? topics.names()
+        let existing = Set(topics.names())
+        return MetadataResponse(
+            brokers: [.init(nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)],
+            clusterID: clusterID, controllerID: KafkaServerConfiguration.nodeID,
+            topics: names.map { name in
+                guard existing.contains(name) else {
+                    return .init(errorCode: .unknownTopicOrPartition, name: name, partitions: [])
+                }
+                return .init(
+                    name: name,
+                    partitions: [
+                        .init(index: 0, leaderID: KafkaServerConfiguration.nodeID, replicas: [KafkaServerConfiguration.nodeID])
+                    ])
+            })
+    }
+
+    func produce(_ request: ProduceRequest) async throws -> ProduceResponse {
+        var durable: [(Log, AppendReceipt)] = []
+        var topicsOut: [ProduceResponse.TopicResponse] = []
+        for topic in request.topics {
+            var partitions: [ProduceResponse.PartitionResponse] = []
+            for partition in topic.partitions {
+                partitions.append(append(partition, to: topic.name, acks: request.acks, durable: &durable))
+            }
+            topicsOut.append(.init(name: topic.name, partitions: partitions))
+        }
+        // acks=all: answer once durable; waiters share each fdatasync (group commit).
+        for (log, receipt) in durable { try await log.waitUntilDurable(receipt) }
+        return ProduceResponse(topics: topicsOut)
+    }
+
+    private func append(
+        _ partition: ProduceRequest.PartitionData, to topic: String, acks: Int16, durable: inout [(Log, AppendReceipt)]
+    ) -> ProduceResponse.PartitionResponse {
+        func failed(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionResponse {
+            ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
+        }
+        do {
+            guard partition.index == 0, let log = try topics.log(topic) else {
+                return failed(.unknownTopicOrPartition, "no topic \(topic) partition \(partition.index)")
+            }
+            guard var records = partition.records, records.readableBytes > 0 else {
+                return failed(.corruptMessage, "no records")
+            }
+            let receipt = try records.readWithUnsafeReadableBytes { bytes in
+                (bytes.count, try log.appendRecordBatch(bytes))
+            }
+            if acks == -1 { durable.append((log, receipt)) }
+            return .init(
+                index: partition.index, errorCode: .none, baseOffset: receipt.offsets.lowerBound, logStartOffset: log.lowestOffset
+            )
+        } catch let error as LogStoreError {
+            switch error.code {
+            case .invalidArgument: return failed(.corruptMessage, error.message)
+            case .unsupportedCompression: return failed(.unsupportedCompressionType, error.message)
+            case .unavailable where (try? topics.log(topic))?.isReadOnly == true:
+                return failed(.kafkaStorageError, "topic \(topic) is written by another process (read-only here)")
+            default:
+                logger.error("kafka.produce_failed", metadata: ["kafka.topic": "\(topic)", "error": "\(error)"])
+                return failed(.kafkaStorageError, error.message)
+            }
+        } catch {
+            return failed(.unknownServerError, "\(error)")
+        }
+    }
+}

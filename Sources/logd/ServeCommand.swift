@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import KafkaServer
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the logs of the data directory over the Kafka protocol (each log is a topic with one partition).",
+        discussion: """
+            Kafka clients (kcat, librdkafka, kafka-python, ...) produce to and fetch from the logs: Metadata, Produce \
+            (acks 0, 1 and all), Fetch with long polling, ListOffsets and FindCoordinator are served today; consumer \
+            groups, offset commits and idempotent producers are not yet (docs/KAFKA.md). Logs created while it runs \
+            appear without a restart; a log another process writes (an ingester) is served read-only and live. \
+            SIGINT or SIGTERM stops it cleanly.
+            """)
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Option(help: ArgumentHelp("The address to listen on.", valueName: "host:port"))
+    var listen = "127.0.0.1:9092"
+
+    @Option(
+        help: ArgumentHelp(
+            "The address clients are told to connect to (default: the listen address; never use localhost, which may be ::1).",
+            valueName: "host:port"))
+    var advertisedListener: String?
+
+    @Option(help: ArgumentHelp("Requests larger than this close the connection.", valueName: "bytes"))
+    var maxRequestBytes = 100 << 20
+
+    func validate() throws {
+        _ = try Self.hostAndPort(listen, what: "--listen")
+        if let advertisedListener { _ = try Self.hostAndPort(advertisedListener, what: "--advertised-listener") }
+        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+    }
+
+    static func hostAndPort(_ text: String, what: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+            colon != text.startIndex
+        else { throw ValidationError("\(what) wants host:port, such as 127.0.0.1:9092 (got '\(text)')") }
+        return (String(text[..<colon]), port)
+    }
+
+    func run() async throws {
+        let (host, port) = try Self.hostAndPort(listen, what: "--listen")
+        let advertised = try advertisedListener.map { try Self.hostAndPort($0, what: "--advertised-listener") }
+        let server = KafkaServer(
+            configuration: KafkaServerConfiguration(
+                dataDirectory: data.path, host: host, port: port, advertisedHost: advertised?.0, advertisedPort: advertised?.1,
+                maxRequestBytes: maxRequestBytes))
+        let serving = Task {
+            try await server.run { bound in FileHandleError.note("serving \(data.path.string) on \(host):\(bound)") }
+        }
+        let signals = SignalHandlers { signal in
+            FileHandleError.note("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping (a second one exits at once)")
+            serving.cancel()
+        }
+        defer { signals.cancel() }
+        do {
+            try await serving.value
+        } catch is CancellationError {
+            // Stopped by a signal.
+        }
+    }
+}

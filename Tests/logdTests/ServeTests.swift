@@ -1,0 +1,143 @@
+import AsyncTestSupport
+import Foundation
+import Testing
+
+/// `kcat` (librdkafka), a real Kafka client, against `logd serve`.
+enum Kcat {
+    static let path = ["/usr/bin/kcat", "/usr/local/bin/kcat"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static var isAvailable: Bool { path != nil }
+
+    /// Runs kcat to its end and returns its standard output.
+    static func run(_ arguments: [String], input: String = "", sourceLocation: SourceLocation = #_sourceLocation) throws -> String
+    {
+        let child = try ChildProcess(
+            executable: try #require(path, sourceLocation: sourceLocation), arguments: arguments,
+            environment: ProcessInfo.processInfo.environment, workingDirectory: nil)
+        child.writeInBackground(Array(input.utf8))
+        let termination = try child.wait(timeout: .seconds(30), sourceLocation: sourceLocation)
+        #expect(
+            termination == .exited(0), "kcat \(arguments.joined(separator: " ")): \(child.stderr.text)",
+            sourceLocation: sourceLocation)
+        return child.stdout.text
+    }
+}
+
+@Suite("logd serve: the Kafka protocol, with kcat", .serialized)
+struct ServeTests {
+    @Test("CI has kcat: the serve tests fail rather than skip there")
+    func kcatIsInstalledOnCI() {
+        guard ProcessInfo.processInfo.environment["CI"] != nil else { return }
+        #expect(Kcat.isAvailable, "CI is set but kcat is missing (scripts/lib/apt.sh installs it)")
+    }
+
+    /// Starts `logd serve` on a free loopback port and returns it with the port.
+    static func startServer(_ directory: TestDirectory, _ extra: [String] = []) throws -> (ChildProcess, String) {
+        let server = try Logd.start(directory.args(["serve", "--listen", "127.0.0.1:0"] + extra))
+        let lines = server.stderr.waitForLines(timeout: .seconds(30)) { $0.contains { $0.hasPrefix("serving ") } }
+        let line = try #require(lines?.first { $0.hasPrefix("serving ") }, "no 'serving' line: \(server.stderr.text)")
+        let port = try #require(line.split(separator: ":").last.map(String.init))
+        return (server, "127.0.0.1:\(port)")
+    }
+
+    @Test(
+        "metadata, produce with acks 0, 1 and all (plain and gzip), consume from the start, an offset and the end; logd read sees it",
+        .enabled(if: Kcat.isAvailable))
+    func produceAndConsume() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\nb\nc\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory)
+            defer { server.send(SIGKILL) }
+
+            let metadata = try Kcat.run(["-b", broker, "-L"])
+            #expect(metadata.contains("broker 0 at \(broker)"))
+            #expect(metadata.contains("topic \"orders\" with 1 partitions"))
+
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-K", ":", "-X", "acks=all"], input: "k1:v1\nk2:v2\n")
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-z", "gzip", "-X", "acks=1"], input: "g1\ng2\ng3\n")
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-X", "acks=0"], input: "z0\n")
+
+            let all = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%o %k=%s\\n"])
+            #expect(all == "0 =a\n1 =b\n2 =c\n3 k1=v1\n4 k2=v2\n5 =g1\n6 =g2\n7 =g3\n8 =z0\n")
+            let fromSix = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-o", "6", "-e", "-f", "%o %s\\n"])
+            #expect(fromSix == "6 g2\n7 g3\n8 z0\n", "an offset inside a gzip batch: the client skips the records before it")
+            let lastTwo = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-o", "-2", "-e", "-f", "%o %s\\n"])
+            #expect(lastTwo == "7 g3\n8 z0\n")
+
+            // A long-polling consumer is woken by a produce.
+            let consumer = try ChildProcess(
+                executable: try #require(Kcat.path),
+                arguments: ["-b", broker, "-C", "-t", "orders", "-o", "end", "-c", "1", "-f", "%o %s\\n"],
+                environment: ProcessInfo.processInfo.environment, workingDirectory: nil)
+            try await Task.sleep(for: .seconds(1))
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders"], input: "late\n")
+            #expect(try consumer.wait(timeout: .seconds(30)) == .exited(0))
+            #expect(consumer.stdout.text == "9 late\n")
+
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            let read = try Logd.run(directory.args("read", "orders", "--from", "3", "--count", "7"))
+            #expect(read.succeeded, "\(read)")
+            #expect(read.output == "v1\nv2\ng1\ng2\ng3\nz0\nlate\n")
+            try directory.expectVerifies("orders")
+        }
+    }
+
+    @Test(
+        "garbage, an unknown API and an oversized frame close that connection only; nothing stored changes",
+        .enabled(if: Kcat.isAvailable))
+    func badInputClosesTheConnection() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory, ["--max-request-bytes", "4096"])
+            defer { server.send(SIGKILL) }
+            let port = try #require(broker.split(separator: ":").last.flatMap { UInt16($0) })
+            let frames: [[UInt8]] = [
+                [0, 0, 0, 10, 0, 57, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF],  // unknown API key 57
+                [0, 0, 0x10, 0x01] + Array(repeating: 0, count: 16),  // over --max-request-bytes
+                [0, 0, 0, 4, 0xDE, 0xAD, 0xBE, 0xEF],  // too short for a header
+                [0, 0, 0, 12, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 99],  // Produce v8 that ends inside its body
+            ]
+            for frame in frames {
+                #expect(try RawConnection.closesAfter(sending: frame, port: port), "\(frame)")
+            }
+            #expect(try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%s\\n"]) == "a\n")
+            #expect(server.stderr.text.contains("kafka.connection_closed"))
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try directory.expectVerifies("orders")
+        }
+    }
+}
+
+/// A bare TCP connection, for bytes no client library would send.
+enum RawConnection {
+    /// Sends `bytes` and reports whether the server then closes the connection (within 10 s).
+    static func closesAfter(sending bytes: [UInt8], port: UInt16) throws -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw ChildProcessError(description: "socket: errno \(errno)") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw ChildProcessError(description: "connect: errno \(errno)") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while true {
+            let received = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if received == 0 { return true }  // orderly close
+            if received < 0 { return errno == ECONNRESET }
+        }
+    }
+}
