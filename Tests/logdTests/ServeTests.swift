@@ -45,7 +45,11 @@ struct ServeTests {
     func produceAndConsume() async throws {
         try await offPool {
             let directory = try TestDirectory()
-            let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\nb\nc\n".utf8))
+            // One gzip batch written by logd (values that compress, or it is stored uncompressed).
+            let padding = String(repeating: "-", count: 300)
+            let appended = try Logd.run(
+                directory.args("append", "orders", "--compression", "gzip"),
+                input: Array("a\(padding)\nb\(padding)\nc\(padding)\n".utf8))
             #expect(appended.succeeded, "\(appended)")
             let (server, broker) = try Self.startServer(directory)
             defer { server.send(SIGKILL) }
@@ -55,13 +59,16 @@ struct ServeTests {
             #expect(metadata.contains("topic \"orders\" with 1 partitions"))
 
             _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-K", ":", "-X", "acks=all"], input: "k1:v1\nk2:v2\n")
+            // librdkafka 2.0 sends this uncompressed: it compresses only for brokers that advertise Produce v2 (docs/KAFKA.md).
             _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-z", "gzip", "-X", "acks=1"], input: "g1\ng2\ng3\n")
             _ = try Kcat.run(["-b", broker, "-P", "-t", "orders", "-X", "acks=0"], input: "z0\n")
 
             let all = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%o %k=%s\\n"])
-            #expect(all == "0 =a\n1 =b\n2 =c\n3 k1=v1\n4 k2=v2\n5 =g1\n6 =g2\n7 =g3\n8 =z0\n")
-            let fromSix = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-o", "6", "-e", "-f", "%o %s\\n"])
-            #expect(fromSix == "6 g2\n7 g3\n8 z0\n", "an offset inside a gzip batch: the client skips the records before it")
+            #expect(all == "0 =a\(padding)\n1 =b\(padding)\n2 =c\(padding)\n3 k1=v1\n4 k2=v2\n5 =g1\n6 =g2\n7 =g3\n8 =z0\n")
+            let fromOne = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-o", "1", "-c", "2", "-f", "%o %s\\n"])
+            #expect(
+                fromOne == "1 b\(padding)\n2 c\(padding)\n",
+                "an offset inside a gzip batch: the client skips the records before it")
             let lastTwo = try Kcat.run(["-b", broker, "-C", "-t", "orders", "-o", "-2", "-e", "-f", "%o %s\\n"])
             #expect(lastTwo == "7 g3\n8 z0\n")
 
@@ -80,6 +87,8 @@ struct ServeTests {
             let read = try Logd.run(directory.args("read", "orders", "--from", "3", "--count", "7"))
             #expect(read.succeeded, "\(read)")
             #expect(read.output == "v1\nv2\ng1\ng2\ng3\nz0\nlate\n")
+            let stat = try Logd.run(directory.args("stat", "orders", "--json"))
+            #expect(stat.output.contains("\"compressed_batches\":1"), "logd's gzip batch, served to kcat, is as it was: \(stat)")
             try directory.expectVerifies("orders")
         }
     }
