@@ -71,22 +71,28 @@ struct RequestHandler: Sendable {
     }
 
     func produce(_ request: ProduceRequest) async throws -> ProduceResponse {
-        var durable: [(Log, AppendReceipt)] = []
+        var appended: [(Log, AppendReceipt)] = []
         var topicsOut: [ProduceResponse.TopicResponse] = []
         for topic in request.topics {
             var partitions: [ProduceResponse.PartitionResponse] = []
             for partition in topic.partitions {
-                partitions.append(append(partition, to: topic.name, acks: request.acks, durable: &durable))
+                partitions.append(append(partition, to: topic.name, appended: &appended))
             }
             topicsOut.append(.init(name: topic.name, partitions: partitions))
         }
-        // acks=all: answer once durable; waiters share each fdatasync (group commit).
-        for (log, receipt) in durable { try await log.waitUntilDurable(receipt) }
+        if request.acks == -1 {
+            // acks=all: answer once durable; waiters share each fdatasync (group commit).
+            for (log, receipt) in appended { try await log.waitUntilDurable(receipt) }
+        } else {
+            // acks=0 and 1: written to the store file (the page cache) before the answer, as Kafka
+            // does, so a crash of this process alone loses nothing acknowledged.
+            for (log, _) in appended { try log.flush() }
+        }
         return ProduceResponse(topics: topicsOut)
     }
 
     private func append(
-        _ partition: ProduceRequest.PartitionData, to topic: String, acks: Int16, durable: inout [(Log, AppendReceipt)]
+        _ partition: ProduceRequest.PartitionData, to topic: String, appended: inout [(Log, AppendReceipt)]
     ) -> ProduceResponse.PartitionResponse {
         func failed(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionResponse {
             ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
@@ -101,7 +107,7 @@ struct RequestHandler: Sendable {
             let receipt = try records.readWithUnsafeReadableBytes { bytes in
                 (bytes.count, try log.appendRecordBatch(bytes))
             }
-            if acks == -1 { durable.append((log, receipt)) }
+            appended.append((log, receipt))
             return .init(
                 index: partition.index, errorCode: .none, baseOffset: receipt.offsets.lowerBound, logStartOffset: log.lowestOffset
             )
