@@ -39,7 +39,8 @@ public final class KafkaServer: Sendable {
         let port = server.channel.localAddress?.port ?? configuration.port
         let handler = RequestHandler(
             topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,
-            advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID, logger: logger)
+            advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID,
+            autoCreateTopics: configuration.autoCreateTopics, logger: logger)
         logger.info(
             "kafka.listening", metadata: ["kafka.address": "\(configuration.host):\(port)", "kafka.cluster_id": "\(clusterID)"])
         onBound(port)

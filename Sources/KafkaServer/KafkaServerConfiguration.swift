@@ -12,10 +12,12 @@ public struct KafkaServerConfiguration: Sendable {
     public var advertisedPort: Int?
     /// Frames larger than this close the connection (Kafka's socket.request.max.bytes).
     public var maxRequestBytes: Int
+    /// A Metadata or Produce naming a missing topic creates its log (Kafka's auto.create.topics.enable).
+    public var autoCreateTopics: Bool
 
     public init(
         dataDirectory: FilePath, host: String = "127.0.0.1", port: Int = 9092, advertisedHost: String? = nil,
-        advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20
+        advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20, autoCreateTopics: Bool = false
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -23,6 +25,7 @@ public struct KafkaServerConfiguration: Sendable {
         self.advertisedHost = advertisedHost
         self.advertisedPort = advertisedPort
         self.maxRequestBytes = maxRequestBytes
+        self.autoCreateTopics = autoCreateTopics
     }
 
     /// The only broker of this cluster.

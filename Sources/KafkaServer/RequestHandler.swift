@@ -11,6 +11,7 @@ struct RequestHandler: Sendable {
     let advertisedHost: String
     let advertisedPort: Int32
     let clusterID: String
+    let autoCreateTopics: Bool
     let logger: Logger
 
     /// The response frame for `request`; nil when none is due (Produce with acks=0).
@@ -54,13 +55,18 @@ struct RequestHandler: Sendable {
 
     func metadata(_ request: MetadataRequest) -> MetadataResponse {
         let names = request.topics ?? topics.names()
+        var invalid: Set<String> = []
+        if autoCreateTopics, request.allowAutoTopicCreation, let asked = request.topics {
+            for name in asked where (try? topics.log(name, create: true)) == nil { invalid.insert(name) }
+        }
         let existing = Set(topics.names())
         return MetadataResponse(
             brokers: [.init(nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)],
             clusterID: clusterID, controllerID: KafkaServerConfiguration.nodeID,
             topics: names.map { name in
                 guard existing.contains(name) else {
-                    return .init(errorCode: .unknownTopicOrPartition, name: name, partitions: [])
+                    return .init(
+                        errorCode: invalid.contains(name) ? .invalidTopic : .unknownTopicOrPartition, name: name, partitions: [])
                 }
                 return .init(
                     name: name,
@@ -97,8 +103,11 @@ struct RequestHandler: Sendable {
         func failed(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionResponse {
             ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
         }
+        if autoCreateTopics, (try? LogNames.validate(topic, what: "topic")) == nil {
+            return failed(.invalidTopic, "'\(topic)' cannot be a log's name (docs/FORMAT.md)")
+        }
         do {
-            guard partition.index == 0, let log = try topics.log(topic) else {
+            guard partition.index == 0, let log = try topics.log(topic, create: autoCreateTopics) else {
                 return failed(.unknownTopicOrPartition, "no topic \(topic) partition \(partition.index)")
             }
             guard var records = partition.records, records.readableBytes > 0 else {

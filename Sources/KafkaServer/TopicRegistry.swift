@@ -27,10 +27,16 @@ final class TopicRegistry: Sendable {
         }.sorted()
     }
 
-    /// The open log of topic `name`; nil when there is no such log.
-    func log(_ name: String) throws -> Log? {
+    /// The open log of topic `name`; nil when there is no such log (and `create` is false).
+    /// - Throws: `LogStoreError` (`.invalidArgument` for a name that cannot be a log's) when creating.
+    func log(_ name: String, create: Bool = false) throws -> Log? {
         if let log = logs.withLock({ $0[name] }) { return log }
-        guard (try? LogNames.validate(name, what: "topic")) != nil, names().contains(name) else { return nil }
+        if create {
+            try LogNames.validate(name, what: "topic")
+            try Log.createDirectory(directory)
+        } else {
+            guard (try? LogNames.validate(name, what: "topic")) != nil, names().contains(name) else { return nil }
+        }
         let path = directory.appending(name)
         let opened: Log
         do {

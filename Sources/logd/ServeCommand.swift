@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "host:port"))
     var advertisedListener: String?
 
+    @Flag(help: "A Metadata or Produce naming a missing topic creates its log (Kafka's auto.create.topics.enable).")
+    var autoCreateTopics = false
+
     @Option(help: ArgumentHelp("Requests larger than this close the connection.", valueName: "bytes"))
     var maxRequestBytes = 100 << 20
 
@@ -48,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = KafkaServer(
             configuration: KafkaServerConfiguration(
                 dataDirectory: data.path, host: host, port: port, advertisedHost: advertised?.0, advertisedPort: advertised?.1,
-                maxRequestBytes: maxRequestBytes))
+                maxRequestBytes: maxRequestBytes, autoCreateTopics: autoCreateTopics))
         let serving = Task {
             try await server.run { bound in FileHandleError.note("serving \(data.path.string) on \(host):\(bound)") }
         }

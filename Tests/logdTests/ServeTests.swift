@@ -94,6 +94,32 @@ struct ServeTests {
     }
 
     @Test(
+        "a missing topic is unknown, unless --auto-create-topics: then producing to it creates its log",
+        .enabled(if: Kcat.isAvailable))
+    func autoCreateTopics() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (plain, plainBroker) = try Self.startServer(directory)
+            let missing = try Kcat.run(["-b", plainBroker, "-L", "-t", "fresh"])
+            #expect(missing.contains("Unknown topic or partition"), "\(missing)")
+            plain.send(SIGTERM)
+            #expect(try plain.wait(timeout: .seconds(30)) == .exited(0))
+            #expect(try Logd.run(directory.args("list")).lines == ["orders"])
+
+            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            defer { server.send(SIGKILL) }
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "fresh", "-X", "acks=all"], input: "first\nsecond\n")
+            #expect(try Kcat.run(["-b", broker, "-C", "-t", "fresh", "-e", "-f", "%o %s\\n"]) == "0 first\n1 second\n")
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            #expect(try Logd.run(directory.args("list")).lines == ["fresh", "orders"])
+            try directory.expectVerifies("fresh")
+        }
+    }
+
+    @Test(
         "garbage, an unknown API and an oversized frame close that connection only; nothing stored changes",
         .enabled(if: Kcat.isAvailable))
     func badInputClosesTheConnection() async throws {
