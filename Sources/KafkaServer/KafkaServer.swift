@@ -95,25 +95,23 @@ public final class KafkaServer: Sendable {
     }
 }
 
-/// The cluster id, kept in the data directory (`.cluster-id`) so that it stays the same across restarts.
+/// The cluster id, kept in the data directory (`cluster-id`, written as every
+/// metadata file is: temp file, fsync, rename) so that it stays the same across restarts.
 enum ClusterID {
-    static let fileName = ".cluster-id"
+    static let fileName = "cluster-id"
 
     static func load(dataDirectory: FilePath) throws -> String {
-        let path = dataDirectory.appending(fileName).string
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let bytes = try LogMetadataFile.read(named: fileName, in: dataDirectory) {
+            let id = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !id.isEmpty { return id }
         }
         // 22 characters of URL-safe base64, as Kafka's cluster ids.
-        var bytes = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let id = String(
             Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .prefix(22))
-        // Written to a temporary file and renamed into place (.atomic).
-        try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try LogMetadataFile.write(Array((id + "\n").utf8), named: fileName, in: dataDirectory)
         return id
     }
 }

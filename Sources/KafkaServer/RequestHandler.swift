@@ -54,12 +54,13 @@ struct RequestHandler: Sendable {
     }
 
     func metadata(_ request: MetadataRequest) -> MetadataResponse {
-        let names = request.topics ?? topics.names()
         var invalid: Set<String> = []
         if autoCreateTopics, request.allowAutoTopicCreation, let asked = request.topics {
             for name in asked where (try? topics.log(name, create: true)) == nil { invalid.insert(name) }
         }
-        let existing = Set(topics.names())
+        let all = topics.names()
+        let names = request.topics ?? all
+        let existing = Set(all)
         return MetadataResponse(
             brokers: [.init(nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)],
             clusterID: clusterID, controllerID: KafkaServerConfiguration.nodeID,

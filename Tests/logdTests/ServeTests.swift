@@ -94,7 +94,7 @@ struct ServeTests {
     }
 
     @Test(
-        "a missing topic is unknown, unless --auto-create-topics: then producing to it creates its log",
+        "a missing topic is unknown, unless --auto-create-topics: then producing to it creates its log; the cluster id stays",
         .enabled(if: Kcat.isAvailable))
     func autoCreateTopics() async throws {
         try await offPool {
@@ -107,6 +107,8 @@ struct ServeTests {
             plain.send(SIGTERM)
             #expect(try plain.wait(timeout: .seconds(30)) == .exited(0))
             #expect(try Logd.run(directory.args("list")).lines == ["orders"])
+            let clusterID = try String(contentsOfFile: directory.data + "/cluster-id", encoding: .utf8)
+            #expect(clusterID.count == 23, "22 characters and a line feed: \(clusterID)")
 
             let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
             defer { server.send(SIGKILL) }
@@ -115,6 +117,9 @@ struct ServeTests {
             server.send(SIGTERM)
             #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
             #expect(try Logd.run(directory.args("list")).lines == ["fresh", "orders"])
+            #expect(
+                try String(contentsOfFile: directory.data + "/cluster-id", encoding: .utf8) == clusterID, "stable across restarts"
+            )
             try directory.expectVerifies("fresh")
         }
     }
