@@ -111,6 +111,56 @@ import Testing
         try log.close()
     }
 
+    @Test func commitMetadataRoundTripsAndOlderSlotsStillRead() throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
+        try appendValues(log, 0..<10)
+        #expect(try log.committedOffset(group: "kafka") == nil)
+        let metadata = Array("{\"client\":\"é\"}".utf8)
+        try log.commitOffset(4, metadata: metadata, group: "kafka")
+        #expect(try log.committedOffset(group: "kafka") == CommittedOffset(offset: 4, metadata: metadata))
+        let longest = [UInt8](repeating: 0x41, count: Log.maxCommitMetadataBytes)
+        try log.commitOffset(6, metadata: longest, group: "kafka")
+        #expect(try log.committedOffset(group: "kafka") == CommittedOffset(offset: 6, metadata: longest))
+        let tooLong = #expect(throws: LogStoreError.self) {
+            try log.commitOffset(7, metadata: longest + [0x41], group: "kafka")
+        }
+        #expect(tooLong?.code == .invalidArgument)
+        #expect(try log.committedOffset(group: "kafka")?.offset == 6, "a refused commit changes nothing")
+
+        // A Consumer of the group (logd read --group) resumes at the Kafka commit; its commits carry no metadata.
+        let consumer = try Consumer(log: log, group: "kafka")
+        #expect(consumer.position == 6)
+        let locked = #expect(throws: LogStoreError.self) { try log.commitOffset(8, group: "kafka") }
+        #expect(locked?.code == .unavailable, "a live Consumer holds the group")
+        try consumer.commit(8)
+        #expect(try log.committedOffset(group: "kafka") == CommittedOffset(offset: 8))
+
+        // A slot whose metadata part is torn (its CRC fails) is skipped: the previous commit stands.
+        try log.commitOffset(5, metadata: metadata, group: "other")
+        try log.commitOffset(9, metadata: metadata, group: "other")  // slot 0
+        let path = Consumer.groupsDirectory(of: directory.log()).appending("other.offset")
+        var bytes = try readBytes(path)
+        bytes[GroupOffsetStore.headerBytes] ^= 0xFF
+        try writeBytes(bytes, to: path)
+        #expect(try log.committedOffset(group: "other") == CommittedOffset(offset: 5, metadata: metadata))
+
+        // Files of logd before commit metadata: 24-byte slots, zeros after them.
+        var legacy = [UInt8](repeating: 0, count: GroupOffsetStore.slotSize + GroupOffsetStore.offsetBytes)
+        legacy.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: GroupOffsetStore.magic.littleEndian, as: UInt32.self)
+            raw.storeBytes(of: UInt64(1).littleEndian, toByteOffset: 4, as: UInt64.self)
+            raw.storeBytes(of: Int64(3).littleEndian, toByteOffset: 12, as: Int64.self)
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[0..<20]))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: 20, as: UInt32.self)
+        }
+        try writeBytes(legacy, to: Consumer.groupsDirectory(of: directory.log()).appending("legacy.offset"))
+        #expect(try log.committedOffset(group: "legacy") == CommittedOffset(offset: 3))
+        _ = consumer
+        try log.close()
+        #expect(try Log.verify(directory: directory.log()).isClean)
+    }
+
     @Test func backgroundCommitsAreDurableOnceWaitedForAndOnReopen() throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))

@@ -49,7 +49,7 @@ public final class Consumer: @unchecked Sendable {
         self.logger = logger
         offsets = try GroupOffsetStore(directory: Self.groupsDirectory(of: log.directory), group: group, exclusive: true)
         nextOffset = 0
-        nextOffset = try startingOffset(after: offsets.committedOffset)
+        nextOffset = try startingOffset(after: offsets.committedOffset?.offset)
     }
 
     /// The committed offset if the log still holds it, else the reset policy's choice (logged).
@@ -91,7 +91,7 @@ public final class Consumer: @unchecked Sendable {
     public var position: Int64 { lock.withLock { nextOffset } }
 
     /// The group's committed offset (the next record it wants); nil before its first commit.
-    public var committedOffset: Int64? { offsets.committedOffset }
+    public var committedOffset: Int64? { offsets.committedOffset?.offset }
 
     /// Moves the position; the next `poll` reads from `offset`.
     public func seek(to offset: Int64) {

@@ -1,3 +1,14 @@
+/// A group's committed offset: the next offset it reads, and the metadata
+/// string a Kafka client committed with it (empty for `Consumer` commits).
+public struct CommittedOffset: Sendable, Hashable {
+    public var offset: Int64
+    public var metadata: [UInt8]
+    public init(offset: Int64, metadata: [UInt8] = []) {
+        self.offset = offset
+        self.metadata = metadata
+    }
+}
+
 /// A consumer group as `groups` lists it.
 public struct GroupInfo: Sendable, Hashable {
     public var group: String
@@ -12,7 +23,7 @@ extension Log {
         let directory = Consumer.groupsDirectory(of: self.directory)
         let next = nextOffset
         return try GroupOffsetStore.groups(in: directory).map { group in
-            let committed = try GroupOffsetStore(directory: directory, group: group, exclusive: false).committedOffset
+            let committed = try GroupOffsetStore(directory: directory, group: group, exclusive: false).committedOffset?.offset
             return GroupInfo(group: group, committedOffset: committed, lag: committed.map { max(0, next - $0) })
         }
     }
@@ -21,6 +32,16 @@ extension Log {
     /// - Throws: `.unavailable` when a consumer holds the group, `.invalidArgument`
     ///   for a bad name or an offset past the next one.
     public func resetGroup(_ group: String, to offset: Int64) throws {
+        try commitOffset(offset, group: group)
+    }
+
+    /// Durably commits `offset` (the next offset `group` reads) with `metadata`,
+    /// as Kafka's OffsetCommit does: a `Consumer` of the group (`logd read --group`)
+    /// resumes there, and `committedOffset(group:)` returns both.
+    /// - Throws: `.unavailable` while a `Consumer` of the group is alive (in any
+    ///   process), `.invalidArgument` for a bad name, an offset below 0 or past
+    ///   the next one, or metadata over `maxCommitMetadataBytes`.
+    public func commitOffset(_ offset: Int64, metadata: [UInt8] = [], group: String) throws {
         try LogNames.validate(group, what: "consumer group")
         guard offset >= 0, offset <= nextOffset else {
             throw LogStoreError(
@@ -28,6 +49,18 @@ extension Log {
                 path: directory.string, offset: offset)
         }
         let store = try GroupOffsetStore(directory: Consumer.groupsDirectory(of: directory), group: group, exclusive: true)
-        try store.commit(offset)
+        try store.commit(offset, metadata: metadata)
+    }
+
+    /// The longest metadata `commitOffset` stores.
+    public static var maxCommitMetadataBytes: Int { GroupOffsetStore.maxMetadataBytes }
+
+    /// The committed offset of `group` and its metadata; nil when it never committed.
+    /// - Throws: `.invalidArgument` for a bad name.
+    public func committedOffset(group: String) throws -> CommittedOffset? {
+        try LogNames.validate(group, what: "consumer group")
+        let directory = Consumer.groupsDirectory(of: self.directory)
+        guard FileSystem.exists(directory.appending(group + ".offset")) else { return nil }
+        return try GroupOffsetStore(directory: directory, group: group, exclusive: false).committedOffset
     }
 }
