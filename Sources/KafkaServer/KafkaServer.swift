@@ -37,20 +37,27 @@ public final class KafkaServer: Sendable {
                 }
             }
         let port = server.channel.localAddress?.port ?? configuration.port
+        let coordinator = GroupCoordinator(logger: logger)
+        await coordinator.start()
         let handler = RequestHandler(
             topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,
             advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID,
-            autoCreateTopics: configuration.autoCreateTopics, logger: logger)
+            autoCreateTopics: configuration.autoCreateTopics, coordinator: coordinator, logger: logger)
         logger.info(
             "kafka.listening", metadata: ["kafka.address": "\(configuration.host):\(port)", "kafka.cluster_id": "\(clusterID)"])
         onBound(port)
         defer { topics.closeAll() }
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { connections in
-                for try await connection in connections {
-                    group.addTask { await Self.serve(connection, handler: handler, logger: self.logger) }
+        try await withTaskCancellationHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await Self.serve(connection, handler: handler, logger: self.logger) }
+                    }
                 }
             }
+        } onCancel: {
+            // Joins and syncs waiting for other members are answered, so their connections end.
+            Task { await coordinator.stop() }
         }
     }
 
@@ -61,10 +68,13 @@ public final class KafkaServer: Sendable {
         async
     {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown peer"
+        let clientHost = connection.channel.remoteAddress?.ipAddress ?? ""
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
-                    if let response = try await answer(frame, handler: handler) { try await outbound.write(response) }
+                    if let response = try await answer(frame, handler: handler, clientHost: clientHost) {
+                        try await outbound.write(response)
+                    }
                 }
             }
         } catch is CancellationError {
@@ -79,9 +89,9 @@ public final class KafkaServer: Sendable {
         }
     }
 
-    static func answer(_ frame: ByteBuffer, handler: RequestHandler) async throws -> ByteBuffer? {
+    static func answer(_ frame: ByteBuffer, handler: RequestHandler, clientHost: String) async throws -> ByteBuffer? {
         do {
-            return try await handler.respond(to: try KafkaRequest.decode(frame: frame))
+            return try await handler.respond(to: try KafkaRequest.decode(frame: frame), clientHost: clientHost)
         } catch let error as KafkaDecodingError where error.code == .unsupportedVersion {
             // An ApiVersions above the served ones gets error 35 in the v0 layout (KAFKA.md trap 1).
             let header = try KafkaRequest.decodeHeader(frame: frame)

@@ -12,10 +12,11 @@ struct RequestHandler: Sendable {
     let advertisedPort: Int32
     let clusterID: String
     let autoCreateTopics: Bool
+    let coordinator: GroupCoordinator
     let logger: Logger
 
-    /// The response frame for `request`; nil when none is due (Produce with acks=0).
-    func respond(to request: KafkaRequest) async throws -> ByteBuffer? {
+    /// The response frame for `request` from `clientHost`; nil when none is due (Produce with acks=0).
+    func respond(to request: KafkaRequest, clientHost: String) async throws -> ByteBuffer? {
         let version = request.header.apiVersion
         var out = ByteBuffer()
         func frame(_ encode: (inout ByteBuffer) -> Void) -> ByteBuffer {
@@ -42,8 +43,31 @@ struct RequestHandler: Sendable {
             let response = FindCoordinatorResponse(
                 nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)
             return frame { response.encode(into: &$0, version: version) }
-        case .offsetCommit, .offsetFetch, .initProducerId, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .listGroups,
-            .describeGroups:
+        case .offsetCommit(let offsetCommit):
+            let response = await self.offsetCommit(offsetCommit)
+            return frame { response.encode(into: &$0, version: version) }
+        case .offsetFetch(let offsetFetch):
+            let response = self.offsetFetch(offsetFetch)
+            return frame { response.encode(into: &$0, version: version) }
+        case .joinGroup(let join):
+            let response = await coordinator.join(join, clientID: request.header.clientID ?? "", clientHost: clientHost)
+            return frame { response.encode(into: &$0, version: version) }
+        case .syncGroup(let sync):
+            let response = await coordinator.sync(sync)
+            return frame { response.encode(into: &$0, version: version) }
+        case .heartbeat(let heartbeat):
+            let response = HeartbeatResponse(errorCode: await coordinator.heartbeat(heartbeat))
+            return frame { response.encode(into: &$0, version: version) }
+        case .leaveGroup(let leave):
+            let response = await coordinator.leave(leave)
+            return frame { response.encode(into: &$0, version: version) }
+        case .listGroups:
+            let response = await listGroups()
+            return frame { response.encode(into: &$0, version: version) }
+        case .describeGroups(let describe):
+            let response = await describeGroups(describe)
+            return frame { response.encode(into: &$0, version: version) }
+        case .initProducerId:
             throw NotServedYet(api: request.api)
         }
     }

@@ -125,6 +125,40 @@ struct ServeTests {
     }
 
     @Test(
+        "a kcat consumer group commits, resumes from its commit, and continues with logd read --group and back",
+        .enabled(if: Kcat.isAvailable))
+    func consumerGroupCommitsAndResumes() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\nb\nc\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory)
+            defer { server.send(SIGKILL) }
+            let group = ["-b", broker, "-G", "billing", "-X", "auto.offset.reset=earliest", "-f", "%o %s\\n"]
+            // kcat commits what it consumed when it leaves the group.
+            #expect(try Kcat.run(group + ["-c", "3", "orders"]) == "0 a\n1 b\n2 c\n")
+            #expect(
+                try Logd.run(directory.args("groups", "orders")).lines.last?.split(separator: " ").prefix(2) == ["billing", "3"])
+
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders"], input: "d\ne\n")
+            #expect(try Kcat.run(group + ["-c", "1", "orders"]) == "3 d\n", "resumes at the commit")
+
+            // The same group continues with logd read --group (while the server runs), then with kcat again.
+            let read = try Logd.run(directory.args("read", "orders", "--group", "billing"))
+            #expect(read.succeeded, "\(read)")
+            #expect(read.output == "e\n")
+            _ = try Kcat.run(["-b", broker, "-P", "-t", "orders"], input: "f\n")
+            #expect(try Kcat.run(group + ["-c", "1", "orders"]) == "5 f\n")
+            let groups = try Logd.run(directory.args("groups", "orders"))
+            #expect(groups.lines.last?.split(separator: " ").map(String.init) == ["billing", "6", "0"], "\(groups)")
+
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try directory.expectVerifies("orders")
+        }
+    }
+
+    @Test(
         "garbage, an unknown API and an oversized frame close that connection only; nothing stored changes",
         .enabled(if: Kcat.isAvailable))
     func badInputClosesTheConnection() async throws {

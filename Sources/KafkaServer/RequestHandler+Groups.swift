@@ -1,0 +1,126 @@
+import KafkaProtocol
+import LogStore
+import Logging
+
+/// Consumer groups: membership through the `GroupCoordinator`, committed
+/// offsets in the same group files as `logd read --group`
+/// (`<log>/groups/<group>.offset`), so that a group moves between the CLI and
+/// Kafka clients and `logd groups` shows Kafka groups with their lag.
+extension RequestHandler {
+    func offsetCommit(_ request: OffsetCommitRequest) async -> OffsetCommitResponse {
+        func all(_ code: ErrorCode) -> OffsetCommitResponse {
+            OffsetCommitResponse(
+                topics: request.topics.map { topic in
+                    .init(name: topic.name, partitions: topic.partitions.map { .init(index: $0.index, errorCode: code) })
+                })
+        }
+        guard (try? LogNames.validate(request.groupID, what: "consumer group")) != nil else { return all(.invalidGroupID) }
+        let allowed = await coordinator.checkCommit(
+            groupID: request.groupID, generationID: request.generationID, memberID: request.memberID)
+        guard allowed == .none else { return all(allowed) }
+        return OffsetCommitResponse(
+            topics: request.topics.map { topic in
+                .init(
+                    name: topic.name,
+                    partitions: topic.partitions.map { partition in
+                        .init(index: partition.index, errorCode: commit(partition, topic: topic.name, group: request.groupID))
+                    })
+            })
+    }
+
+    private func commit(_ partition: OffsetCommitRequest.Partition, topic: String, group: String) -> ErrorCode {
+        let metadata = Array((partition.metadata ?? "").utf8)
+        guard metadata.count <= Log.maxCommitMetadataBytes else { return .offsetMetadataTooLarge }
+        do {
+            guard partition.index == 0, let log = try topics.log(topic) else { return .unknownTopicOrPartition }
+            try log.commitOffset(partition.committedOffset, metadata: metadata, group: group)
+            return .none
+        } catch let error as LogStoreError {
+            logger.warning(
+                "kafka.commit_refused",
+                metadata: ["kafka.group": "\(group)", "kafka.topic": "\(topic)", "error": "\(error)"])
+            switch error.code {
+            // A `logd read --group` consumer holds the group: retriable for the client.
+            case .unavailable: return .coordinatorLoadInProgress
+            case .invalidArgument: return .offsetOutOfRange
+            default: return .kafkaStorageError
+            }
+        } catch {
+            return .unknownServerError
+        }
+    }
+
+    func offsetFetch(_ request: OffsetFetchRequest) -> OffsetFetchResponse {
+        guard (try? LogNames.validate(request.groupID, what: "consumer group")) != nil else {
+            return OffsetFetchResponse(topics: [], errorCode: .invalidGroupID)
+        }
+        // nil: every topic the group committed on.
+        let asked =
+            request.topics
+            ?? topics.names().compactMap { name in
+                (try? topics.log(name)?.committedOffset(group: request.groupID)) != nil
+                    ? KafkaTopic(name: name, partitions: [0]) : nil
+            }
+        return OffsetFetchResponse(
+            topics: asked.map { topic in
+                .init(
+                    name: topic.name,
+                    partitions: topic.partitions.map { index in
+                        committed(index, topic: topic.name, group: request.groupID)
+                    })
+            })
+    }
+
+    private func committed(_ index: Int32, topic: String, group: String) -> OffsetFetchResponse.Partition {
+        do {
+            guard index == 0, let log = try topics.log(topic) else {
+                return .init(index: index, committedOffset: -1, metadata: "", errorCode: .unknownTopicOrPartition)
+            }
+            // Nothing committed: -1 and no error (KAFKA.md trap 10).
+            guard let committed = try log.committedOffset(group: group) else {
+                return .init(index: index, committedOffset: -1, metadata: "")
+            }
+            return .init(
+                index: index, committedOffset: committed.offset, metadata: String(decoding: committed.metadata, as: UTF8.self))
+        } catch {
+            logger.warning(
+                "kafka.offset_fetch_failed",
+                metadata: ["kafka.group": "\(group)", "kafka.topic": "\(topic)", "error": "\(error)"])
+            return .init(index: index, committedOffset: -1, metadata: "", errorCode: .kafkaStorageError)
+        }
+    }
+
+    /// The groups with members now, and those that only have committed offsets (Empty).
+    func listGroups() async -> ListGroupsResponse {
+        var groups = Dictionary(
+            await coordinator.summaries().map { ($0.id, $0.protocolType) }, uniquingKeysWith: { first, _ in first })
+        for group in committedGroups() where groups[group] == nil { groups[group] = "consumer" }
+        return ListGroupsResponse(
+            groups: groups.sorted { $0.key < $1.key }.map { .init(groupID: $0.key, protocolType: $0.value) })
+    }
+
+    func describeGroups(_ request: DescribeGroupsRequest) async -> DescribeGroupsResponse {
+        var described: [DescribeGroupsResponse.Group] = []
+        let withOffsets = Set(committedGroups())
+        for id in request.groups {
+            if let summary = await coordinator.summary(of: id), summary.state != "Empty" || !withOffsets.contains(id) {
+                described.append(
+                    .init(
+                        groupID: id, state: summary.state, protocolType: summary.protocolType, protocolName: summary.protocolName,
+                        members: summary.members))
+            } else {
+                // Kafka's answer for a group it does not know: Dead, no error.
+                described.append(
+                    .init(
+                        groupID: id, state: withOffsets.contains(id) ? "Empty" : "Dead",
+                        protocolType: withOffsets.contains(id) ? "consumer" : "", protocolName: "", members: []))
+            }
+        }
+        return DescribeGroupsResponse(groups: described)
+    }
+
+    /// The groups with a committed offset on any topic.
+    private func committedGroups() -> [String] {
+        Set(topics.names().flatMap { name in ((try? topics.log(name)?.groups()) ?? []).map(\.group) }).sorted()
+    }
+}
