@@ -87,7 +87,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "LogStore"]),
-        .testTarget(name: "KafkaServerTests", dependencies: ["KafkaServer", "KafkaProtocol"]),
+        .testTarget(name: "KafkaServerTests", dependencies: ["KafkaServer", "KafkaProtocol", "LogStore"]),
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),
         .testTarget(

@@ -33,6 +33,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
     public static let invalidTransactionTimeout = ErrorCode(rawValue: 50)
+    public static let transactionalIDAuthorizationFailed = ErrorCode(rawValue: 53)
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
     public static let unknownProducerID = ErrorCode(rawValue: 59)
     public static let groupIDNotFound = ErrorCode(rawValue: 69)

@@ -42,7 +42,9 @@ public final class KafkaServer: Sendable {
         let handler = RequestHandler(
             topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,
             advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID,
-            autoCreateTopics: configuration.autoCreateTopics, coordinator: coordinator, logger: logger)
+            autoCreateTopics: configuration.autoCreateTopics, coordinator: coordinator,
+            producerIDs: ProducerIDs(directory: configuration.dataDirectory), producerStates: ProducerStates(logger: logger),
+            logger: logger)
         logger.info(
             "kafka.listening", metadata: ["kafka.address": "\(configuration.host):\(port)", "kafka.cluster_id": "\(clusterID)"])
         onBound(port)

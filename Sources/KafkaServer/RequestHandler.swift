@@ -13,6 +13,8 @@ struct RequestHandler: Sendable {
     let clusterID: String
     let autoCreateTopics: Bool
     let coordinator: GroupCoordinator
+    let producerIDs: ProducerIDs
+    let producerStates: ProducerStates
     let logger: Logger
 
     /// The response frame for `request` from `clientHost`; nil when none is due (Produce with acks=0).
@@ -67,14 +69,23 @@ struct RequestHandler: Sendable {
         case .describeGroups(let describe):
             let response = await describeGroups(describe)
             return frame { response.encode(into: &$0, version: version) }
-        case .initProducerId:
-            throw NotServedYet(api: request.api)
+        case .initProducerId(let initProducerId):
+            let response = self.initProducerId(initProducerId)
+            return frame { response.encode(into: &$0, version: version) }
         }
     }
 
-    struct NotServedYet: Error, CustomStringConvertible {
-        var api: APIKey
-        var description: String { "\(api) is advertised but not served yet (docs/KAFKA.md, Status)" }
+    /// An id for an idempotent producer; transactions are not served (docs/KAFKA.md).
+    func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
+        guard request.transactionalID == nil else {
+            return InitProducerIdResponse(errorCode: .transactionalIDAuthorizationFailed, producerID: -1, producerEpoch: -1)
+        }
+        do {
+            return InitProducerIdResponse(producerID: try producerIDs.next(), producerEpoch: 0)
+        } catch {
+            logger.error("kafka.producer_id_failed", metadata: ["error": "\(error)"])
+            return InitProducerIdResponse(errorCode: .kafkaStorageError, producerID: -1, producerEpoch: -1)
+        }
     }
 
     func metadata(_ request: MetadataRequest) -> MetadataResponse {
@@ -102,7 +113,7 @@ struct RequestHandler: Sendable {
     }
 
     func produce(_ request: ProduceRequest) async throws -> ProduceResponse {
-        var appended: [(Log, AppendReceipt)] = []
+        var appended: [(Log, AppendReceipt?)] = []
         var topicsOut: [ProduceResponse.TopicResponse] = []
         for topic in request.topics {
             var partitions: [ProduceResponse.PartitionResponse] = []
@@ -113,7 +124,10 @@ struct RequestHandler: Sendable {
         }
         if request.acks == -1 {
             // acks=all: answer once durable; waiters share each fdatasync (group commit).
-            for (log, receipt) in appended { try await log.waitUntilDurable(receipt) }
+            for (log, receipt) in appended {
+                // A retried batch found on disk after a restart has no receipt: sync the log instead.
+                if let receipt { try await log.waitUntilDurable(receipt) } else { try log.sync() }
+            }
         } else {
             // acks=0 and 1: written to the store file (the page cache) before the answer, as Kafka
             // does, so a crash of this process alone loses nothing acknowledged.
@@ -123,7 +137,7 @@ struct RequestHandler: Sendable {
     }
 
     private func append(
-        _ partition: ProduceRequest.PartitionData, to topic: String, appended: inout [(Log, AppendReceipt)]
+        _ partition: ProduceRequest.PartitionData, to topic: String, appended: inout [(Log, AppendReceipt?)]
     ) -> ProduceResponse.PartitionResponse {
         func failed(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionResponse {
             ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
@@ -138,13 +152,22 @@ struct RequestHandler: Sendable {
             guard var records = partition.records, records.readableBytes > 0 else {
                 return failed(.corruptMessage, "no records")
             }
-            let receipt = try records.readWithUnsafeReadableBytes { bytes in
-                (bytes.count, try log.appendRecordBatch(bytes))
+            let outcome = try records.readWithUnsafeReadableBytes { bytes in
+                (bytes.count, try producerStates.append(bytes, to: log, topic: topic))
             }
-            appended.append((log, receipt))
+            let offsets: Range<Int64>
+            switch outcome {
+            case .appended(let receipt):
+                appended.append((log, receipt))
+                offsets = receipt.offsets
+            case .duplicate(let stored, let receipt):
+                appended.append((log, receipt))
+                offsets = stored
+            }
             return .init(
-                index: partition.index, errorCode: .none, baseOffset: receipt.offsets.lowerBound, logStartOffset: log.lowestOffset
-            )
+                index: partition.index, errorCode: .none, baseOffset: offsets.lowerBound, logStartOffset: log.lowestOffset)
+        } catch let refusal as ProducerStates.Refusal {
+            return failed(refusal.code, refusal.description)
         } catch let error as LogStoreError {
             switch error.code {
             case .invalidArgument: return failed(.corruptMessage, error.message)
