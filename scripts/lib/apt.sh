@@ -5,7 +5,7 @@
 
 # Debian packages the build and the tests need.
 LOGD_BUILD_PACKAGES=(zlib1g-dev)
-LOGD_TEST_PACKAGES=(postgresql-15 kcat)
+LOGD_TEST_PACKAGES=(postgresql-15 kcat python3-venv)
 
 _apt_updated=""
 ensure_apt_packages() {

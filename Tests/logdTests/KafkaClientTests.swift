@@ -1,0 +1,212 @@
+import AsyncTestSupport
+import Foundation
+import Testing
+
+/// The Python Kafka clients (kafka-python, confluent-kafka, aiokafka), pinned in
+/// Tests/KafkaClients/requirements.txt and installed in a venv by scripts/test.sh,
+/// driven through Tests/KafkaClients/kafka_clients.py: JSON lines out, bytes as hex.
+enum KafkaClients {
+    static let all = ["kafka-python", "confluent-kafka", "aiokafka"]
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let script = root + "/Tests/KafkaClients/kafka_clients.py"
+
+    /// The venv's python: `LOGD_KAFKA_PYTHON` (scripts/test.sh exports it), else the default venv.
+    static let python: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        let candidates = [environment["LOGD_KAFKA_PYTHON"], root + "/.build/kafka-clients-venv/bin/python"]
+        return candidates.compactMap { $0 }.first { !$0.isEmpty && FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+    static var isAvailable: Bool { python != nil }
+
+    static func start(_ client: String, _ action: String, _ arguments: [String], input: String = "") throws -> ChildProcess {
+        let child = try ChildProcess(
+            executable: try #require(python), arguments: [script, client, action] + arguments,
+            environment: ProcessInfo.processInfo.environment, workingDirectory: nil)
+        child.writeInBackground(Array(input.utf8))
+        return child
+    }
+
+    /// Runs the driver to its end; its JSON lines, parsed.
+    static func run(
+        _ client: String, _ action: String, _ arguments: [String], input: String = "",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> [[String: Any]] {
+        let child = try start(client, action, arguments, input: input)
+        let termination = try child.wait(timeout: .seconds(90), sourceLocation: sourceLocation)
+        #expect(
+            termination == .exited(0), "\(client) \(action) \(arguments.joined(separator: " ")): \(child.stderr.text)",
+            sourceLocation: sourceLocation)
+        return try lines(child.stdout.text)
+    }
+
+    static func lines(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { try parseJSONObject(String($0)) }
+    }
+
+    static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func text(_ hex: Any?) -> String? {
+        guard let hex = hex as? String else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// One message for the driver's `produce`, and what a consumer must see of it.
+struct TestMessage {
+    var key: [UInt8]?
+    var value: String?
+    var headers: [(String, String)] = []
+    var timestamp: Int64?
+
+    var json: String {
+        var fields = [
+            "\"key\": \(key.map { "\"\(KafkaClients.hex($0))\"" } ?? "null")",
+            "\"value\": \(value.map { "\"\(KafkaClients.hex($0))\"" } ?? "null")",
+            "\"headers\": [\(headers.map { "[\"\($0.0)\", \"\(KafkaClients.hex($0.1))\"]" }.joined(separator: ", "))]",
+        ]
+        if let timestamp { fields.append("\"timestamp\": \(timestamp)") }
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+
+    /// Whether a consumed record (a driver line) carries exactly this message.
+    func matches(_ record: [String: Any]) -> Bool {
+        let recordHeaders = (record["headers"] as? [[Any]] ?? []).map {
+            ($0.first as? String ?? "", KafkaClients.text($0.last) ?? "")
+        }
+        return (record["key"] as? String) == key.map(KafkaClients.hex)
+            && (value == nil ? record["value"] is NSNull : KafkaClients.text(record["value"]) == value)
+            && recordHeaders.map(\.0) == headers.map(\.0) && recordHeaders.map(\.1) == headers.map(\.1)
+            && (timestamp == nil || jsonInt(record["timestamp"]) == timestamp)
+    }
+}
+
+@Suite("logd serve with kafka-python, confluent-kafka and aiokafka", .serialized)
+struct KafkaClientTests {
+    @Test("CI has the Kafka clients' venv: these tests fail rather than skip there")
+    func clientsAreInstalledOnCI() {
+        guard ProcessInfo.processInfo.environment["CI"] != nil else { return }
+        #expect(KafkaClients.isAvailable, "CI is set but the venv is missing (scripts/lib/kafka-clients.sh makes it)")
+    }
+
+    static func startServer(_ directory: TestDirectory, _ extra: [String] = []) throws -> (ChildProcess, String) {
+        try ServeTests.startServer(directory, extra)
+    }
+
+    @Test(
+        "metadata; produce with acks 0, 1, all and idempotent; consume from the start, an offset, a timestamp and the end, byte for byte",
+        .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
+    func produceAndConsume(client: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "orders"), input: Array("from logd\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            defer { server.send(SIGKILL) }
+            let port = try #require(broker.split(separator: ":").last.flatMap { Int($0) })
+
+            let metadata = try #require(try KafkaClients.run(client, "metadata", ["--bootstrap", broker]).first)
+            #expect((metadata["topics"] as? [String: Any])?["orders"] as? Int == 1, "\(metadata)")
+            let brokers = metadata["brokers"] as? [[Any]] ?? []
+            #expect(brokers.count == 1 && brokers.first?[1] as? String == "127.0.0.1" && brokers.first?[2] as? Int == port)
+            let fromLogd = try KafkaClients.run(client, "consume", ["--bootstrap", broker, "--topic", "orders", "--count", "1"])
+            #expect(KafkaClients.text(fromLogd.first?["value"]) == "from logd", "a record written by logd append")
+
+            let topic = "t-\(client)"
+            let base: Int64 = 1_700_000_000_000
+            var sent: [TestMessage] = []
+            for (index, mode) in [["--acks", "1"], ["--acks", "all"], ["--acks", "0"], ["--idempotent"]].enumerated() {
+                let messages = (0..<3).map { number in
+                    let n = index * 3 + number
+                    return TestMessage(
+                        key: n % 3 == 2 ? nil : [0xFF, 0x00, UInt8(n)], value: n == 4 ? nil : "value \(n) é",
+                        headers: n % 2 == 0 ? [("h", "header \(n)"), ("empty", "")] : [], timestamp: base + Int64(n) * 1000)
+                }
+                let input = messages.map(\.json).joined(separator: "\n") + "\n"
+                let results = try KafkaClients.run(
+                    client, "produce", ["--bootstrap", broker, "--topic", topic, "--linger-ms", "5"] + mode, input: input)
+                #expect(results.count == 3, "\(mode): \(results)")
+                if mode != ["--acks", "0"] {
+                    #expect(results.compactMap { jsonInt($0["offset"]) } == (0..<3).map { Int64(index * 3 + $0) }, "\(mode)")
+                }
+                sent += messages
+            }
+
+            let all = try KafkaClients.run(client, "consume", ["--bootstrap", broker, "--topic", topic, "--count", "12"])
+            #expect(all.compactMap { jsonInt($0["offset"]) } == Array(0..<12))
+            for (message, record) in zip(sent, all) { #expect(message.matches(record), "\(message.json) vs \(record)") }
+            let middle = try KafkaClients.run(
+                client, "consume", ["--bootstrap", broker, "--topic", topic, "--count", "2", "--from", "offset:5"])
+            #expect(middle.compactMap { jsonInt($0["offset"]) } == [5, 6])
+            let byTime = try KafkaClients.run(
+                client, "consume",
+                ["--bootstrap", broker, "--topic", topic, "--count", "1", "--from", "timestamp:\(base + 7500)"])
+            #expect(byTime.first.flatMap { jsonInt($0["offset"]) } == 8, "the first record at or after the timestamp")
+
+            // From the end: the consumer is positioned, then a record is produced.
+            let waiting = try KafkaClients.start(
+                client, "consume", ["--bootstrap", broker, "--topic", topic, "--count", "1", "--from", "latest"])
+            let ready = waiting.stdout.waitForLines(timeout: .seconds(60)) { $0.contains { $0.contains("ready") } }
+            #expect(ready != nil, "\(waiting.stderr.text)")
+            _ = try KafkaClients.run(
+                client, "produce", ["--bootstrap", broker, "--topic", topic], input: TestMessage(value: "late").json + "\n")
+            #expect(try waiting.wait(timeout: .seconds(60)) == .exited(0), "\(waiting.stderr.text)")
+            let late = try KafkaClients.lines(waiting.stdout.text).last
+            #expect(late.flatMap { jsonInt($0["offset"]) } == 12 && KafkaClients.text(late?["value"]) == "late")
+
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            let read = try Logd.run(directory.args("read", topic, "--format", "json"))
+            #expect(read.succeeded, "\(read)")
+            let values = try read.lines.map { try parseJSONObject($0)["value"] as? String }
+            #expect(values == sent.map(\.value) + ["late"], "logd read sees the clients' records")
+            try directory.expectVerifies(topic)
+        }
+    }
+
+    @Test(
+        "a group consumes, commits, resumes from its commit; commit metadata round-trips; logd read --group continues the group",
+        .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
+    func groupCommitsAndResumes(client: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "events"), input: Array("e0\ne1\ne2\ne3\ne4\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory)
+            defer { server.send(SIGKILL) }
+            let group = "g-\(client)"
+            let common = ["--bootstrap", broker, "--topic", "events", "--group", group]
+
+            let first = try KafkaClients.run(client, "group-consume", common + ["--count", "3"])
+            #expect(first.compactMap { jsonInt($0["offset"]) } == [0, 1, 2])
+            #expect(first.last.flatMap { jsonInt($0["committed"]) } == 3)
+            #expect(try KafkaClients.run(client, "committed", common).first.flatMap { jsonInt($0["offset"]) } == 3)
+            let resumed = try KafkaClients.run(client, "group-consume", common + ["--count", "2"])
+            #expect(resumed.compactMap { jsonInt($0["offset"]) } == [3, 4], "resumes at the commit")
+
+            let metadata = "from \(client): é"
+            _ = try KafkaClients.run(client, "commit", common + ["--offset", "1", "--metadata", metadata])
+            let committed = try #require(try KafkaClients.run(client, "committed", common).first)
+            #expect(jsonInt(committed["offset"]) == 1 && committed["metadata"] as? String == metadata, "\(committed)")
+
+            // The same group continues with logd read --group, and back.
+            let read = try Logd.run(directory.args("read", "events", "--group", group, "--count", "2"))
+            #expect(read.output == "e1\ne2\n", "\(read)")
+            let back = try KafkaClients.run(client, "group-consume", common + ["--count", "2"])
+            #expect(back.compactMap { jsonInt($0["offset"]) } == [3, 4])
+            let groups = try Logd.run(directory.args("groups", "events"))
+            #expect(groups.lines.contains { $0.split(separator: " ").map(String.init) == [group, "5", "0"] }, "\(groups)")
+
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try directory.expectVerifies("events")
+        }
+    }
+}
