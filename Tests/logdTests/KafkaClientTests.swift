@@ -96,8 +96,10 @@ struct KafkaClientTests {
         #expect(KafkaClients.isAvailable, "CI is set but the venv is missing (scripts/lib/kafka-clients.sh makes it)")
     }
 
-    static func startServer(_ directory: TestDirectory, _ extra: [String] = []) throws -> (ChildProcess, String) {
-        try ServeTests.startServer(directory, extra)
+    static func startServer(_ directory: TestDirectory, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws -> (
+        ChildProcess, String
+    ) {
+        try ServeTests.startServer(directory, extra, listen: listen)
     }
 
     @Test(
@@ -207,6 +209,102 @@ struct KafkaClientTests {
             server.send(SIGTERM)
             #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
             try directory.expectVerifies("events")
+        }
+    }
+
+    /// Each client with the assignors it offers (aiokafka has no cooperative one).
+    static let assignorCases: [(String, String)] = [
+        ("confluent-kafka", "range"), ("confluent-kafka", "roundrobin"), ("confluent-kafka", "cooperative-sticky"),
+        ("kafka-python", "range"), ("kafka-python", "cooperative-sticky"), ("aiokafka", "roundrobin"),
+    ]
+
+    @Test(
+        "two members of one group across a rebalance: the newcomer joins, leaves, the first gets the partition back and reads on",
+        .enabled(if: KafkaClients.isAvailable), arguments: assignorCases)
+    func twoMembersRebalance(client: String, assignor: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let appended = try Logd.run(directory.args("append", "shared"), input: Array("s0\ns1\n".utf8))
+            #expect(appended.succeeded, "\(appended)")
+            let (server, broker) = try Self.startServer(directory)
+            defer { server.send(SIGKILL) }
+            let common = ["--bootstrap", broker, "--topic", "shared", "--group", "pair", "--assignor", assignor]
+            let first = try KafkaClients.start(client, "group-member", common + ["--hold", "16"])
+            let assigned = first.stdout.waitForLines(timeout: .seconds(30)) { $0.contains { $0.contains("\"assigned\": [0]") } }
+            #expect(assigned != nil, "the first member gets partition 0: \(first.stderr.text)")
+
+            let second = try KafkaClients.start(client, "group-member", common + ["--hold", "5"])
+            #expect(try second.wait(timeout: .seconds(60)) == .exited(0), "\(second.stderr.text)")
+            let secondLines = try KafkaClients.lines(second.stdout.text)
+            #expect(secondLines.contains { $0["assigned"] != nil }, "the newcomer was in a generation: \(second.stdout.text)")
+            _ = try KafkaClients.run(
+                client, "produce", ["--bootstrap", broker, "--topic", "shared"], input: TestMessage(value: "after").json + "\n")
+
+            #expect(try first.wait(timeout: .seconds(60)) == .exited(0), "\(first.stderr.text)")
+            let firstLines = try KafkaClients.lines(first.stdout.text)
+            let assignments = firstLines.compactMap { $0["assigned"] as? [Int] }
+            #expect(assignments.last == [0], "the partition comes back to the first member: \(assignments)")
+            let values = (firstLines + secondLines).compactMap { KafkaClients.text($0["value"]) }
+            #expect(Set(values) == ["s0", "s1", "after"], "every record read by one member or the other: \(values)")
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try directory.expectVerifies("shared")
+        }
+    }
+
+    @Test(
+        "kill -9 of the server during an idempotent acks=all produce, 3 times: every acknowledged record is in the log once",
+        .enabled(if: KafkaClients.isAvailable))
+    func killDuringIdempotentProduce() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            var (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            defer { server.send(SIGKILL) }
+            let listen = broker
+            var acknowledged: [String: Int64] = [:]
+            var sentValues: [String] = []
+            var killsDuringProduce = 0
+            for round in 0..<3 {
+                let values = (0..<40_000).map { "round \(round) record \($0) " + String(repeating: "x", count: 60) }
+                sentValues += values
+                let producer = try KafkaClients.start(
+                    "confluent-kafka", "produce",
+                    ["--bootstrap", broker, "--topic", "durable", "--idempotent", "--linger-ms", "5", "--timeout", "90"],
+                    input: values.map { TestMessage(value: $0).json }.joined(separator: "\n") + "\n")
+                try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
+                if !producer.hasExited { killsDuringProduce += 1 }
+                _ = try server.kill()
+                try await Task.sleep(for: .milliseconds(300))
+                (server, _) = try Self.startServer(directory, ["--auto-create-topics"], listen: listen)
+                #expect(
+                    try producer.wait(timeout: .seconds(120)) == .exited(0),
+                    "round \(round): \(producer.stderr.text.suffix(2000))")
+                let results = try KafkaClients.lines(producer.stdout.text)
+                #expect(results.count == values.count)
+                for (value, result) in zip(values, results) {
+                    if let offset = jsonInt(result["offset"]) { acknowledged[value] = offset }
+                }
+            }
+            #expect(killsDuringProduce > 0, "at least one kill lands while the producer is still producing")
+            #expect(acknowledged.count == sentValues.count, "the producer got every record acknowledged in the end")
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            let read = try Logd.run(directory.args("read", "durable", "--format", "json"))
+            #expect(read.succeeded, "\(read.errorOutput.suffix(500))")
+            var stored: [String: [Int64]] = [:]
+            for line in read.lines {
+                let object = try parseJSONObject(line)
+                if let value = object["value"] as? String, let offset = jsonInt(object["offset"]) {
+                    stored[value, default: []].append(offset)
+                }
+            }
+            let duplicated = stored.filter { $0.value.count > 1 }
+            #expect(duplicated.isEmpty, "stored more than once: \(duplicated.prefix(5))")
+            let misplaced = acknowledged.filter { stored[$0.key] != [$0.value] }
+            #expect(
+                misplaced.isEmpty,
+                "acknowledged but not at their offset: \(misplaced.prefix(5).map { ($0.key, $0.value, stored[$0.key] ?? []) })")
+            try directory.expectVerifies("durable")
         }
     }
 }

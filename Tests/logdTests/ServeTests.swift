@@ -31,8 +31,10 @@ struct ServeTests {
     }
 
     /// Starts `logd serve` on a free loopback port and returns it with the port.
-    static func startServer(_ directory: TestDirectory, _ extra: [String] = []) throws -> (ChildProcess, String) {
-        let server = try Logd.start(directory.args(["serve", "--listen", "127.0.0.1:0"] + extra))
+    static func startServer(_ directory: TestDirectory, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws -> (
+        ChildProcess, String
+    ) {
+        let server = try Logd.start(directory.args(["serve", "--listen", listen] + extra))
         let lines = server.stderr.waitForLines(timeout: .seconds(30)) { $0.contains { $0.hasPrefix("serving ") } }
         let line = try #require(lines?.first { $0.hasPrefix("serving ") }, "no 'serving' line: \(server.stderr.text)")
         let port = try #require(line.split(separator: ":").last.map(String.init))
