@@ -76,6 +76,8 @@ actor GroupCoordinator {
         var members: [Member] = []
         /// Bumped at each rebalance, so that a stale rebalance timer does nothing.
         var rebalanceRound = 0
+        /// A new group's first join phase waits for more members until then.
+        var initialDelayEnds: ContinuousClock.Instant?
 
         init(id: String) { self.id = id }
 
@@ -88,8 +90,14 @@ actor GroupCoordinator {
     private var expiryTask: Task<Void, Never>?
     private var memberCounter = 0
 
-    init(logger: Logger) {
+    /// How long a new (Empty) group's first join phase stays open for more
+    /// members (Kafka's group.initial.rebalance.delay.ms, 3 s by default), so
+    /// that members starting together share one rebalance.
+    private let initialRebalanceDelay: Duration
+
+    init(logger: Logger, initialRebalanceDelay: Duration = .zero) {
         self.logger = logger
+        self.initialRebalanceDelay = initialRebalanceDelay
     }
 
     /// Starts expiring members whose session ended; `stop()` ends it and
@@ -173,6 +181,15 @@ actor GroupCoordinator {
     /// Every member must rejoin: pending syncs are told to, and members that
     /// do not rejoin within the longest rebalance timeout are dropped.
     private func prepareRebalance(_ group: Group, reason: String) {
+        if group.state == .empty, initialRebalanceDelay > .zero {
+            group.initialDelayEnds = clock.now + initialRebalanceDelay
+            let groupID = group.id
+            let delay = initialRebalanceDelay
+            Task { [weak self] in
+                try? await Task.sleep(for: delay)
+                await self?.initialDelayEnded(groupID)
+            }
+        }
         group.state = .preparingRebalance
         group.rebalanceRound += 1
         for member in group.members {
@@ -203,12 +220,21 @@ actor GroupCoordinator {
     }
 
     private func completeJoinIfReady(_ group: Group) {
-        guard group.state == .preparingRebalance, group.members.allSatisfy({ $0.joinWaiter != nil }) else { return }
+        guard group.state == .preparingRebalance, group.initialDelayEnds == nil,
+            group.members.allSatisfy({ $0.joinWaiter != nil })
+        else { return }
         completeJoin(group)
+    }
+
+    private func initialDelayEnded(_ groupID: String) {
+        guard let group = groups[groupID], let ends = group.initialDelayEnds, clock.now >= ends else { return }
+        group.initialDelayEnds = nil
+        completeJoinIfReady(group)
     }
 
     /// Starts the next generation: picks the protocol, the leader, and answers every waiting join.
     private func completeJoin(_ group: Group) {
+        group.initialDelayEnds = nil
         group.generation += 1
         group.rebalanceRound += 1
         guard !group.members.isEmpty else {

@@ -37,7 +37,7 @@ public final class KafkaServer: Sendable {
                 }
             }
         let port = server.channel.localAddress?.port ?? configuration.port
-        let coordinator = GroupCoordinator(logger: logger)
+        let coordinator = GroupCoordinator(logger: logger, initialRebalanceDelay: configuration.groupInitialRebalanceDelay)
         await coordinator.start()
         let handler = RequestHandler(
             topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,

@@ -14,11 +14,16 @@ public struct KafkaServerConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// A Metadata or Produce naming a missing topic creates its log (Kafka's auto.create.topics.enable).
     public var autoCreateTopics: Bool
+    /// A new consumer group's first join phase waits this long for more members
+    /// (Kafka's group.initial.rebalance.delay.ms).
+    public var groupInitialRebalanceDelay: Duration
 
     public init(
         dataDirectory: FilePath, host: String = "127.0.0.1", port: Int = 9092, advertisedHost: String? = nil,
-        advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20, autoCreateTopics: Bool = false
+        advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20, autoCreateTopics: Bool = false,
+        groupInitialRebalanceDelay: Duration = .seconds(3)
     ) {
+        self.groupInitialRebalanceDelay = groupInitialRebalanceDelay
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port

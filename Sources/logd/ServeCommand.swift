@@ -8,9 +8,10 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the logs of the data directory over the Kafka protocol (each log is a topic with one partition).",
         discussion: """
-            Kafka clients (kcat, librdkafka, kafka-python, ...) produce to and fetch from the logs: Metadata, Produce \
-            (acks 0, 1 and all), Fetch with long polling, ListOffsets and FindCoordinator are served today; consumer \
-            groups, offset commits and idempotent producers are not yet (docs/KAFKA.md). Logs created while it runs \
+            Kafka clients (kcat, librdkafka, kafka-python, aiokafka, ...) produce to and fetch from the logs: \
+            Metadata, Produce (acks 0, 1 and all; idempotent producers), Fetch with long polling, ListOffsets, \
+            consumer groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and offset commits, which go to the same \
+            files as `logd read --group` (docs/KAFKA.md). Transactions are not served. Logs created while it runs \
             appear without a restart; a log another process writes (an ingester) is served read-only and live. \
             SIGINT or SIGTERM stops it cleanly.
             """)
@@ -32,10 +33,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests larger than this close the connection.", valueName: "bytes"))
     var maxRequestBytes = 100 << 20
 
+    @Option(
+        help: ArgumentHelp(
+            "How long a new consumer group waits for more members before its first generation (Kafka's group.initial.rebalance.delay.ms).",
+            valueName: "ms"))
+    var groupInitialRebalanceDelayMs = 3000
+
     func validate() throws {
         _ = try Self.hostAndPort(listen, what: "--listen")
         if let advertisedListener { _ = try Self.hostAndPort(advertisedListener, what: "--advertised-listener") }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+        guard (0...300_000).contains(groupInitialRebalanceDelayMs) else {
+            throw ValidationError("--group-initial-rebalance-delay-ms must be between 0 and 300000")
+        }
     }
 
     static func hostAndPort(_ text: String, what: String) throws -> (String, Int) {
@@ -51,7 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server = KafkaServer(
             configuration: KafkaServerConfiguration(
                 dataDirectory: data.path, host: host, port: port, advertisedHost: advertised?.0, advertisedPort: advertised?.1,
-                maxRequestBytes: maxRequestBytes, autoCreateTopics: autoCreateTopics))
+                maxRequestBytes: maxRequestBytes, autoCreateTopics: autoCreateTopics,
+                groupInitialRebalanceDelay: .milliseconds(groupInitialRebalanceDelayMs)))
         let serving = Task {
             try await server.run { bound in FileHandleError.note("serving \(data.path.string) on \(host):\(bound)") }
         }

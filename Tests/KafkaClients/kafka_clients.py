@@ -225,7 +225,7 @@ class KafkaPythonClient:
         finally:
             producer.close(timeout=self.progress.remaining())
 
-    def _read(self, consumer, count, on_record=emit_record):
+    def _read(self, consumer, count):
         while self.progress.records < count:
             if self.progress.expired():
                 raise self.progress.timed_out(count)
@@ -233,7 +233,7 @@ class KafkaPythonClient:
             for records in batches.values():
                 for r in records:
                     if self.progress.records < count:
-                        on_record(r.offset, r.key, r.value, r.headers, r.timestamp)
+                        emit_record(r.offset, r.key, r.value, r.headers, r.timestamp)
                         self.progress.records += 1
                         self.last = (r.topic, r.partition, r.offset)
 
@@ -249,7 +249,10 @@ class KafkaPythonClient:
                 consumer.seek(tp, number)
             elif kind == "timestamp":
                 found = consumer.offsets_for_times({tp: number}, timeout_ms=self.progress.remaining_ms())[tp]
-                consumer.seek(tp, found.offset) if found else consumer.seek_to_end(tp)
+                if found:
+                    consumer.seek(tp, found.offset)
+                else:  # no record at or after the timestamp
+                    consumer.seek_to_end(tp)
             else:
                 consumer.seek_to_end(tp)
                 consumer.position(tp, timeout_ms=self.progress.remaining_ms())  # resolves the end offset
@@ -481,7 +484,10 @@ class ConfluentKafkaClient:
     def group_member(self, topic, group, hold, assignor, reset):
         consumer = self.consumer(group, **{"auto.offset.reset": reset}, **self._assignor(assignor))
         membership = Membership(topic)
-        pairs = lambda partitions: [(p.topic, p.partition) for p in partitions]  # noqa: E731
+
+        def pairs(partitions):
+            return [(p.topic, p.partition) for p in partitions]
+
         try:
             # The client applies the (incremental) assignment itself after each callback.
             consumer.subscribe(
@@ -609,7 +615,10 @@ class AiokafkaClient:
                 consumer.seek(tp, number)
             elif kind == "timestamp":
                 found = (await consumer.offsets_for_times({tp: number}))[tp]
-                consumer.seek(tp, found.offset) if found else await consumer.seek_to_end(tp)
+                if found:
+                    consumer.seek(tp, found.offset)
+                else:  # no record at or after the timestamp
+                    await consumer.seek_to_end(tp)
             else:
                 await consumer.seek_to_end(tp)
                 await consumer.position(tp)  # resolves the end offset
@@ -725,8 +734,8 @@ def run_action(client, call, args, progress):
             # acks=0 has no response to learn an offset from (kafka-python 3 makes up 0, 1, ...).
             emit({"offset": None if args.acks == "0" else offset_or_null(result)})
     elif action == "consume":
-        progress.doing = "positioning at {}{}".format(*args.start) if args.start[1] is not None else \
-            f"positioning at {args.start[0]}"
+        kind, number = args.start
+        progress.doing = f"positioning at {kind}" + (f":{number}" if number is not None else "")
         call(client.consume, args.topic, args.start, args.count)
     elif action == "group-consume":
         progress.doing = "joining the group"
@@ -845,7 +854,8 @@ def main(argv):
 
     # The backstop: a client call that blocks past the deadline (a C call in librdkafka, a close
     # that waits for a dead broker) still ends the process, a little after the in-loop checks.
-    watchdog = threading.Timer(args.timeout + hold + 2.0, lambda: fail(progress.timed_out()))
+    count = getattr(args, "count", None)
+    watchdog = threading.Timer(args.timeout + hold + 1.0, lambda: fail(progress.timed_out(count)))
     watchdog.daemon = True
     watchdog.start()
 
@@ -853,14 +863,18 @@ def main(argv):
                     "aiokafka": AiokafkaClient}[args.client]
     try:
         client = client_class(args, progress)
-        call = lambda method, *arguments: method(*arguments)  # noqa: E731
-        if args.client == "aiokafka":
-            async def bounded(method, *arguments):
-                try:
-                    return await asyncio.wait_for(method(*arguments), progress.remaining())
-                except asyncio.TimeoutError:
-                    raise progress.timed_out(getattr(args, "count", None)) from None
-            call = lambda method, *arguments: asyncio.run(bounded(method, *arguments))  # noqa: E731
+
+        async def bounded(method, *arguments):
+            try:
+                return await asyncio.wait_for(method(*arguments), progress.remaining())
+            except asyncio.TimeoutError:
+                raise progress.timed_out(getattr(args, "count", None)) from None
+
+        def call(method, *arguments):
+            if asyncio.iscoroutinefunction(method):  # aiokafka's
+                return asyncio.run(bounded(method, *arguments))
+            return method(*arguments)
+
         run_action(client, call, args, progress)
     except Failure as error:
         fail(error)

@@ -145,6 +145,27 @@ import Testing
         await coordinator.stop()
     }
 
+    @Test func aNewGroupWaitsTheInitialDelaySoThatMembersStartingTogetherShareOneGeneration() async throws {
+        let coordinator = GroupCoordinator(logger: Self.logger, initialRebalanceDelay: .milliseconds(500))
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let first = Self.join(coordinator)
+        try await Task.sleep(for: .milliseconds(100))
+        let second = await Self.join(coordinator)
+        let leader = await first
+        #expect(clock.now - start >= .milliseconds(450), "the first join waited for the delay")
+        #expect(leader.generationID == 1 && second.generationID == 1, "one generation for both")
+        #expect(leader.members.count == 2)
+        // A rebalance of a group with members is not delayed.
+        _ = await Self.sync(coordinator, leader, assignments: [leader.memberID: "p0"])
+        let left = await coordinator.leave(LeaveGroupRequest(groupID: "g", members: [.init(memberID: second.memberID)]))
+        #expect(left.errorCode == .none)
+        let rejoinStart = clock.now
+        let rejoined = await Self.join(coordinator, member: leader.memberID)
+        #expect(rejoined.generationID == 2 && clock.now - rejoinStart < .milliseconds(400))
+        await coordinator.stop()
+    }
+
     @Test func stoppingAnswersJoinsThatWaitForOtherMembers() async throws {
         let coordinator = GroupCoordinator(logger: Self.logger)
         _ = await Self.stableAlone(coordinator)

@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Benchmarks of `logd serve` with confluent-kafka, against references measured in the same run.
+
+Run by scripts/bench-kafka.sh (which builds logd in release mode and makes the clients' venv).
+Every figure is a ratio to a reference of the same run: `logd append` of the same records, and
+librdkafka's in-memory mock cluster (`test.mock.num.brokers`) driven by the same client code.
+Each side runs --rounds times, alternating, and the best (fastest) run of each side counts.
+
+Scenarios (issue 10's targets):
+  produce      N records of --size bytes, acks=1, linger.ms 5: >= 0.5x `logd append`, >= 1x mock
+  consume      the same records from the beginning: >= 1x mock and >= 400 MB/s
+  acks-all     --producers producers of 100 B records, each waiting for its acknowledgement
+               before the next (acks=all): >= 20x one such producer (group commit)
+  latency      produce-to-consume p99 at --rate msg/s with acks=all: <= 10 ms
+  rss          server RSS with 100 idle connections and 10 active consumers: <= 64 MiB
+"""
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+MIB = 1 << 20
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Server:
+    """`logd serve` on a free loopback port, in its own data directory."""
+
+    def __init__(self, logd, data):
+        self.process = subprocess.Popen(
+            [logd, "serve", "--dir", data, "--listen", "127.0.0.1:0", "--auto-create-topics"],
+            stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()
+        match = re.search(r"serving .* on (\S+)$", line.strip())
+        if not match:
+            raise SystemExit(f"logd serve did not start: {line}")
+        self.bootstrap = match.group(1)
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+
+    def rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Mock:
+    """librdkafka's mock cluster, hosted by a client that lives as long as this object."""
+
+    def __init__(self):
+        self.host = Producer({"test.mock.num.brokers": 1})
+        broker = next(iter(self.host.list_topics(timeout=10).brokers.values()))
+        self.bootstrap = f"{broker.host}:{broker.port}"
+
+
+def values(count, size):
+    pad = b"x" * size
+    return [(b"%012d " % n + pad)[:size] for n in range(count)]
+
+
+def produce(bootstrap, topic, records, acks="1", linger_ms=5):
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "acks": acks, "linger.ms": linger_ms, "batch.size": 1 << 20,
+        "queue.buffering.max.kbytes": 1 << 20, "enable.idempotence": False})
+    failures = []
+
+    def delivered(error, _message):
+        if error:
+            failures.append(error)
+
+    start = time.perf_counter()
+    for value in records:
+        while True:
+            try:
+                producer.produce(topic, value, partition=0, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.flush(120)
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(f"produce to {bootstrap}: {len(failures)} failed, first: {failures[0]}")
+    return elapsed
+
+
+def consume(bootstrap, topic, count):
+    """Seconds to receive `count` records of partition 0 from its start. The mock cluster keeps
+    only its newest records (a few MiB): a consumer that reaches the end seeks back to the
+    oldest one kept, so both sides deliver the same number of bytes to the client."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
+        "fetch.max.bytes": 64 * MIB, "max.partition.fetch.bytes": 16 * MIB, "fetch.wait.max.ms": 100})
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    consumer.assign([TopicPartition(topic, 0, low)])
+    seen = 0
+    total = 0
+    start = time.perf_counter()
+    while seen < count:
+        for message in consumer.consume(num_messages=10000, timeout=10):
+            if message.error():
+                raise SystemExit(f"consume from {bootstrap}: {message.error()}")
+            seen += 1
+            total += len(message.value())
+            if message.offset() == high - 1 and seen < count:
+                consumer.seek(TopicPartition(topic, 0, low))
+                break
+        if time.perf_counter() - start > 300:
+            raise SystemExit(f"consume from {bootstrap}: {seen} of {count} after 300 s")
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return elapsed, total
+
+
+def acks_all_rate(bootstrap, topic, producers, seconds):
+    """Records per second acknowledged by `producers` producers that each wait for every record."""
+    counts = [0] * producers
+    stop = time.perf_counter() + seconds
+
+    def run(index):
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0, "enable.idempotence": False})
+        producer.produce(topic, b"warm-up")
+        producer.flush(30)
+        value = b"v" * 100
+        while time.perf_counter() < stop:
+            producer.produce(topic, value, partition=0)
+            producer.flush(30)
+            counts[index] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(producers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def latency_p99(bootstrap, topic, rate, seconds):
+    """Milliseconds from produce() to the consumer's receipt, p99, at `rate` records per second (acks=all)."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": "latency", "enable.auto.commit": False, "fetch.wait.max.ms": 500,
+        "fetch.min.bytes": 1, "fetch.queue.backoff.ms": 0})
+    consumer.assign([TopicPartition(topic, 0, -1)])  # the end
+    consumer.consume(timeout=2)  # positioned
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0, "enable.idempotence": False})
+    latencies = []
+    done = threading.Event()
+
+    def receive():
+        while not done.is_set() or len(latencies) < sent[0]:
+            for message in consumer.consume(num_messages=1000, timeout=0.5):
+                if not message.error():
+                    latencies.append((time.time_ns() - int(message.value())) / 1e6)
+            if done.is_set() and time.perf_counter() > deadline[0]:
+                break
+
+    sent = [0]
+    deadline = [float("inf")]
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        target = start + sent[0] * interval
+        now = time.perf_counter()
+        if target > now:
+            time.sleep(target - now)
+        producer.produce(topic, str(time.time_ns()).encode(), partition=0)
+        producer.poll(0)
+        sent[0] += 1
+    producer.flush(30)
+    deadline[0] = time.perf_counter() + 10
+    done.set()
+    receiver.join()
+    consumer.close()
+    latencies.sort()
+    if not latencies:
+        return float("nan"), 0
+    return latencies[max(0, int(len(latencies) * 0.99) - 1)], len(latencies)
+
+
+def rss_under_load(server, topic, count):
+    idle = []
+    for _ in range(100):
+        host, port = server.bootstrap.rsplit(":", 1)
+        idle.append(socket.create_connection((host, int(port))))
+    stop = threading.Event()
+
+    def consume_loop():
+        consumer = Consumer({"bootstrap.servers": server.bootstrap, "group.id": "rss", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        while not stop.is_set():
+            for message in consumer.consume(num_messages=10000, timeout=1):
+                if message.error() is None and message.offset() >= count - 1:
+                    consumer.seek(TopicPartition(topic, 0, 0))
+        consumer.close()
+
+    threads = [threading.Thread(target=consume_loop) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    peak = 0.0
+    for _ in range(20):
+        time.sleep(0.5)
+        peak = max(peak, server.rss_mib())
+    stop.set()
+    for thread in threads:
+        thread.join()
+    for connection in idle:
+        connection.close()
+    return peak
+
+
+def row(name, value, unit, reference, ratio, target, passed):
+    print(f"{name:<28} {value:>12} {unit:<6} ref {reference:<34} ratio {ratio:<7} target {target:<14} "
+          f"{'PASS' if passed else 'MISS'}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logd", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--records", type=int, default=262144)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--producers", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rate", type=int, default=1000)
+    args = parser.parse_args()
+
+    records = values(args.records, args.size)
+    megabytes = args.records * args.size / MIB
+    lines = os.path.join(args.work, "records.txt")
+    with open(lines, "wb") as out:
+        for value in records:
+            out.write(value[:-1] + b"\n")  # logd append: one record per line, the same size
+
+    append_best = serve_best = mock_best = float("inf")
+    consume_serve_best = consume_mock_best = float("inf")
+    for round_number in range(args.rounds):
+        log(f"round {round_number + 1} of {args.rounds}: logd append, logd serve, mock cluster")
+        data = os.path.join(args.work, f"append-{round_number}")
+        start = time.perf_counter()
+        with open(lines, "rb") as stdin:
+            subprocess.run(
+                [args.logd, "append", "--dir", data, "bench"], stdin=stdin, stdout=subprocess.DEVNULL, check=True)
+        append_best = min(append_best, time.perf_counter() - start)
+
+        server = Server(args.logd, os.path.join(args.work, f"serve-{round_number}"))
+        serve_best = min(serve_best, produce(server.bootstrap, "bench", records))
+        elapsed, total = consume(server.bootstrap, "bench", args.records)
+        consume_serve_best = min(consume_serve_best, elapsed)
+        server.stop()
+
+        mock = Mock()
+        mock_best = min(mock_best, produce(mock.bootstrap, "bench", records))
+        elapsed, _ = consume(mock.bootstrap, "bench", args.records)
+        consume_mock_best = min(consume_mock_best, elapsed)
+        del mock
+
+    rate = lambda seconds: megabytes / seconds
+    serve_rate = rate(serve_best)
+    row("produce-1KiB-acks1", f"{serve_rate:.0f}", "MB/s", f"logd append {rate(append_best):.0f} MB/s",
+        f"{serve_rate / rate(append_best):.2f}", ">= 0.5", serve_rate / rate(append_best) >= 0.5)
+    row("produce-1KiB-acks1-vs-mock", f"{serve_rate:.0f}", "MB/s", f"mock cluster {rate(mock_best):.0f} MB/s",
+        f"{serve_rate / rate(mock_best):.2f}", ">= 1", serve_rate / rate(mock_best) >= 1)
+    consume_rate = rate(consume_serve_best)
+    row("consume-from-start", f"{consume_rate:.0f}", "MB/s", f"mock cluster {rate(consume_mock_best):.0f} MB/s",
+        f"{consume_rate / rate(consume_mock_best):.2f}", ">= 1, 400 MB/s",
+        consume_rate >= rate(consume_mock_best) and consume_rate >= 400)
+
+    server = Server(args.logd, os.path.join(args.work, "serve-acks"))
+    log(f"acks=all: 1 producer, then {args.producers}, {args.seconds} s each")
+    one = acks_all_rate(server.bootstrap, "acks", 1, args.seconds)
+    many = acks_all_rate(server.bootstrap, "acks", args.producers, args.seconds)
+    row(f"acks-all-{args.producers}-producers", f"{many:.0f}", "rec/s", f"1 producer {one:.0f} rec/s",
+        f"{many / one:.1f}", ">= 20", many / one >= 20)
+
+    log(f"latency: {args.rate} msg/s, acks=all, {args.seconds * 2} s")
+    p99, received = latency_p99(server.bootstrap, "latency", args.rate, args.seconds * 2)
+    row("produce-to-consume-p99", f"{p99:.1f}", "ms", f"{received} records at {args.rate}/s", "-", "<= 10 ms", p99 <= 10)
+
+    log("RSS: 100 idle connections, 10 consumers reading the acks topic in a loop")
+    peak = rss_under_load(server, "acks", 1000)
+    row("rss-100-idle-10-consumers", f"{peak:.0f}", "MiB", "-", "-", "<= 64 MiB", peak <= 64)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
