@@ -182,44 +182,7 @@ import Testing
         var batch = Array(plain[0..<BatchLayout.headerSize])
         batch += try framing.compress(Array(plain[BatchLayout.headerSize...]))
         batch[BatchLayout.attributes + 1] = (batch[BatchLayout.attributes + 1] & ~0x07) | UInt8(framing.codec)
-        return sealed(batch)
-    }
-
-    /// The batch with its length and CRC-32C computed anew: damage below
-    /// them reaches the decompressor.
-    static func sealed(_ batch: [UInt8]) -> [UInt8] {
-        var bytes = batch
-        bytes.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            base.storeBigEndian(Int32(raw.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
-            base.storeBigEndian(
-                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[BatchLayout.attributes...])), at: BatchLayout.crc)
-        }
-        return bytes
-    }
-
-    /// The records of `batch`, or nil when decoding them is a `.corruption`
-    /// error naming the batch or a record in it (anything else is an issue).
-    static func decodeOrNil(_ batch: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> [StoredRecord]? {
-        batch.withUnsafeBytes { bytes in
-            guard case .success(let header) = BatchHeader.decodeAndVerify(bytes) else { return nil }
-            var decoded: [StoredRecord] = []
-            do {
-                try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
-                    decoded.append(record.stored())
-                    return true
-                }
-                return decoded
-            } catch let error as LogStoreError {
-                #expect(
-                    error.code == .corruption && error.offset.map { $0 >= header.baseOffset } == true, "\(error)",
-                    sourceLocation: sourceLocation)
-                return nil
-            } catch {
-                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-                return nil
-            }
-        }
+        return resealed(batch)
     }
 
     /// Appends `batch` with `appendRecordBatch`; returns its offsets.
@@ -277,33 +240,33 @@ import Testing
     func damagedCompressedDataIsAnErrorNeverACrash(_ framing: Framing) throws {
         let records = Self.records(100..<130)
         let batch = try Self.compressed(encodeBatch(records, baseOffset: 0, now: Self.now), framing)
-        let expected = Self.decodeOrNil(batch)
+        let expected = decodedRecords(batch)
         #expect(expected?.map(\.record) == records)
         let header = BatchLayout.headerSize
         for position in header..<batch.count {
             for flip: UInt8 in [0x01, 0x80] {
                 var bytes = batch
                 bytes[position] ^= flip
-                let decoded = Self.decodeOrNil(Self.sealed(bytes))
+                let decoded = decodedRecords(resealed(bytes))
                 if framing.isChecksummed {
                     #expect(decoded == nil || decoded == expected, "\(framing): flip at \(position) read back as data")
                 }
             }
         }
         for cut in header..<batch.count {
-            #expect(Self.decodeOrNil(Self.sealed(Array(batch[0..<cut]))) == nil, "\(framing): cut at \(cut)")
+            #expect(decodedRecords(resealed(Array(batch[0..<cut]))) == nil, "\(framing): cut at \(cut)")
         }
-        #expect(Self.decodeOrNil(Self.sealed(batch + [0, 1, 2])) == nil, "\(framing): bytes after the compressed data")
+        #expect(decodedRecords(resealed(batch + [0, 1, 2])) == nil, "\(framing): bytes after the compressed data")
         var generator = SeededGenerator(seed: 41)
         for length in [1, 7, 16, 100, 4000] {
             let garbage = Array(batch[0..<header]) + generator.bytes(length)
-            #expect(Self.decodeOrNil(Self.sealed(garbage)) == nil, "\(framing): \(length) random bytes")
+            #expect(decodedRecords(resealed(garbage)) == nil, "\(framing): \(length) random bytes")
         }
 
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
         for damaged in [Array(batch[0..<(header + batch.count) / 2]), Array(batch[0..<header]) + generator.bytes(300)] {
-            let error = expectLogStoreError(.invalidArgument) { try Self.append(Self.sealed(damaged), to: log) }
+            let error = expectLogStoreError(.invalidArgument) { try Self.append(resealed(damaged), to: log) }
             #expect(error?.message.contains("does not decompress") == true, "\(String(describing: error))")
         }
         #expect(log.nextOffset == 0)
@@ -389,23 +352,10 @@ import Testing
         var batch = encodeBatch(Self.records(0..<3), baseOffset: 0, now: Self.now)
         for codec: UInt8 in [5, 6, 7] {
             batch[BatchLayout.attributes + 1] = codec
-            expectLogStoreError(.unsupportedCompression) { try Self.append(Self.sealed(batch), to: log) }
+            expectLogStoreError(.unsupportedCompression) { try Self.append(resealed(batch), to: log) }
         }
         #expect(log.nextOffset == 0)
         try log.close()
         #expect(try Log.verify(directory: directory.log()).isClean)
-    }
-}
-
-extension CompactionTests.KeyedModel {
-    /// Records `records`, appended elsewhere (`appendRecordBatch`) at `offsets`.
-    mutating func recordAppended(_ records: [Record], at offsets: Range<Int64>) {
-        for (offset, record) in zip(offsets, records) {
-            appended.append(
-                StoredRecord(
-                    offset: offset, timestamp: record.timestamp ?? 0, key: record.key, value: record.value,
-                    headers: record.headers))
-            if let key = record.key { latest[key] = .some(record.value) }
-        }
     }
 }
