@@ -27,11 +27,19 @@ let package = Package(
         .target(name: "CCRC32C"),
         // The system zlib, for gzip-compressed record batches (codec 1).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The system snappy (codec 2), lz4 frame API (codec 3) and zstd (codec 4), for reading batches Kafka producers compressed.
+        // No pkgConfig for snappy: Debian's libsnappy-dev ships a .pc file only from 1.1.9 on.
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "LogStore",
             dependencies: [
                 "CCRC32C",
                 "CZlib",
+                "CSnappy",
+                "CLZ4",
+                "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,7 +64,8 @@ let package = Package(
         ),
         // `offPool`: blocking test bodies on threads of their own, for every test target (they share one process).
         .target(name: "AsyncTestSupport", path: "Tests/AsyncTestSupport"),
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "AsyncTestSupport"]),
+        // The codec libraries too: CodecTests compresses batches as producers do.
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "AsyncTestSupport", "CSnappy", "CLZ4", "CZstd"]),
         .testTarget(name: "logdTests", dependencies: ["LogStore", "logd", "PostgresTestSupport", "AsyncTestSupport"]),
         // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
         // The replication connection (SwiftNIO) lives here too; LogStore stays NIO-free.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quick start, one command on a fresh Debian/Ubuntu machine with Swift 6:
 #
-#   1. installs what is missing (zlib1g-dev, postgresql-15) and builds logd (release);
+#   1. installs what is missing (zlib1g-dev and the other codec libraries, postgresql-15) and builds logd (release);
 #   2. appends a few records to the log `quickstart` and reads them back;
 #   3. starts a throwaway Postgres 15, makes some changes, and captures them into the log
 #      `quickstart-cdc` with `logd ingest postgres`; then reads, describes and verifies it.

@@ -27,6 +27,7 @@ struct StatCommand: ParsableCommand {
         let next = opened.nextOffset
         let totalBytes = segments.reduce(Int64(0)) { $0 + $1.storeBytes + $1.indexBytes }
         let storage = try opened.storageStats()
+        let byCodec = storage.compressedBatchesByCodec.sorted { $0.key < $1.key }
         let output = OutputBuffer()
         if json {
             output.write("{\"log\":")
@@ -36,7 +37,9 @@ struct StatCommand: ParsableCommand {
             )
             output.write(
                 "\"stored_records\":\(storage.records),\"stored_bytes\":\(storage.storedBytes),\"raw_bytes\":\(storage.rawBytes),"
-                    + "\"compressed_batches\":\(storage.compressedBatches),\"segments\":[")
+                    + "\"compressed_batches\":\(storage.compressedBatches),\"compressed_batches_by_codec\":{"
+                    + byCodec.map { "\"\($0.key)\":\($0.value)" }
+                    .joined(separator: ",") + "},\"segments\":[")
             for (number, segment) in segments.enumerated() {
                 if number > 0 { output.write(",") }
                 output.write(
@@ -56,8 +59,12 @@ struct StatCommand: ParsableCommand {
             output.write(
                 "stored:        \(storage.records) records, \(storage.storedBytes) bytes of batches (raw \(storage.rawBytes) bytes"
             )
+            // "3 of 5 batches compressed: gzip 2, zstd 1".
+            let codecs = byCodec.map { "\($0.key) \($0.value)" }
             output.write(
-                storage.compressedBatches > 0 ? ", \(storage.compressedBatches) of \(storage.batches) batches gzip)\n" : ")\n")
+                storage.compressedBatches > 0
+                    ? ", \(storage.compressedBatches) of \(storage.batches) batches compressed: \(codecs.joined(separator: ", ")))\n"
+                    : ")\n")
             output.write("segments:      \(segments.count)\n")
             output.write(
                 pad("BASE OFFSET", 22) + pad("RECORDS", 12) + pad("BATCHES", 10) + pad("STORE BYTES", 14) + "INDEX BYTES\n")

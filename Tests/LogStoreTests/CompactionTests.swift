@@ -22,7 +22,11 @@ import Testing
         var latest: [[UInt8]: [UInt8]?] = [:]
 
         mutating func append(_ records: [Record], to log: Log) throws {
-            let offsets = try log.append(records)
+            recordAppended(records, at: try log.append(records))
+        }
+
+        /// Records `records`, appended at `offsets` (by `append` or elsewhere: `appendRecordBatch`).
+        mutating func recordAppended(_ records: [Record], at offsets: Range<Int64>) {
             for (offset, record) in zip(offsets, records) {
                 appended.append(
                     StoredRecord(

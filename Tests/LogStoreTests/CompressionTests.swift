@@ -179,40 +179,13 @@ import Testing
         #expect(error?.description.contains("decompress") == true)
     }
 
-    /// The batch with its CRC-32C recomputed (and its length fixed) after a change.
-    func resealed(_ batch: [UInt8]) -> [UInt8] {
-        var bytes = batch
-        bytes.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            base.storeBigEndian(Int32(raw.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[BatchLayout.attributes...]))
-            base.storeBigEndian(crc, at: BatchLayout.crc)
-        }
-        return bytes
-    }
-
     /// Decodes `batch`: true when that is a corruption error naming its base
     /// offset; records that do decode must be exactly `expected`.
     func decode(_ batch: [UInt8], expecting expected: [Record]) -> Bool {
-        batch.withUnsafeBytes { bytes in
-            guard case .success(let header) = BatchHeader.decodeAndVerify(bytes) else { return true }
-            var decoded: [StoredRecord] = []
-            do {
-                try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
-                    decoded.append(record.stored())
-                    return true
-                }
-            } catch let error as LogStoreError {
-                #expect(error.code == .corruption && error.offset.map { $0 >= header.baseOffset } == true, "\(error)")
-                return true
-            } catch {
-                Issue.record("unexpected \(error)")
-                return true
-            }
-            #expect(
-                decoded.map(\.value) == expected.map(\.value) && decoded.map(\.key) == expected.map(\.key),
-                "damage read back as data")
-            return false
-        }
+        guard let decoded = decodedRecords(batch) else { return true }
+        #expect(
+            decoded.map(\.value) == expected.map(\.value) && decoded.map(\.key) == expected.map(\.key),
+            "damage read back as data")
+        return false
     }
 }

@@ -87,7 +87,9 @@ import Testing
         #expect(refused(setting(good, at: BatchLayout.baseOffset + 7, 5)) == .invalidArgument, "base offset 5")
         #expect(refused(resealed(setting(good, at: BatchLayout.lastOffsetDelta + 3, 5))) == .invalidArgument, "last offset delta")
         #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 0x10))) == .invalidArgument, "transactional")
-        #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 2))) == .unsupportedCompression, "snappy")
+        #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 5))) == .unsupportedCompression, "codec 5")
+        #expect(
+            refused(resealed(setting(good, at: BatchLayout.attributes + 1, 2))) == .invalidArgument, "snappy, not snappy data")
         #expect(refused([]) == .invalidArgument)
         #expect(log.nextOffset == 0)
         _ = try good.withUnsafeBytes { try log.appendRecordBatch($0) }

@@ -79,6 +79,44 @@ func encodeBatch(_ records: [Record], baseOffset: Int64, now: Int64) -> [UInt8] 
     return bytes
 }
 
+/// The batch with its length and CRC-32C computed anew after a change:
+/// damage below them reaches the decoder (and the decompressor).
+func resealed(_ batch: [UInt8]) -> [UInt8] {
+    var bytes = batch
+    bytes.withUnsafeMutableBytes { raw in
+        guard let base = raw.baseAddress else { return }
+        base.storeBigEndian(Int32(raw.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
+        base.storeBigEndian(
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[BatchLayout.attributes...])), at: BatchLayout.crc)
+    }
+    return bytes
+}
+
+/// The records of the batch `batch`, or nil when its header does not check
+/// out or decoding its records is a `.corruption` error naming the batch or
+/// a record in it (any other error is an issue).
+func decodedRecords(_ batch: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> [StoredRecord]? {
+    batch.withUnsafeBytes { bytes in
+        guard case .success(let header) = BatchHeader.decodeAndVerify(bytes) else { return nil }
+        var decoded: [StoredRecord] = []
+        do {
+            try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
+                decoded.append(record.stored())
+                return true
+            }
+            return decoded
+        } catch let error as LogStoreError {
+            #expect(
+                error.code == .corruption && error.offset.map { $0 >= header.baseOffset } == true, "\(error)",
+                sourceLocation: sourceLocation)
+            return nil
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+}
+
 /// Where each batch of a `.store` image starts, with its header: the
 /// batch boundaries a crash or corruption case is judged against.
 func batchLayout(of store: [UInt8]) -> [(position: Int, header: BatchHeader)] {

@@ -4,7 +4,7 @@
 #   ensure_apt_packages zlib1g-dev postgresql-15    # installs the ones missing (apt-get update once)
 
 # Debian packages the build and the tests need.
-LOGD_BUILD_PACKAGES=(zlib1g-dev)
+LOGD_BUILD_PACKAGES=(zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
 LOGD_TEST_PACKAGES=(postgresql-15 kcat python3-venv)
 
 _apt_updated=""

@@ -68,7 +68,7 @@ extension Log {
             }
             var report = CompactionReport()
             report.segments = sealed.count
-            let before = try Self.storageStats(of: sealed)
+            let before = try Self.storageStats(of: sealed, countingRawBytes: false)
             report.recordsBefore = before.records
             report.bytesBefore = before.storedBytes
             guard let first = sealed.first, let last = sealed.last else { return report }
@@ -91,7 +91,7 @@ extension Log {
                 mapStart = mapEnd
             }
             report.segmentsRewritten = rewritten.count
-            let after = try Self.storageStats(of: sealed)
+            let after = try Self.storageStats(of: sealed, countingRawBytes: false)
             report.recordsAfter = after.records
             report.bytesAfter = after.storedBytes
             logger.info(

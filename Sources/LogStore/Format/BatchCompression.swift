@@ -2,11 +2,47 @@
 enum BatchCodec {
     static let none = 0
     static let gzip = 1
+    static let snappy = 2
+    static let lz4 = 3
+    static let zstd = 4
     static let mask: Int16 = 0x7
 
     private static let names = ["none", "gzip", "snappy", "lz4", "zstd"]
 
     static func name(_ codec: Int) -> String { names.indices.contains(codec) ? names[codec] : "unknown" }
+
+    /// The decompressor of `codec`; nil for `none` and for codecs this build
+    /// cannot read (5-7 are unassigned).
+    static func decompressor(_ codec: Int) -> (any BatchDecompressor.Type)? {
+        switch codec {
+        case gzip: return Gzip.self
+        case snappy: return Snappy.self
+        case lz4: return LZ4.self
+        case zstd: return Zstd.self
+        default: return nil
+        }
+    }
+
+    /// Whether this build reads batches of `codec`.
+    static func isReadable(_ codec: Int) -> Bool { codec == none || decompressor(codec) != nil }
+
+    /// Inflates the compressed records section `section` of the batch `header`
+    /// into `output`, at most `BatchLayout.maxInflatedRecordsSize` bytes.
+    /// - Throws: `.corruption` naming the codec and the batch's base offset.
+    static func decompress(_ section: UnsafeRawBufferPointer, of header: BatchHeader, into output: WriteBuffer) throws {
+        guard let decompressor = decompressor(header.codec) else {
+            throw LogStoreError(
+                .corruption,
+                "batch uses compression codec \(header.codec) (\(name(header.codec))), which this build cannot read",
+                offset: header.baseOffset)
+        }
+        do {
+            try decompressor.decompress(section, into: output, limit: BatchLayout.maxInflatedRecordsSize)
+        } catch {
+            throw LogStoreError(
+                .corruption, "\(name(header.codec))-compressed batch does not decompress: \(error)", offset: header.baseOffset)
+        }
+    }
 }
 
 extension BatchHeader {

@@ -7,23 +7,13 @@ enum BatchDecoder {
         in bytes: UnsafeRawBufferPointer, header: BatchHeader, _ body: (RecordView) throws -> Bool
     ) throws {
         let section = UnsafeRawBufferPointer(rebasing: bytes[BatchLayout.headerSize..<header.size])
-        switch header.codec {
-        case BatchCodec.none:
+        guard header.codec != BatchCodec.none else {
             try forEachRecord(inSection: section, header: header, body)
-        case BatchCodec.gzip:
-            let inflated = WriteBuffer(capacity: 256)
-            do {
-                try Gzip.inflate(section, into: inflated, limit: BatchLayout.maxInflatedRecordsSize)
-            } catch {
-                throw LogStoreError(.corruption, "compressed batch does not decompress: \(error)", offset: header.baseOffset)
-            }
-            try forEachRecord(inSection: inflated.bytes, header: header, body)
-        default:
-            throw LogStoreError(
-                .corruption,
-                "batch uses compression codec \(header.codec) (\(BatchCodec.name(header.codec))), which this build cannot read",
-                offset: header.baseOffset)
+            return
         }
+        let inflated = WriteBuffer(capacity: 256)
+        try BatchCodec.decompress(section, of: header, into: inflated)
+        try forEachRecord(inSection: inflated.bytes, header: header, body)
     }
 
     /// Walks the (uncompressed) records section of a batch.

@@ -2,38 +2,24 @@ import CZlib
 
 /// gzip (RFC 1952) through the system zlib. Kafka's codec 1 stores a batch's
 /// records section as one gzip member; the batch header stays uncompressed.
-enum Gzip {
-    /// Why gzip data could not be inflated.
-    struct Failure: Error, Sendable, CustomStringConvertible {
-        var description: String
-    }
-
-    /// Inflates the gzip member `input` into `output` (its `count` becomes the
-    /// inflated size; it grows as needed, never past `limit` bytes: a damaged
-    /// or hostile batch cannot make a reader allocate more). The member must
-    /// end exactly at the end of `input`.
-    static func inflate(_ input: UnsafeRawBufferPointer, into output: WriteBuffer, limit: Int) throws(Failure) {
+enum Gzip: BatchDecompressor {
+    /// Inflates the gzip member `input` into `output` (the member must end
+    /// exactly at the end of `input`).
+    static func decompress(_ input: UnsafeRawBufferPointer, into output: WriteBuffer, limit: Int) throws(DecompressionFailure) {
         guard let inputBase = input.baseAddress, input.count >= 18 else {
-            throw Failure(description: "gzip data of \(input.count) bytes is too short")
+            throw DecompressionFailure("gzip member of \(input.count) bytes is too short")
         }
         // The trailer's ISIZE (uncompressed size mod 2^32) sizes the first try; it is only a hint.
-        let hint = Int(UInt32(littleEndian: input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self)))
-        output.count = 0
-        output.reserve(min(max(hint, 256), limit))
+        output.startDecompressing(expected: Int(inflatedSizeHint(trailer: input)), limit: limit)
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw Failure(description: "zlib inflateInit2 failed")
+            throw DecompressionFailure("zlib inflateInit2 failed")
         }
         defer { inflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: inputBase.assumingMemoryBound(to: Bytef.self))
         stream.avail_in = uInt(input.count)
         while true {
-            if output.available == 0 {
-                guard output.capacity < limit else {
-                    throw Failure(description: "gzip data inflates to more than \(limit) bytes")
-                }
-                output.reserve(min(output.capacity * 2, limit))
-            }
+            try output.growDecompressing(limit: limit)
             stream.next_out = (output.pointer + output.count).assumingMemoryBound(to: Bytef.self)
             let room = output.available
             stream.avail_out = uInt(room)
@@ -42,17 +28,25 @@ enum Gzip {
             switch result {
             case Z_STREAM_END:
                 guard stream.avail_in == 0 else {
-                    throw Failure(description: "\(stream.avail_in) bytes follow the end of the gzip data")
+                    throw DecompressionFailure("\(stream.avail_in) bytes follow the end of the gzip member")
                 }
+                try output.finishDecompressing(limit: limit)
                 return
             case Z_OK, Z_BUF_ERROR:
                 // Z_BUF_ERROR with output room left means the input ended early.
-                guard stream.avail_out == 0 else { throw Failure(description: "gzip data ends early (truncated)") }
+                guard stream.avail_out == 0 else { throw .truncated }
             default:
                 let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(result)"
-                throw Failure(description: "gzip data is corrupt: \(message)")
+                throw DecompressionFailure("data is corrupt: \(message)")
             }
         }
+    }
+
+    /// The uncompressed size a gzip member's trailer states (`ISIZE`, its
+    /// last four bytes, little-endian; modulo 2^32). `trailer` ends where the
+    /// member ends and holds at least those four bytes.
+    static func inflatedSizeHint(trailer: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(littleEndian: trailer.loadUnaligned(fromByteOffset: trailer.count - 4, as: UInt32.self))
     }
 }
 

@@ -23,7 +23,7 @@ enum RecordBatchCheck {
         guard header.attributes & BatchLayout.transactionalOrControl == 0 else {
             throw invalid("transactional and control batches are not supported")
         }
-        guard header.codec == BatchCodec.none || header.codec == BatchCodec.gzip else {
+        guard BatchCodec.isReadable(header.codec) else {
             throw LogStoreError(
                 .unsupportedCompression,
                 "record batch refused: compression codec \(header.codec) (\(BatchCodec.name(header.codec))) is not supported by this build"
