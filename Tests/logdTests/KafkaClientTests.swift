@@ -212,6 +212,37 @@ struct KafkaClientTests {
         }
     }
 
+    @Test(
+        "confluent-kafka produces with every codec; logd read, logd stat and a consumer read the batches as sent",
+        .enabled(if: KafkaClients.isAvailable), arguments: ["gzip", "snappy", "lz4", "zstd"])
+    func everyCodec(codec: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            defer { server.send(SIGKILL) }
+            let messages = (0..<200).map {
+                TestMessage(key: Array("k\($0 % 7)".utf8), value: "record \($0) " + String(repeating: "compressible ", count: 20))
+            }
+            let produced = try KafkaClients.run(
+                "confluent-kafka", "produce",
+                ["--bootstrap", broker, "--topic", codec, "--compression", codec, "--linger-ms", "50", "--acks", "all"],
+                input: messages.map(\.json).joined(separator: "\n") + "\n")
+            #expect(produced.compactMap { jsonInt($0["offset"]) } == Array(0..<200))
+            let consumed = try KafkaClients.run(
+                "confluent-kafka", "consume", ["--bootstrap", broker, "--topic", codec, "--count", "197", "--from", "offset:3"])
+            #expect(consumed.compactMap { jsonInt($0["offset"]) } == Array(3..<200), "from inside a compressed batch")
+            for (message, record) in zip(messages.dropFirst(3), consumed) { #expect(message.matches(record)) }
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            let read = try Logd.run(directory.args("read", codec))
+            #expect(read.lines == messages.compactMap(\.value), "\(read.errorOutput)")
+            let stat = try parseJSONObject(try Logd.run(directory.args("stat", codec, "--json")).output)
+            #expect((jsonInt(stat["compressed_batches"]) ?? 0) > 0, "stored as the producer compressed it: \(stat)")
+            #expect((stat["compressed_batches_by_codec"] as? [String: Any])?[codec] != nil, "\(stat)")
+            try directory.expectVerifies(codec)
+        }
+    }
+
     /// Each client with the assignors it offers (aiokafka has no cooperative one).
     static let assignorCases: [(String, String)] = [
         ("confluent-kafka", "range"), ("confluent-kafka", "roundrobin"), ("confluent-kafka", "cooperative-sticky"),

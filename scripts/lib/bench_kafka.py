@@ -99,28 +99,26 @@ def produce(bootstrap, topic, records, acks="1", linger_ms=5):
 
 
 def consume(bootstrap, topic, count):
-    """Seconds to receive `count` records of partition 0 from its start. The mock cluster keeps
-    only its newest records (a few MiB): a consumer that reaches the end seeks back to the
-    oldest one kept, so both sides deliver the same number of bytes to the client."""
+    """Seconds and bytes to receive partition 0 from its oldest record, at most `count` records.
+    The mock cluster keeps only its newest records (a few MiB), so it delivers fewer bytes:
+    compare rates, not times."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
         "fetch.max.bytes": 64 * MIB, "max.partition.fetch.bytes": 16 * MIB, "fetch.wait.max.ms": 100})
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    wanted = min(count, high - low)
     consumer.assign([TopicPartition(topic, 0, low)])
     seen = 0
     total = 0
     start = time.perf_counter()
-    while seen < count:
+    while seen < wanted:
         for message in consumer.consume(num_messages=10000, timeout=10):
             if message.error():
                 raise SystemExit(f"consume from {bootstrap}: {message.error()}")
             seen += 1
             total += len(message.value())
-            if message.offset() == high - 1 and seen < count:
-                consumer.seek(TopicPartition(topic, 0, low))
-                break
         if time.perf_counter() - start > 300:
-            raise SystemExit(f"consume from {bootstrap}: {seen} of {count} after 300 s")
+            raise SystemExit(f"consume from {bootstrap}: {seen} of {wanted} after 300 s")
     elapsed = time.perf_counter() - start
     consumer.close()
     return elapsed, total
@@ -250,7 +248,7 @@ def main():
             out.write(value[:-1] + b"\n")  # logd append: one record per line, the same size
 
     append_best = serve_best = mock_best = float("inf")
-    consume_serve_best = consume_mock_best = float("inf")
+    consume_serve_best = consume_mock_best = 0.0  # MB/s
     for round_number in range(args.rounds):
         log(f"round {round_number + 1} of {args.rounds}: logd append, logd serve, mock cluster")
         data = os.path.join(args.work, f"append-{round_number}")
@@ -263,13 +261,14 @@ def main():
         server = Server(args.logd, os.path.join(args.work, f"serve-{round_number}"))
         serve_best = min(serve_best, produce(server.bootstrap, "bench", records))
         elapsed, total = consume(server.bootstrap, "bench", args.records)
-        consume_serve_best = min(consume_serve_best, elapsed)
+        consume_serve_best = max(consume_serve_best, total / MIB / elapsed)
         server.stop()
 
         mock = Mock()
         mock_best = min(mock_best, produce(mock.bootstrap, "bench", records))
-        elapsed, _ = consume(mock.bootstrap, "bench", args.records)
-        consume_mock_best = min(consume_mock_best, elapsed)
+        elapsed, total = consume(mock.bootstrap, "bench", args.records)
+        consume_mock_best = max(consume_mock_best, total / MIB / elapsed)
+        log(f"  mock consume: {total / MIB:.1f} MiB retained, read in {elapsed:.3f} s")
         del mock
 
     rate = lambda seconds: megabytes / seconds
@@ -278,10 +277,10 @@ def main():
         f"{serve_rate / rate(append_best):.2f}", ">= 0.5", serve_rate / rate(append_best) >= 0.5)
     row("produce-1KiB-acks1-vs-mock", f"{serve_rate:.0f}", "MB/s", f"mock cluster {rate(mock_best):.0f} MB/s",
         f"{serve_rate / rate(mock_best):.2f}", ">= 1", serve_rate / rate(mock_best) >= 1)
-    consume_rate = rate(consume_serve_best)
-    row("consume-from-start", f"{consume_rate:.0f}", "MB/s", f"mock cluster {rate(consume_mock_best):.0f} MB/s",
-        f"{consume_rate / rate(consume_mock_best):.2f}", ">= 1, 400 MB/s",
-        consume_rate >= rate(consume_mock_best) and consume_rate >= 400)
+    consume_rate = consume_serve_best
+    row("consume-from-start", f"{consume_rate:.0f}", "MB/s", f"mock cluster {consume_mock_best:.0f} MB/s",
+        f"{consume_rate / consume_mock_best:.2f}", ">= 1, 400 MB/s",
+        consume_rate >= consume_mock_best and consume_rate >= 400)
 
     server = Server(args.logd, os.path.join(args.work, "serve-acks"))
     log(f"acks=all: 1 producer, then {args.producers}, {args.seconds} s each")
