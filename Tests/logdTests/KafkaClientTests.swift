@@ -1,5 +1,6 @@
 import AsyncTestSupport
 import Foundation
+import PostgresTestSupport
 import Testing
 
 /// The Python Kafka clients (kafka-python, confluent-kafka, aiokafka), pinned in
@@ -240,6 +241,60 @@ struct KafkaClientTests {
             #expect((jsonInt(stat["compressed_batches"]) ?? 0) > 0, "stored as the producer compressed it: \(stat)")
             #expect((stat["compressed_batches_by_codec"] as? [String: Any])?[codec] != nil, "\(stat)")
             try directory.expectVerifies(codec)
+        }
+    }
+
+    @Test(
+        "changes a running logd ingest postgres writes reach each client live (the log served read-only), as logd read shows them",
+        .enabled(if: KafkaClients.isAvailable && PostgresTestServer.isAvailable))
+    func ingestedChangesReachEveryClient() async throws {
+        try await offPool {
+            let postgres = try PostgresTestServer.require()
+            let directory = try TestDirectory()
+            let database = try await IngestDatabase.create(on: postgres, name: "kafka")
+            _ = try await database.sql("CREATE TABLE items (id int PRIMARY KEY, name text)")
+            let ingest = directory.args(
+                "ingest", "postgres", "items", "--dsn", database.dsn, "--slot", "kafka_slot", "--publication", "kafka_pub",
+                "--create")
+            let created = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
+            #expect(created.succeeded, "\(created)")
+            let ingester = try Logd.start(ingest)
+            defer { ingester.send(SIGKILL) }
+            let (server, broker) = try Self.startServer(directory)
+            defer { server.send(SIGKILL) }
+            // A first change in the ingester's session comes after a schema record: let it land first,
+            // so that each insert below is one record.
+            _ = try await database.sql("INSERT INTO items VALUES (100, 'warm-up')")
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try !Logd.run(directory.args("read", "items")).output.contains("warm-up"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+
+            for (number, client) in KafkaClients.all.enumerated() {
+                let consumer = try KafkaClients.start(
+                    client, "consume", ["--bootstrap", broker, "--topic", "items", "--count", "1", "--from", "latest"])
+                let ready = consumer.stdout.waitForLines(timeout: .seconds(60)) { $0.contains { $0.contains("ready") } }
+                #expect(ready != nil, "\(client): \(consumer.stderr.text)")
+                _ = try await database.sql("INSERT INTO items VALUES (\(number), 'item \(number) é')")
+                #expect(try consumer.wait(timeout: .seconds(60)) == .exited(0), "\(client): \(consumer.stderr.text)")
+                let record = try #require(try KafkaClients.lines(consumer.stdout.text).last { $0["offset"] != nil })
+                let offset = try #require(jsonInt(record["offset"]))
+                let read = try Logd.run(
+                    directory.args("read", "items", "--from", "\(offset)", "--count", "1", "--format", "json"))
+                let stored = try parseJSONObject(try #require(read.lines.first, "\(read)"))
+                #expect(KafkaClients.text(record["value"]) == stored["value"] as? String, "\(client)")
+                #expect(KafkaClients.text(record["key"]) == stored["key"] as? String, "\(client)")
+                let headers = Dictionary(
+                    (record["headers"] as? [[Any]] ?? []).map { ($0.first as? String ?? "", KafkaClients.text($0.last) ?? "") },
+                    uniquingKeysWith: { first, _ in first })
+                #expect(headers == (stored["headers"] as? [String: String]), "\(client): the CDC headers, byte for byte")
+                #expect((stored["value"] as? String)?.contains("item \(number)") == true, "\(stored)")
+            }
+            ingester.send(SIGTERM)
+            #expect(try ingester.wait(timeout: .seconds(60)) == .exited(0))
+            server.send(SIGTERM)
+            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try directory.expectVerifies("items")
         }
     }
 

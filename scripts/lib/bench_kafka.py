@@ -112,7 +112,8 @@ def consume(bootstrap, topic, count):
     total = 0
     start = time.perf_counter()
     while seen < wanted:
-        for message in consumer.consume(num_messages=10000, timeout=10):
+        # consume() waits until it has num_messages or its timeout: never ask for more than are left.
+        for message in consumer.consume(num_messages=min(10000, wanted - seen), timeout=10):
             if message.error():
                 raise SystemExit(f"consume from {bootstrap}: {message.error()}")
             seen += 1
@@ -161,9 +162,9 @@ def latency_p99(bootstrap, topic, rate, seconds):
 
     def receive():
         while not done.is_set() or len(latencies) < sent[0]:
-            for message in consumer.consume(num_messages=1000, timeout=0.5):
-                if not message.error():
-                    latencies.append((time.time_ns() - int(message.value())) / 1e6)
+            message = consumer.poll(0.5)  # each record as soon as it is there (consume() waits for a full batch)
+            if message is not None and not message.error():
+                latencies.append((time.time_ns() - int(message.value())) / 1e6)
             if done.is_set() and time.perf_counter() > deadline[0]:
                 break
 
