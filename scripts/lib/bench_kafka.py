@@ -10,7 +10,8 @@ Scenarios (issue 10's targets):
   produce      N records of --size bytes, acks=1, linger.ms 5: >= 0.5x `logd append`, >= 1x mock
   consume      the same records from the beginning: >= 1x mock and >= 400 MB/s
   acks-all     --producers producers of 100 B records, each waiting for its acknowledgement
-               before the next (acks=all): >= 20x one such producer (group commit)
+               before the next (acks=all): >= 20x one such producer (group commit); once with
+               confluent-kafka producers, once with bare sockets sending a pre-encoded Produce
   latency      produce-to-consume p99 at --rate msg/s with acks=all: <= 10 ms
   rss          server RSS with 100 idle connections and 10 active consumers: <= 64 MiB
 """
@@ -19,6 +20,7 @@ import argparse
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -146,6 +148,90 @@ def acks_all_rate(bootstrap, topic, producers, seconds):
         thread.start()
     for thread in threads:
         thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def crc32c(data):
+    table = crc32c.table if hasattr(crc32c, "table") else None
+    if table is None:
+        table = []
+        for n in range(256):
+            c = n
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+        crc32c.table = table
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def zigzag(value):
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def produce_request(topic, value, correlation):
+    """A Produce v3 request (acks=-1) of one record batch v2 holding one record, as a client sends it."""
+    body = b"\x00" + zigzag(0) + zigzag(0) + zigzag(-1) + zigzag(len(value)) + value + zigzag(0)
+    record = zigzag(len(body)) + body
+    now = int(time.time() * 1000)
+    after_crc = (struct.pack(">hiqqqhii", 0, 0, now, now, -1, -1, -1, 1)) + record
+    batch = struct.pack(">qiibI", 0, 4 + 1 + 4 + len(after_crc), -1, 2, crc32c(after_crc)) + after_crc
+    name = topic.encode()
+    request = (struct.pack(">hhih", 0, 3, correlation, 5) + b"bench" + struct.pack(">hhi", -1, -1, 30000)
+               + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
+    return struct.pack(">i", len(request)) + request
+
+
+def raw_acks_all_rate(bootstrap, topic, connections, seconds):
+    """Records per second acknowledged over `connections` sockets that each send one Produce
+    (acks=-1, one 100 B record) and wait for its answer before the next: the server's group
+    commit without a client library's own costs in the way."""
+    host, port = bootstrap.rsplit(":", 1)
+    request = produce_request(topic, b"v" * 100, 1)
+    counts = [0] * connections
+    errors = []
+    stop = time.perf_counter() + seconds
+
+    def receive_exactly(sock, count):
+        data = bytearray()
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return bytes(data)
+
+    def run(index):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while time.perf_counter() < stop:
+                sock.sendall(request)
+                size = struct.unpack(">i", receive_exactly(sock, 4))[0]
+                response = receive_exactly(sock, size)
+                # correlation id, topics [1], name, partitions [1], index, error code
+                name_length = struct.unpack_from(">h", response, 8)[0]
+                error = struct.unpack_from(">h", response, 10 + name_length + 4 + 4)[0]
+                if error != 0:
+                    errors.append(error)
+                    return
+                counts[index] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(f"raw produce: error code {errors[0]}")
     return sum(counts) / (time.perf_counter() - start)
 
 
@@ -289,6 +375,11 @@ def main():
     many = acks_all_rate(server.bootstrap, "acks", args.producers, args.seconds)
     row(f"acks-all-{args.producers}-producers", f"{many:.0f}", "rec/s", f"1 producer {one:.0f} rec/s",
         f"{many / one:.1f}", ">= 20", many / one >= 20)
+    # The same with bare sockets (a pre-encoded Produce each), without librdkafka's costs.
+    raw_one = raw_acks_all_rate(server.bootstrap, "acks", 1, args.seconds)
+    raw_many = raw_acks_all_rate(server.bootstrap, "acks", args.producers, args.seconds)
+    row(f"acks-all-{args.producers}-connections-raw", f"{raw_many:.0f}", "rec/s", f"1 connection {raw_one:.0f} rec/s",
+        f"{raw_many / raw_one:.1f}", ">= 20", raw_many / raw_one >= 20)
 
     log(f"latency: {args.rate} msg/s, acks=all, {args.seconds * 2} s")
     p99, received = latency_p99(server.bootstrap, "latency", args.rate, args.seconds * 2)
