@@ -1,5 +1,6 @@
 import AsyncTestSupport
 import Foundation
+import LogStore
 import Testing
 
 /// `kcat` (librdkafka), a real Kafka client, against `logd serve`.
@@ -161,7 +162,7 @@ struct ServeTests {
     }
 
     @Test(
-        "garbage, an unknown API and an oversized frame close that connection only; nothing stored changes",
+        "garbage, an unknown API and an oversized frame close that connection only; a wrong CRC is CORRUPT_MESSAGE; nothing stored changes",
         .enabled(if: Kcat.isAvailable))
     func badInputClosesTheConnection() async throws {
         try await offPool {
@@ -180,7 +181,14 @@ struct ServeTests {
             for frame in frames {
                 #expect(try RawConnection.closesAfter(sending: frame, port: port), "\(frame)")
             }
-            #expect(try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%s\\n"]) == "a\n")
+            // A batch with a wrong CRC: CORRUPT_MESSAGE (2) for its partition, the connection stays, nothing stored.
+            let damaged = try RawConnection.exchange(
+                RawConnection.produceFrame(topic: "orders", value: Array("bad".utf8), damageCRC: true), port: port)
+            #expect(RawConnection.produceErrorCode(damaged, topic: "orders") == 2)
+            let good = try RawConnection.exchange(
+                RawConnection.produceFrame(topic: "orders", value: Array("good".utf8), damageCRC: false), port: port)
+            #expect(RawConnection.produceErrorCode(good, topic: "orders") == 0, "the same bytes with their CRC are stored")
+            #expect(try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%s\\n"]) == "a\ngood\n")
             #expect(server.stderr.text.contains("kafka.connection_closed"))
             server.send(SIGTERM)
             #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
@@ -191,23 +199,31 @@ struct ServeTests {
 
 /// A bare TCP connection, for bytes no client library would send.
 enum RawConnection {
-    /// Sends `bytes` and reports whether the server then closes the connection (within 10 s).
-    static func closesAfter(sending bytes: [UInt8], port: UInt16) throws -> Bool {
+    static func connect(port: UInt16) throws -> Int32 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw ChildProcessError(description: "socket: errno \(errno)") }
-        defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw ChildProcessError(description: "connect: errno \(errno)") }
+        guard connected == 0 else {
+            close(socket)
+            throw ChildProcessError(description: "connect: errno \(errno)")
+        }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return socket
+    }
+
+    /// Sends `bytes` and reports whether the server then closes the connection (within 10 s).
+    static func closesAfter(sending bytes: [UInt8], port: UInt16) throws -> Bool {
+        let socket = try connect(port: port)
+        defer { close(socket) }
         _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var buffer = [UInt8](repeating: 0, count: 1024)
         while true {
@@ -215,5 +231,58 @@ enum RawConnection {
             if received == 0 { return true }  // orderly close
             if received < 0 { return errno == ECONNRESET }
         }
+    }
+
+    /// Sends a request frame and returns the response frame's bytes after its size.
+    static func exchange(_ bytes: [UInt8], port: UInt16) throws -> [UInt8] {
+        let socket = try connect(port: port)
+        defer { close(socket) }
+        _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        func receive(_ count: Int) throws -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: count)
+            var filled = 0
+            while filled < count {
+                let received = out.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + filled, count - filled, 0) }
+                guard received > 0 else { throw ChildProcessError(description: "the server closed the connection") }
+                filled += received
+            }
+            return out
+        }
+        let size = try receive(4).reduce(0) { $0 << 8 | Int($1) }
+        return try receive(size)
+    }
+
+    /// A Produce v3 request frame (acks 1) of one batch v2 holding one record with `value`;
+    /// `damageCRC` flips a bit of the batch's CRC.
+    static func produceFrame(topic: String, value: [UInt8], damageCRC: Bool) -> [UInt8] {
+        func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+        func varint(_ value: Int) -> [UInt8] {
+            var zigzag = UInt64(bitPattern: Int64((value << 1) ^ (value >> 63)))
+            var out: [UInt8] = []
+            while zigzag >= 0x80 {
+                out.append(UInt8(zigzag & 0x7F) | 0x80)
+                zigzag >>= 7
+            }
+            return out + [UInt8(zigzag)]
+        }
+        let body: [UInt8] = [0] + varint(0) + varint(0) + varint(-1) + varint(value.count) + value + varint(0)
+        let record = varint(body.count) + body
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var afterCRC = bigEndian(Int16(0)) + bigEndian(Int32(0)) + bigEndian(now) + bigEndian(now)
+        afterCRC += bigEndian(Int64(-1)) + bigEndian(Int16(-1)) + bigEndian(Int32(-1)) + bigEndian(Int32(1)) + record
+        let crc = CRC32C.checksum(afterCRC) ^ (damageCRC ? 1 : 0)
+        let batch =
+            bigEndian(Int64(0)) + bigEndian(Int32(9 + afterCRC.count)) + bigEndian(Int32(-1)) + [2] + bigEndian(crc) + afterCRC
+        var request = bigEndian(Int16(0)) + bigEndian(Int16(3)) + bigEndian(Int32(7)) + bigEndian(Int16(3)) + Array("raw".utf8)
+        request += bigEndian(Int16(-1)) + bigEndian(Int16(1)) + bigEndian(Int32(30000))
+        request += bigEndian(Int32(1)) + bigEndian(Int16(Int16(topic.utf8.count))) + Array(topic.utf8)
+        request += bigEndian(Int32(1)) + bigEndian(Int32(0)) + bigEndian(Int32(Int32(batch.count))) + batch
+        return bigEndian(Int32(Int32(request.count))) + request
+    }
+
+    /// The error code of the first partition of a Produce v3 response (after its correlation id).
+    static func produceErrorCode(_ response: [UInt8], topic: String) -> Int16 {
+        let at = 4 + 4 + 2 + topic.utf8.count + 4 + 4
+        return Int16(bitPattern: UInt16(response[at]) << 8 | UInt16(response[at + 1]))
     }
 }
