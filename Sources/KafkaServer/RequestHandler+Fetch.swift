@@ -1,6 +1,13 @@
 import KafkaProtocol
 import LogStore
 import NIOCore
+import NIOPosix
+
+/// A partition a fetch waits on: its log and the offset it waits for.
+struct LogWaiter: Sendable {
+    var log: Log
+    var offset: Int64
+}
 
 extension RequestHandler {
     /// Answers a fetch with whole stored batches; when fewer than `minBytes`
@@ -10,7 +17,9 @@ extension RequestHandler {
     func fetch(_ request: FetchRequest) async throws -> FetchResponse {
         let deadline = ContinuousClock.now + .milliseconds(Int(max(request.maxWaitMilliseconds, 0)))
         while true {
-            let (response, bytes, waitOn) = try collect(request)
+            // Reading the batches (up to max_bytes, perhaps from disk) blocks: on NIO's thread pool,
+            // not on the two cooperative threads the group coordinator and every connection share.
+            let (response, bytes, waitOn) = try await NIOThreadPool.singleton.runIfActive { try collect(request) }
             if bytes >= Int(max(request.minBytes, 1)) || waitOn.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
                 return response
             }
@@ -20,9 +29,9 @@ extension RequestHandler {
 
     /// One look at every partition: the response, its record bytes, and the
     /// (log, offset) pairs that are at their end.
-    private func collect(_ request: FetchRequest) throws -> (FetchResponse, Int, [(Log, Int64)]) {
+    private func collect(_ request: FetchRequest) throws -> (FetchResponse, Int, [LogWaiter]) {
         var total = 0
-        var waitOn: [(Log, Int64)] = []
+        var waitOn: [LogWaiter] = []
         var topicsOut: [FetchResponse.Topic] = []
         for topic in request.topics {
             var partitions: [FetchResponse.Partition] = []
@@ -51,7 +60,7 @@ extension RequestHandler {
                 if offset < highWatermark, limit > 0 {
                     try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }
                 }
-                if records.readableBytes == 0 { waitOn.append((log, highWatermark)) }
+                if records.readableBytes == 0 { waitOn.append(LogWaiter(log: log, offset: highWatermark)) }
                 total += records.readableBytes
                 partitions.append(
                     .init(index: 0, errorCode: .none, highWatermark: highWatermark, logStartOffset: logStart, records: records))
@@ -62,10 +71,10 @@ extension RequestHandler {
     }
 
     /// Returns when one of the logs has a record at its offset, or at `deadline`.
-    private func waitForAnyAppend(_ waitOn: [(Log, Int64)], until deadline: ContinuousClock.Instant) async {
+    private func waitForAnyAppend(_ waitOn: [LogWaiter], until deadline: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
-            for (log, offset) in waitOn {
-                group.addTask { _ = await log.waitForRecord(at: offset) }
+            for waiter in waitOn {
+                group.addTask { _ = await waiter.log.waitForRecord(at: waiter.offset) }
             }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
             await group.next()
