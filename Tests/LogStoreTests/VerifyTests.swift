@@ -81,6 +81,36 @@ import Testing
         #expect(report.problems.contains { $0.file == directory.log("bad-index").appending(indexName).string })
     }
 
+    @Test(arguments: ["zeros", "missing", "half"])
+    func aSealedIndexAnInterruptedRebuildLeftIsANoteAfterACrashAndTheOpenRebuildsIt(state: String) throws {
+        let directory = try TemporaryDirectory()
+        let model = try Self.makeLog(directory)
+        var image = try DirectoryImage(of: directory.log())
+        let indexName = try #require(image.indexNames.dropLast().last, "a sealed segment's index")
+        let entries = try #require(image.files[indexName])
+        switch state {
+        case "zeros": image.files[indexName] = entries + [UInt8](repeating: 0, count: 50 * SegmentIndex.entrySize)
+        case "missing": image.files[indexName] = nil
+        default:  // killed while appending the entries into a preallocated file
+            image.files[indexName] =
+                Array(entries.prefix(SegmentIndex.entrySize)) + [UInt8](repeating: 0, count: 50 * SegmentIndex.entrySize)
+        }
+        image.files[Log.cleanShutdownMarker] = nil
+        try image.materialize(at: directory.log("crashed"))
+        let report = try Log.verify(directory: directory.log("crashed"))
+        #expect(report.isClean, "\(report.problems)")
+        #expect(!report.notes.isEmpty)
+        let log = try Log.open(directory: directory.log("crashed"), options: Self.options)
+        try model.expectLogMatches(log)
+        try log.close()
+        let reopened = try Log.verify(directory: directory.log("crashed"))
+        #expect(reopened.isClean && reopened.notes.isEmpty, "\(reopened.problems) \(reopened.notes)")
+        // After a clean stop the same index is damage.
+        image.files[Log.cleanShutdownMarker] = []
+        try image.materialize(at: directory.log("clean"))
+        #expect(!(try Log.verify(directory: directory.log("clean"))).isClean)
+    }
+
     @Test func verifyRefusesAnOpenLog() throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: Self.options)

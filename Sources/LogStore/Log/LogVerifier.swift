@@ -100,9 +100,12 @@ extension Log {
             }
             // The index must list exactly the batches the scan found.
             let indexPath = Segment.indexPath(in: directory, baseOffset: base)
+            // After a stop that was not clean, a missing index, or one that ends in zeros, is what an
+            // open killed while it rebuilt this index leaves (say, one finishing an interrupted
+            // compaction): the next open never trusts such an index and rebuilds it from the store.
             guard FileSystem.exists(indexPath) else {
                 let message = "index file is missing"
-                if recoverable {
+                if recoverable || !clean {
                     report.notes.append("\(message): \(indexPath.string) is rebuilt on open")
                 } else {
                     report.problems.append(.init(file: indexPath.string, message: message))
@@ -110,8 +113,9 @@ extension Log {
                 continue
             }
             let index = try FileSystem.readFile(indexPath)
-            if let mismatch = indexMismatch(index: index, batches: expectedEntries, allowZeroTail: recoverable) {
-                if recoverable {
+            let rebuiltOnOpen = !clean && Self.endsInZeros(index)
+            if let mismatch = indexMismatch(index: index, batches: expectedEntries, allowZeroTail: recoverable || rebuiltOnOpen) {
+                if recoverable || rebuiltOnOpen {
                     report.notes.append("index \(indexPath.string) is stale (\(mismatch.message)); the next open rebuilds it")
                 } else {
                     report.problems.append(
@@ -119,9 +123,22 @@ extension Log {
                             file: indexPath.string, offset: mismatch.entry.map { base + Int64($0) }, position: mismatch.position,
                             message: mismatch.message))
                 }
+            } else if rebuiltOnOpen && !recoverable {
+                report.notes.append("index \(indexPath.string) ends in zeros (an interrupted rebuild); the next open rebuilds it")
             }
         }
         return report
+    }
+
+    /// Whether the index is empty or its last whole entry is all zeros: an
+    /// index `open` rebuilds (`trustedIndex` wants the last entry to name the
+    /// store's last batch, which a zero entry is only for a lone batch at 0,
+    /// and then it is that batch's entry but for its maximum timestamp).
+    static func endsInZeros(_ index: [UInt8]) -> Bool {
+        let size = IndexLayout.entrySize
+        let whole = index.count / size * size
+        guard whole > 0 else { return true }
+        return index[(whole - size)..<whole].allSatisfy { $0 == 0 }
     }
 
     /// The first way `index` disagrees with the batches found in the store.
