@@ -97,12 +97,6 @@ struct KafkaClientTests {
         #expect(KafkaClients.isAvailable, "CI is set but the venv is missing (scripts/lib/kafka-clients.sh makes it)")
     }
 
-    static func startServer(_ directory: TestDirectory, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws -> (
-        ChildProcess, String
-    ) {
-        try ServeTests.startServer(directory, extra, listen: listen)
-    }
-
     @Test(
         "metadata; produce with acks 0, 1, all and idempotent; consume from the start, an offset, a timestamp and the end, byte for byte",
         .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
@@ -111,7 +105,7 @@ struct KafkaClientTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "orders"), input: Array("from logd\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
             defer { server.send(SIGKILL) }
             let port = try #require(broker.split(separator: ":").last.flatMap { Int($0) })
 
@@ -164,8 +158,7 @@ struct KafkaClientTests {
             let late = try KafkaClients.lines(waiting.stdout.text).last
             #expect(late.flatMap { jsonInt($0["offset"]) } == 12 && KafkaClients.text(late?["value"]) == "late")
 
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             let read = try Logd.run(directory.args("read", topic, "--format", "json"))
             #expect(read.succeeded, "\(read)")
             let values = try read.lines.map { try parseJSONObject($0)["value"] as? String }
@@ -182,7 +175,7 @@ struct KafkaClientTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "events"), input: Array("e0\ne1\ne2\ne3\ne4\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory)
+            let (server, broker) = try LogdServe.start(directory)
             defer { server.send(SIGKILL) }
             let group = "g-\(client)"
             let common = ["--bootstrap", broker, "--topic", "events", "--group", group]
@@ -207,8 +200,7 @@ struct KafkaClientTests {
             let groups = try Logd.run(directory.args("groups", "events"))
             #expect(groups.lines.contains { $0.split(separator: " ").map(String.init) == [group, "5", "0"] }, "\(groups)")
 
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             try directory.expectVerifies("events")
         }
     }
@@ -219,7 +211,7 @@ struct KafkaClientTests {
     func everyCodec(codec: String) async throws {
         try await offPool {
             let directory = try TestDirectory()
-            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
             defer { server.send(SIGKILL) }
             let messages = (0..<200).map {
                 TestMessage(key: Array("k\($0 % 7)".utf8), value: "record \($0) " + String(repeating: "compressible ", count: 20))
@@ -233,8 +225,7 @@ struct KafkaClientTests {
                 "confluent-kafka", "consume", ["--bootstrap", broker, "--topic", codec, "--count", "197", "--from", "offset:3"])
             #expect(consumed.compactMap { jsonInt($0["offset"]) } == Array(3..<200), "from inside a compressed batch")
             for (message, record) in zip(messages.dropFirst(3), consumed) { #expect(message.matches(record)) }
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             let read = try Logd.run(directory.args("read", codec))
             #expect(read.lines == messages.compactMap(\.value), "\(read.errorOutput)")
             let stat = try parseJSONObject(try Logd.run(directory.args("stat", codec, "--json")).output)
@@ -260,7 +251,7 @@ struct KafkaClientTests {
             #expect(created.succeeded, "\(created)")
             let ingester = try Logd.start(ingest)
             defer { ingester.send(SIGKILL) }
-            let (server, broker) = try Self.startServer(directory)
+            let (server, broker) = try LogdServe.start(directory)
             defer { server.send(SIGKILL) }
             // A first change in the ingester's session comes after a schema record: let it land first,
             // so that each insert below is one record.
@@ -292,8 +283,7 @@ struct KafkaClientTests {
             }
             ingester.send(SIGTERM)
             #expect(try ingester.wait(timeout: .seconds(60)) == .exited(0))
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             try directory.expectVerifies("items")
         }
     }
@@ -312,7 +302,7 @@ struct KafkaClientTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "shared"), input: Array("s0\ns1\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory)
+            let (server, broker) = try LogdServe.start(directory)
             defer { server.send(SIGKILL) }
             let common = ["--bootstrap", broker, "--topic", "shared", "--group", "pair", "--assignor", assignor]
             let first = try KafkaClients.start(client, "group-member", common + ["--hold", "16"])
@@ -332,8 +322,7 @@ struct KafkaClientTests {
             #expect(assignments.last == [0], "the partition comes back to the first member: \(assignments)")
             let values = (firstLines + secondLines).compactMap { KafkaClients.text($0["value"]) }
             #expect(Set(values) == ["s0", "s1", "after"], "every record read by one member or the other: \(values)")
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             try directory.expectVerifies("shared")
         }
     }
@@ -344,7 +333,7 @@ struct KafkaClientTests {
     func killDuringIdempotentProduce() async throws {
         try await offPool {
             let directory = try TestDirectory()
-            var (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            var (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
             defer { server.send(SIGKILL) }
             let listen = broker
             var acknowledged: [String: Int64] = [:]
@@ -361,7 +350,7 @@ struct KafkaClientTests {
                 if !producer.hasExited { killsDuringProduce += 1 }
                 _ = try server.kill()
                 try await Task.sleep(for: .milliseconds(300))
-                (server, _) = try Self.startServer(directory, ["--auto-create-topics"], listen: listen)
+                (server, _) = try LogdServe.start(directory, ["--auto-create-topics"], listen: listen)
                 #expect(
                     try producer.wait(timeout: .seconds(120)) == .exited(0),
                     "round \(round): \(producer.stderr.text.suffix(2000))")
@@ -373,8 +362,7 @@ struct KafkaClientTests {
             }
             #expect(killsDuringProduce > 0, "at least one kill lands while the producer is still producing")
             #expect(acknowledged.count == sentValues.count, "the producer got every record acknowledged in the end")
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             let read = try Logd.run(directory.args("read", "durable", "--format", "json"))
             #expect(read.succeeded, "\(read.errorOutput.suffix(500))")
             var stored: [String: [Int64]] = [:]

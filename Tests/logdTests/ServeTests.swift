@@ -23,16 +23,10 @@ enum Kcat {
     }
 }
 
-@Suite("logd serve: the Kafka protocol, with kcat", .serialized)
-struct ServeTests {
-    @Test("CI has kcat: the serve tests fail rather than skip there")
-    func kcatIsInstalledOnCI() {
-        guard ProcessInfo.processInfo.environment["CI"] != nil else { return }
-        #expect(Kcat.isAvailable, "CI is set but kcat is missing (scripts/lib/apt.sh installs it)")
-    }
-
-    /// Starts `logd serve` on a free loopback port and returns it with the port.
-    static func startServer(_ directory: TestDirectory, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws -> (
+/// `logd serve` for the tests that drive it with real clients.
+enum LogdServe {
+    /// Starts `logd serve` on `listen` (a free loopback port by default) and returns it with its address.
+    static func start(_ directory: TestDirectory, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws -> (
         ChildProcess, String
     ) {
         let server = try Logd.start(directory.args(["serve", "--listen", listen] + extra))
@@ -40,6 +34,23 @@ struct ServeTests {
         let line = try #require(lines?.first { $0.hasPrefix("serving ") }, "no 'serving' line: \(server.stderr.text)")
         let port = try #require(line.split(separator: ":").last.map(String.init))
         return (server, "127.0.0.1:\(port)")
+    }
+
+    /// SIGTERM: the server stops cleanly, with exit status 0.
+    static func stop(_ server: ChildProcess, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        server.send(SIGTERM)
+        #expect(
+            try server.wait(timeout: .seconds(30)) == .exited(0), "\(server.stderr.text.suffix(1000))",
+            sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("logd serve: the Kafka protocol, with kcat", .serialized)
+struct ServeTests {
+    @Test("CI has kcat: the serve tests fail rather than skip there")
+    func kcatIsInstalledOnCI() {
+        guard ProcessInfo.processInfo.environment["CI"] != nil else { return }
+        #expect(Kcat.isAvailable, "CI is set but kcat is missing (scripts/lib/apt.sh installs it)")
     }
 
     @Test(
@@ -54,7 +65,7 @@ struct ServeTests {
                 directory.args("append", "orders", "--compression", "gzip"),
                 input: Array("a\(padding)\nb\(padding)\nc\(padding)\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory)
+            let (server, broker) = try LogdServe.start(directory)
             defer { server.send(SIGKILL) }
 
             let metadata = try Kcat.run(["-b", broker, "-L"])
@@ -85,8 +96,7 @@ struct ServeTests {
             #expect(try consumer.wait(timeout: .seconds(30)) == .exited(0))
             #expect(consumer.stdout.text == "9 late\n")
 
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             let read = try Logd.run(directory.args("read", "orders", "--from", "3", "--count", "7"))
             #expect(read.succeeded, "\(read)")
             #expect(read.output == "v1\nv2\ng1\ng2\ng3\nz0\nlate\n")
@@ -104,21 +114,19 @@ struct ServeTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (plain, plainBroker) = try Self.startServer(directory)
+            let (plain, plainBroker) = try LogdServe.start(directory)
             let missing = try Kcat.run(["-b", plainBroker, "-L", "-t", "fresh"])
             #expect(missing.contains("Unknown topic or partition"), "\(missing)")
-            plain.send(SIGTERM)
-            #expect(try plain.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(plain)
             #expect(try Logd.run(directory.args("list")).lines == ["orders"])
             let clusterID = try String(contentsOfFile: directory.data + "/cluster-id", encoding: .utf8)
             #expect(clusterID.count == 23, "22 characters and a line feed: \(clusterID)")
 
-            let (server, broker) = try Self.startServer(directory, ["--auto-create-topics"])
+            let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
             defer { server.send(SIGKILL) }
             _ = try Kcat.run(["-b", broker, "-P", "-t", "fresh", "-X", "acks=all"], input: "first\nsecond\n")
             #expect(try Kcat.run(["-b", broker, "-C", "-t", "fresh", "-e", "-f", "%o %s\\n"]) == "0 first\n1 second\n")
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             #expect(try Logd.run(directory.args("list")).lines == ["fresh", "orders"])
             #expect(
                 try String(contentsOfFile: directory.data + "/cluster-id", encoding: .utf8) == clusterID, "stable across restarts"
@@ -135,7 +143,7 @@ struct ServeTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\nb\nc\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory)
+            let (server, broker) = try LogdServe.start(directory)
             defer { server.send(SIGKILL) }
             let group = ["-b", broker, "-G", "billing", "-X", "auto.offset.reset=earliest", "-f", "%o %s\\n"]
             // kcat commits what it consumed when it leaves the group.
@@ -155,8 +163,7 @@ struct ServeTests {
             let groups = try Logd.run(directory.args("groups", "orders"))
             #expect(groups.lines.last?.split(separator: " ").map(String.init) == ["billing", "6", "0"], "\(groups)")
 
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             try directory.expectVerifies("orders")
         }
     }
@@ -169,7 +176,7 @@ struct ServeTests {
             let directory = try TestDirectory()
             let appended = try Logd.run(directory.args("append", "orders"), input: Array("a\n".utf8))
             #expect(appended.succeeded, "\(appended)")
-            let (server, broker) = try Self.startServer(directory, ["--max-request-bytes", "4096"])
+            let (server, broker) = try LogdServe.start(directory, ["--max-request-bytes", "4096"])
             defer { server.send(SIGKILL) }
             let port = try #require(broker.split(separator: ":").last.flatMap { UInt16($0) })
             let frames: [[UInt8]] = [
@@ -190,8 +197,7 @@ struct ServeTests {
             #expect(RawConnection.produceErrorCode(good, topic: "orders") == 0, "the same bytes with their CRC are stored")
             #expect(try Kcat.run(["-b", broker, "-C", "-t", "orders", "-e", "-f", "%s\\n"]) == "a\ngood\n")
             #expect(server.stderr.text.contains("kafka.connection_closed"))
-            server.send(SIGTERM)
-            #expect(try server.wait(timeout: .seconds(30)) == .exited(0))
+            try LogdServe.stop(server)
             try directory.expectVerifies("orders")
         }
     }
