@@ -60,14 +60,14 @@ struct PostgresIngestCommand: AsyncParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "When the log holds changes but its slot is gone or invalidated: make a new slot, write a gap marker (op g) with the missing range, then a fresh snapshot of the published tables (op r), then stream."
+            "When the slot cannot follow on from the log (dropped, invalidated, re-created, or advanced by somebody else: docs/CDC.md, Gaps): make a new slot, write a gap marker (op g) with the missing range, then a fresh snapshot of the published tables (op r), then stream."
         ))
     var resnapshot = false
 
     @Flag(
         name: .customLong("allow-gap"),
         help: ArgumentHelp(
-            "When the log holds changes but its slot is gone or invalidated: make a new slot, write only a gap marker (op g) with the missing range, then stream. Without this or --resnapshot such a run stops with an error."
+            "When the slot cannot follow on from the log: write only a gap marker (op g) with the missing range, then stream (from a new slot, or from where a slot that was only advanced stands). Without this or --resnapshot such a run stops with an error."
         ))
     var allowGap = false
 

@@ -28,7 +28,7 @@ struct IngestSession {
     ) async throws -> SessionOutcome {
         try await ReplicationConnection.withConnection(configuration: options.connection, logger: logger) { connection in
             let identity = try await connection.identifySystem()
-            let startLSN = try await prepare(connection, identity: identity, summary: &summary)
+            let (startLSN, source) = try await prepare(connection, identity: identity, summary: &summary)
             if options.untilCaughtUp && target == nil {
                 // IDENTIFY_SYSTEM gives the flush position; a transaction committed with
                 // synchronous_commit=off may end past it. The insert position covers it.
@@ -47,7 +47,8 @@ struct IngestSession {
                     "log.next_offset": "\(ingester.log.nextOffset)",
                 ])
             do {
-                return try await consume(stream, sender: connection.statusSender, target: target)
+                let record = AcknowledgementRecord(source: source, logDirectory: ingester.log.directory)
+                return try await consume(stream, sender: connection.statusSender, record: record, target: target)
             } catch {
                 // Whatever ended the stream, the log must end on a whole transaction.
                 try writer.abandon()
@@ -60,28 +61,42 @@ struct IngestSession {
 
     /// Checks the log's source, makes the publication and slot when asked,
     /// takes the snapshot when needed.
-    /// - Returns: the position to start streaming from.
+    /// - Returns: the position to start streaming from, and the log's source
+    ///   as saved.
     private func prepare(
         isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection,
         identity: ReplicationConnection.SystemIdentity, summary: inout IngestSummary
-    ) async throws -> LSN {
+    ) async throws -> (start: LSN, source: IngestSource) {
         let directory = ingester.log.directory
         let stored = try IngestSource.load(logDirectory: directory)
         var source = try checkSource(stored: stored, identity: identity)
         try await ensurePublication(connection)
         let slot = try await checkSlot(connection)
-        let slotExists = slot != nil
         if let gap = detectGap(slot: slot, stored: stored) {
-            return try await handleGap(gap, connection, slotExists: slotExists, source: &source, summary: &summary)
+            let start = try await handleGap(gap, connection, slot: slot, source: &source, summary: &summary)
+            return (start, source)
         }
         if try needsSnapshot(stored: stored, source: &source) {
-            return try await takeSnapshot(connection, slotExists: slotExists, stored: stored, source: &source, summary: &summary)
+            let start = try await takeSnapshot(
+                connection, slotExists: slot != nil, stored: stored, source: &source, summary: &summary)
+            return (start, source)
         }
-        if !slotExists {
-            try await createSlot(connection)
+        if let confirmed = slot?.confirmedFlush {
+            if stored?.acknowledgedLSN == nil && writer.transactionCount > 0 {
+                // A source written before logd recorded its acknowledgements: nothing to compare the slot with.
+                logger.notice(
+                    "ingest.slot_position_unchecked",
+                    metadata: ["postgres.slot": "\(options.slot)", "postgres.confirmed_flush_lsn": "\(confirmed)"])
+            }
+            // Taken on (or checked above): its position is one this log follows on from.
+            source.acknowledgedLSN = max(source.acknowledgedLSN ?? .zero, confirmed)
+        } else if slot == nil {
+            let point = try await createSlot(connection)
+            source.slotCreatedLSN = point
+            source.acknowledgedLSN = point
         }
         if stored != source { try source.save(logDirectory: directory) }
-        return writer.lastEndLSN
+        return (writer.lastEndLSN, source)
     }
 
     /// The source this session ingests from; throws when the log holds
@@ -94,6 +109,8 @@ struct IngestSession {
         source.gaps = stored?.gaps ?? 0
         source.lastGap = stored?.lastGap
         source.gapPending = stored?.gapPending
+        source.slotCreatedLSN = stored?.slotCreatedLSN
+        source.acknowledgedLSN = stored?.acknowledgedLSN
         if let stored, !stored.isSameStream(as: source) {
             throw IngestError(
                 .sourceMismatch,
@@ -104,85 +121,139 @@ struct IngestSession {
         return source
     }
 
-    /// Why the slot cannot follow on from the log, nil when it can. A log
-    /// without changes has nothing to follow on from; one with changes needs
-    /// the slot that streamed them (docs/CDC.md, "Gaps").
-    private func detectGap(slot: SlotState?, stored: IngestSource?) -> String? {
-        if let pending = stored?.gapPending {
-            return "an earlier run stopped while it recorded a gap (\(pending))"
-        }
-        guard writer.transactionCount > 0 else { return nil }
-        guard let slot else {
-            return "replication slot \(options.slot) does not exist (it was dropped, or never made for this log)"
-        }
-        if slot.walStatus == "lost" {
-            return "replication slot \(options.slot) was invalidated (wal_status lost: the server removed WAL it still needed, "
-                + "see max_slot_wal_keep_size)"
-        }
-        return nil
+    /// Why the slot cannot follow on from the log.
+    enum Gap {
+        /// An earlier run stopped while it recorded a gap.
+        case pending(String)
+        /// Dropped, or never made for this log.
+        case missing
+        /// `wal_status` lost.
+        case invalidated
+        /// Its position is below the point logd created this log's slot at.
+        case otherSlot(confirmed: LSN, created: LSN)
+        /// Its position is past anything this log's ingester acknowledged.
+        case advanced(confirmed: LSN, bound: LSN)
     }
 
-    /// Refuses to stream past a gap, or, as `gapHandling` says, makes a new
-    /// slot and records the gap (op `g`), with a full image of the published
-    /// tables under `.resnapshot`.
-    /// - Returns: the new slot's consistent point, where streaming starts.
+    /// The words for `gap` in errors, logs and the marker.
+    private func describe(_ gap: Gap) -> String {
+        let slot = options.slot
+        switch gap {
+        case .pending(let reason):
+            return "an earlier run stopped while it recorded a gap (\(reason))"
+        case .missing:
+            return "replication slot \(slot) does not exist (it was dropped, or never made for this log)"
+        case .invalidated:
+            return "replication slot \(slot) was invalidated (wal_status lost: the server removed WAL it still needed, "
+                + "see max_slot_wal_keep_size)"
+        case .otherSlot(let confirmed, let created):
+            return "replication slot \(slot) is at LSN \(confirmed), before LSN \(created) where logd created this log's slot: "
+                + "it is another slot of the same name (or the server was restored to an earlier state)"
+        case .advanced(let confirmed, let bound):
+            return "replication slot \(slot) is at LSN \(confirmed) (confirmed_flush_lsn), past LSN \(bound), the furthest "
+                + "this log's ingester acknowledged: somebody else moved it on (pg_replication_slot_advance, or another "
+                + "consumer of the slot), or it was dropped and created anew"
+        }
+    }
+
+    /// Why the slot cannot follow on from the log, nil when it can. A log
+    /// without changes, whose source knows no position of its slot either,
+    /// has nothing to follow on from (docs/CDC.md, "Gaps").
+    private func detectGap(slot: SlotState?, stored: IngestSource?) -> Gap? {
+        if let pending = stored?.gapPending { return .pending(pending) }
+        if stored?.snapshot == .started && writer.transactionCount == 0 {
+            // An interrupted snapshot: it starts over with a new slot, and the log has no changes to follow.
+            return nil
+        }
+        guard writer.transactionCount > 0 || stored?.acknowledgedLSN != nil else { return nil }
+        guard let slot else { return .missing }
+        if slot.walStatus == "lost" { return .invalidated }
+        guard let confirmed = slot.confirmedFlush else { return nil }
+        if let created = stored?.slotCreatedLSN, confirmed < created {
+            return .otherSlot(confirmed: confirmed, created: created)
+        }
+        // A source from before logd recorded its acknowledgements has nothing to compare with.
+        guard let acknowledged = stored?.acknowledgedLSN else { return nil }
+        let bound = max(writer.lastEndLSN, acknowledged)
+        return confirmed > bound ? .advanced(confirmed: confirmed, bound: bound) : nil
+    }
+
+    /// The error that refuses to stream over `gap`.
+    private func gapError(_ gap: Gap) -> IngestError {
+        IngestError(
+            .gap,
+            "\(describe(gap)). Log \(ingester.log.directory) holds \(writer.transactionCount) transactions up to LSN "
+                + "\(writer.lastEndLSN); streaming on would leave out changes committed since, without a trace. Run again with "
+                + "--resnapshot (a gap marker, then a fresh snapshot of the published tables, then streaming) or --allow-gap "
+                + "(only the gap marker), or ingest into a new log")
+    }
+
+    /// Refuses to stream past a gap, or, as `gapHandling` says, records it
+    /// (op `g`), with a full image of the published tables from a new slot
+    /// under `.resnapshot`. A slot that was only moved on is kept under
+    /// `.allowGap`: the gap ends where it stands.
+    /// - Returns: where streaming starts.
     private func handleGap(
-        isolation: isolated (any Actor)? = #isolation, _ gap: String, _ connection: ReplicationConnection, slotExists: Bool,
+        isolation: isolated (any Actor)? = #isolation, _ gap: Gap, _ connection: ReplicationConnection, slot: SlotState?,
         source: inout IngestSource, summary: inout IngestSummary
     ) async throws -> LSN {
         let directory = ingester.log.directory
         let after = writer.lastEndLSN
-        guard options.gapHandling != .refuse else {
-            throw IngestError(
-                .gap,
-                "\(gap). Log \(directory) holds \(writer.transactionCount) transactions up to LSN \(after); streaming from a new slot "
-                    + "would leave out every change committed since, without a trace. Run again with --resnapshot (a gap marker, "
-                    + "then a fresh snapshot of the published tables, then streaming) or --allow-gap (only the gap marker), "
-                    + "or ingest into a new log")
-        }
-        source.gapPending = gap.replacingOccurrences(of: "\n", with: " ")
+        guard options.gapHandling != .refuse else { throw gapError(gap) }
+        let reason = describe(gap).replacingOccurrences(of: "\n", with: " ")
+        source.gapPending = reason
         try source.save(logDirectory: directory)
-        if slotExists {
-            try await connection.dropReplicationSlot(name: options.slot)
-        }
         let resnapshot = options.gapHandling == .resnapshot
-        let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: resnapshot)
+        let until: LSN
+        var snapshotName: String?
+        if case .advanced(let confirmed, _) = gap, !resnapshot {
+            until = confirmed
+        } else {
+            if slot != nil {
+                try await connection.dropReplicationSlot(name: options.slot)
+            }
+            let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: resnapshot)
+            until = created.consistentPoint
+            source.slotCreatedLSN = until
+            if resnapshot {
+                guard let name = created.snapshotName else {
+                    throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
+                }
+                snapshotName = name
+            }
+        }
+        source.acknowledgedLSN = max(source.acknowledgedLSN ?? .zero, until)
         logger.warning(
             "ingest.gap_recorded",
             metadata: [
-                "postgres.slot": "\(options.slot)", "ingest.gap_after": "\(after)",
-                "ingest.gap_until": "\(created.consistentPoint)",
-                "ingest.resnapshot": "\(resnapshot)", "ingest.reason": "\(gap)",
+                "postgres.slot": "\(options.slot)", "ingest.gap_after": "\(after)", "ingest.gap_until": "\(until)",
+                "ingest.resnapshot": "\(resnapshot)", "ingest.reason": "\(reason)",
             ])
         var envelope = ChangeEnvelope()
         let marker = { (at: ChangeSource) in
-            envelope.gap(after: after, until: created.consistentPoint, reason: gap, resnapshot: resnapshot, source: at)
+            envelope.gap(after: after, until: until, reason: reason, resnapshot: resnapshot, source: at)
         }
-        if resnapshot {
-            guard let snapshotName = created.snapshotName else {
-                throw PostgresReplicationError(.protocolViolation, "CREATE_REPLICATION_SLOT exported no snapshot")
-            }
+        if let snapshotName {
             source.snapshot = .started
             try source.save(logDirectory: directory)
             summary.snapshotRows += try await SnapshotCopier(session: self).copy(
-                snapshotName: snapshotName, consistentPoint: created.consistentPoint, prelude: marker)
+                snapshotName: snapshotName, consistentPoint: until, prelude: marker)
             source.snapshot = .done
         } else {
-            let point = created.consistentPoint
-            try writer.begin(ChangeSource(lsn: point, commitLSN: point, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
+            try writer.begin(ChangeSource(lsn: until, commitLSN: until, xid: nil, transactionOrdinal: 0, commitTimestamp: nil))
             do {
                 try writer.add(marker(writer.currentSource(for: "the gap marker")))
-                if let receipt = try writer.commit(endLSN: point) { try await writer.log.waitUntilDurable(receipt) }
+                if let receipt = try writer.commit(endLSN: until) { try await writer.log.waitUntilDurable(receipt) }
             } catch {
                 try writer.abandon()
                 throw error
             }
         }
         source.gaps += 1
-        source.lastGap = "\(after)..\(created.consistentPoint)"
+        source.lastGap = "\(after)..\(until)"
         source.gapPending = nil
         try source.save(logDirectory: directory)
-        return created.consistentPoint
+        return until
     }
 
     /// Whether to take the initial snapshot now: asked for, and neither taken
@@ -244,6 +315,8 @@ struct IngestSession {
         logger.info(
             "ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
         source.snapshot = .started
+        source.slotCreatedLSN = created.consistentPoint
+        source.acknowledgedLSN = created.consistentPoint
         try source.save(logDirectory: directory)
         summary.snapshotRows += try await SnapshotCopier(session: self).copy(
             snapshotName: snapshotName, consistentPoint: created.consistentPoint)
@@ -253,7 +326,10 @@ struct IngestSession {
     }
 
     /// Creates the slot (without a snapshot) when `create` allows it.
-    private func createSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws {
+    /// - Returns: its consistent point.
+    private func createSlot(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection) async throws
+        -> LSN
+    {
         guard options.create else {
             throw IngestError(
                 .setupMissing,
@@ -264,6 +340,7 @@ struct IngestSession {
         let created = try await connection.createReplicationSlot(name: options.slot, exportSnapshot: false)
         logger.info(
             "ingest.slot_created", metadata: ["postgres.slot": "\(options.slot)", "postgres.lsn": "\(created.consistentPoint)"])
+        return created.consistentPoint
     }
 
     private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection)
@@ -328,6 +405,10 @@ struct IngestSession {
             } catch {
                 failure = error
             }
+            if failure.sqlState == "55000", try await checkSlot(connection)?.walStatus == "lost" {
+                // Invalidated since the check above: the server refuses to decode from it.
+                throw gapError(.invalidated)
+            }
             if failure.code != .slotInUse || ContinuousClock.now + delay >= deadline || ingester.stopSignal.isStopped {
                 throw failure
             }
@@ -343,7 +424,8 @@ struct IngestSession {
     // MARK: - Streaming
 
     private func consume(
-        isolation: isolated (any Actor)? = #isolation, _ stream: ReplicationStream, sender: StandbyStatusSender, target: LSN?
+        isolation: isolated (any Actor)? = #isolation, _ stream: ReplicationStream, sender: StandbyStatusSender,
+        record: AcknowledgementRecord, target: LSN?
     ) async throws -> SessionOutcome {
         let acknowledger = IngestAcknowledger(start: writer.lastEndLSN)
         ingester.stopSignal.attach(acknowledger)
@@ -361,7 +443,9 @@ struct IngestSession {
             }
         }
         group.start {
-            try await StatusTimer(sender: sender, acknowledger: acknowledger, log: log, target: target, interval: interval).run()
+            try await StatusTimer(
+                sender: sender, acknowledger: acknowledger, record: record, log: log, target: target, interval: interval
+            ).run()
         }
         do {
             for try await message in stream {

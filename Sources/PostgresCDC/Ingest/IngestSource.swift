@@ -26,6 +26,15 @@ public struct IngestSource: Sendable, Hashable {
     /// marker is durable: a run that finds it set redoes the gap's handling
     /// rather than stream from a slot the log does not follow on from.
     public var gapPending: String?
+    /// The consistent point of the slot logd created for this log: a slot of
+    /// the same name whose `confirmed_flush_lsn` is below it is another slot.
+    public var slotCreatedLSN: LSN?
+    /// The furthest position this log's ingester may have told the slot
+    /// beyond the log's last transaction (recorded before Postgres hears
+    /// it), or where it found the slot when it took it on. A slot whose
+    /// `confirmed_flush_lsn` is past both this and the log's end was moved on
+    /// by somebody else: a gap (docs/CDC.md, "Gaps").
+    public var acknowledgedLSN: LSN?
 
     public enum SnapshotState: String, Sendable, Hashable {
         /// No snapshot was asked for: the log starts at the slot's position.
@@ -74,6 +83,8 @@ public struct IngestSource: Sendable, Hashable {
         source.gaps = fields["gaps"].flatMap { Int($0) } ?? 0
         source.lastGap = fields["last_gap"]
         source.gapPending = fields["gap_pending"]
+        source.slotCreatedLSN = fields["slot_created_lsn"].flatMap { LSN($0) }
+        source.acknowledgedLSN = fields["acknowledged_lsn"].flatMap { LSN($0) }
         return source
     }
 
@@ -92,6 +103,8 @@ public struct IngestSource: Sendable, Hashable {
             gaps=\(gaps)
 
             """ + (lastGap.map { "last_gap=\($0)\n" } ?? "") + (gapPending.map { "gap_pending=\($0)\n" } ?? "")
+            + (slotCreatedLSN.map { "slot_created_lsn=\($0)\n" } ?? "")
+            + (acknowledgedLSN.map { "acknowledged_lsn=\($0)\n" } ?? "")
         try LogMetadataFile.write(Array(text.utf8), named: Self.fileName, in: directory)
     }
 

@@ -79,14 +79,14 @@ public struct IngestSummary: Sendable, Hashable {
     public var acknowledged: LSN = .zero
 }
 
-/// What `PostgresIngester` does when the log holds changes but the slot
-/// cannot stream what follows them: it was dropped (or never made for this
-/// log) or invalidated (`wal_status` lost).
+/// What `PostgresIngester` does when the slot cannot stream what follows the
+/// log: it was dropped (or never made for this log), invalidated
+/// (`wal_status` lost), re-created, or advanced by somebody else.
 public enum GapHandling: String, Sendable, Hashable, CaseIterable {
     /// Stop with an `IngestError.gap` naming the log's position and what to do.
     case refuse
-    /// Make a new slot, write a gap marker (op `g`) with the missing range,
-    /// then stream from the new slot.
+    /// Write a gap marker (op `g`) with the missing range, then stream: from
+    /// a new slot, or from where a slot that was only advanced stands.
     case allowGap
     /// Make a new slot with an exported snapshot, write a gap marker and a
     /// full image of the published tables (op `r`) as one unit, then stream.

@@ -8,6 +8,8 @@ import LogStore
 struct StatusTimer {
     let sender: StandbyStatusSender
     let acknowledger: IngestAcknowledger
+    /// Told every position past the log's durable end before the slot is.
+    let record: AcknowledgementRecord
     /// Synced at once when only durability stands between the target (or a
     /// stop) and the end, instead of waiting for an interval sync.
     let log: Log
@@ -66,6 +68,7 @@ struct StatusTimer {
     }
 
     private func send(_ position: LSN, replyRequested: Bool) async throws {
+        try record.willAcknowledge(position, durableEnd: acknowledger.state.withLock { $0.durableEnd })
         try await sender.send(write: position, flush: position, apply: position, replyRequested: replyRequested)
         acknowledger.state.withLock { $0.acknowledged = max($0.acknowledged, position) }
     }

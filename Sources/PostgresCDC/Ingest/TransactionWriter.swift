@@ -120,7 +120,8 @@ final class TransactionWriter {
             "a change \(table.map { "to \($0) " } ?? "")at LSN \(source.lsn), in the transaction that commits at \(source.commitLSN), "
                 + "takes \(bytes) bytes as a record, more than the \(limit) bytes a record of the log may take (docs/CDC.md, limits); "
                 + "nothing of this transaction or after it is stored or acknowledged. To go on, either skip the transaction: "
-                + "SELECT pg_replication_slot_advance('\(slot)', '\(source.commitLSN)'::pg_lsn + 1) (the log then misses it), "
+                + "SELECT pg_replication_slot_advance('\(slot)', '\(source.commitLSN)'::pg_lsn + 1), then run again with --allow-gap "
+                + "(the log records the skipped range as a gap marker), "
                 + "or leave the large column out of the publication (a column list) and ingest into a new log with --snapshot")
     }
 

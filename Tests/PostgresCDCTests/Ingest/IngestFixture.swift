@@ -76,6 +76,21 @@ struct IngestFixture {
         return try await withTimeout(seconds: 300) { try await ingester.run() }
     }
 
+    /// The `IngestError` a run with `configure` stops with; records an issue
+    /// (`unexpected`) when it succeeds instead.
+    func refusal(
+        _ unexpected: Comment, sourceLocation: SourceLocation = #_sourceLocation,
+        _ configure: (inout PostgresIngestOptions) -> Void = { _ in }
+    ) async throws -> IngestError {
+        do {
+            try await ingest(configure)
+        } catch let error as IngestError {
+            return error
+        }
+        Issue.record(unexpected, sourceLocation: sourceLocation)
+        return IngestError(.protocolViolation, "the run succeeded")
+    }
+
     @discardableResult
     func sql(_ statements: String) async throws -> [[String?]] {
         try await server.sql(statements)
