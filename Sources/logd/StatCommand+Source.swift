@@ -15,7 +15,11 @@ struct IngestStat {
 
     func writeText(to output: OutputBuffer) {
         output.write("source:        postgres \(source.host):\(source.port)/\(source.database) (system \(source.systemID))\n")
-        output.write("slot:          \(source.slot)\n")
+        let positions = [
+            source.slotCreatedLSN.map { "created by logd at \($0)" },
+            source.acknowledgedLSN.map { "acknowledged up to \($0)" },
+        ].compactMap { $0 }
+        output.write("slot:          \(source.slot)\(positions.isEmpty ? "" : " (\(positions.joined(separator: ", ")))")\n")
         output.write("publication:   \(source.publication)\n")
         output.write("snapshot:      \(source.snapshot.rawValue)\n")
         output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
@@ -36,6 +40,8 @@ struct IngestStat {
         output.writeJSONString(source.systemID)
         output.write(",\"slot\":")
         output.writeJSONString(source.slot)
+        output.write(",\"slot_created_lsn\":" + (source.slotCreatedLSN.map { "\"\($0)\"" } ?? "null"))
+        output.write(",\"acknowledged_lsn\":" + (source.acknowledgedLSN.map { "\"\($0)\"" } ?? "null"))
         output.write(",\"publication\":")
         output.writeJSONString(source.publication)
         output.write(",\"snapshot\":")

@@ -123,6 +123,12 @@ struct IngestCLITests {
         let stat = try Logd.run(directory.args("stat", "g", "--json"))
         let source = try #require(try parseJSONObject(stat.output)["source"] as? [String: Any])
         #expect(jsonInt(source["gaps"]) == 1, "\(stat.output)")
+        // The slot's positions the next start compares it with (docs/CDC.md, "Gaps").
+        let created = try #require((source["slot_created_lsn"] as? String).flatMap { LSN($0) }, "\(stat.output)")
+        let acknowledged = try #require((source["acknowledged_lsn"] as? String).flatMap { LSN($0) }, "\(stat.output)")
+        #expect(acknowledged >= created)
+        let text = try Logd.run(directory.args("stat", "g")).output
+        #expect(text.contains("created by logd at \(created)") && text.contains("acknowledged up to \(acknowledged)"), "\(text)")
         try directory.expectVerifies("g")
         try await database.drop()
     }
