@@ -766,8 +766,8 @@ def describe_error(error):
 def describe_produce_error(error, args):
     text = describe_error(error)
     if isinstance(error, RuntimeError) and "not found" in str(error):
-        # kafka-python needs python-snappy, lz4 or zstandard, aiokafka cramjam: not in requirements.txt.
-        text += f" (the Python package for {args.compression} is not installed: {args.client} alone brings gzip only)"
+        # kafka-python needs python-snappy, lz4 or zstandard, aiokafka cramjam (pinned in requirements.txt).
+        text += f" (the Python package for {args.compression} is not installed: see Tests/KafkaClients/requirements.txt)"
     return f"{text} ({produce_settings(args)})"
 
 
