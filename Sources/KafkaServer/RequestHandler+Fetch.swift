@@ -36,7 +36,17 @@ extension RequestHandler {
         for topic in request.topics {
             var partitions: [FetchResponse.Partition] = []
             for partition in topic.partitions {
-                guard partition.index == 0, let log = try topics.log(topic.name) else {
+                let opened: Log?
+                do {
+                    opened = partition.index == 0 ? try topics.log(topic.name) : nil
+                } catch {
+                    // A log that cannot be opened (damage the open found): an error for this partition.
+                    logger.error("kafka.fetch_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
+                    partitions.append(
+                        .init(index: 0, errorCode: .kafkaStorageError, highWatermark: -1, logStartOffset: -1, records: nil))
+                    continue
+                }
+                guard let log = opened else {
                     partitions.append(
                         .init(
                             index: partition.index, errorCode: .unknownTopicOrPartition, highWatermark: -1, logStartOffset: -1,
@@ -58,7 +68,21 @@ extension RequestHandler {
                 // KIP-74: the first batch of the response comes whole even over the limits.
                 let limit = total == 0 ? max(Int(partition.maxBytes), 1) : min(Int(partition.maxBytes), budget)
                 if offset < highWatermark, limit > 0 {
-                    try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }
+                    do {
+                        try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }
+                    } catch let error as LogStoreError {
+                        // Retention took the offset meanwhile: out of range. Damage on disk (a batch failing
+                        // its CRC-32C): an error for this partition, never data.
+                        let outOfRange = error.code == .offsetOutOfRange
+                        if !outOfRange {
+                            logger.error("kafka.fetch_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
+                        }
+                        partitions.append(
+                            .init(
+                                index: 0, errorCode: outOfRange ? .offsetOutOfRange : .kafkaStorageError,
+                                highWatermark: highWatermark, logStartOffset: log.lowestOffset, records: nil))
+                        continue
+                    }
                 }
                 if records.readableBytes == 0 { waitOn.append(LogWaiter(log: log, offset: highWatermark)) }
                 total += records.readableBytes

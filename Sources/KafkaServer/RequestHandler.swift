@@ -2,6 +2,7 @@ import KafkaProtocol
 import LogStore
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Answers decoded requests from the topics' logs. One per server; every
 /// connection calls it one request at a time, so answers go out in request
@@ -113,25 +114,34 @@ struct RequestHandler: Sendable {
     }
 
     func produce(_ request: ProduceRequest) async throws -> ProduceResponse {
-        var appended: [(Log, AppendReceipt?)] = []
-        var topicsOut: [ProduceResponse.TopicResponse] = []
-        for topic in request.topics {
-            var partitions: [ProduceResponse.PartitionResponse] = []
-            for partition in topic.partitions {
-                partitions.append(append(partition, to: topic.name, appended: &appended))
+        // Appending checks each batch's CRC, copies it, may rebuild a topic's producer states from
+        // disk, and for acks 0 and 1 writes to the store file: blocking work, on NIO's thread pool
+        // (as a fetch's reads), not on the cooperative threads every connection shares.
+        let (topicsOut, appended) = try await NIOThreadPool.singleton.runIfActive {
+            var appended: [(Log, AppendReceipt?)] = []
+            var topicsOut: [ProduceResponse.TopicResponse] = []
+            for topic in request.topics {
+                var partitions: [ProduceResponse.PartitionResponse] = []
+                for partition in topic.partitions {
+                    partitions.append(append(partition, to: topic.name, appended: &appended))
+                }
+                topicsOut.append(.init(name: topic.name, partitions: partitions))
             }
-            topicsOut.append(.init(name: topic.name, partitions: partitions))
+            for (log, receipt) in appended {
+                if request.acks != -1 {
+                    // acks=0 and 1: written to the store file (the page cache) before the answer, as
+                    // Kafka does, so a crash of this process alone loses nothing acknowledged.
+                    try log.flush()
+                } else if receipt == nil {
+                    // A retried batch found on disk after a restart has no receipt: sync the log instead.
+                    try log.sync()
+                }
+            }
+            return (topicsOut, appended)
         }
         if request.acks == -1 {
             // acks=all: answer once durable; waiters share each fdatasync (group commit).
-            for (log, receipt) in appended {
-                // A retried batch found on disk after a restart has no receipt: sync the log instead.
-                if let receipt { try await log.waitUntilDurable(receipt) } else { try log.sync() }
-            }
-        } else {
-            // acks=0 and 1: written to the store file (the page cache) before the answer, as Kafka
-            // does, so a crash of this process alone loses nothing acknowledged.
-            for (log, _) in appended { try log.flush() }
+            for case (let log, let receipt?) in appended { try await log.waitUntilDurable(receipt) }
         }
         return ProduceResponse(topics: topicsOut)
     }

@@ -201,6 +201,51 @@ struct ServeTests {
             try directory.expectVerifies("orders")
         }
     }
+
+    @Test(
+        "a batch damaged on disk is KAFKA_STORAGE_ERROR (56) for its partition, never data; the connection and other topics go on",
+        .enabled(if: Kcat.isAvailable))
+    func damagedBatchIsAStorageError() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            for name in ["damaged", "unopenable", "intact"] {
+                for lines in ["one\ntwo\nthree\n", "four\n"] {
+                    let appended = try Logd.run(directory.args("append", name), input: Array(lines.utf8))
+                    #expect(appended.succeeded, "\(appended)")
+                }
+            }
+            // Flip a bit of a record: in the first batch (found when a fetch reads it), in the last (found by the open).
+            func damage(_ name: String, lastBatch: Bool) throws {
+                let store = try #require(
+                    try FileManager.default.contentsOfDirectory(atPath: directory.log(name)).first { $0.hasSuffix(".store") })
+                let path = directory.log(name) + "/" + store
+                var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                let firstBatchSize = 12 + bytes[8..<12].reduce(0) { $0 << 8 | Int($1) }
+                bytes[lastBatch ? bytes.count - 1 : firstBatchSize - 1] ^= 0x01
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+            try damage("damaged", lastBatch: false)
+            try damage("unopenable", lastBatch: true)
+
+            let (server, broker) = try LogdServe.start(directory)
+            defer { server.send(SIGKILL) }
+            let port = try #require(broker.split(separator: ":").last.flatMap { UInt16($0) })
+            for name in ["damaged", "unopenable"] {
+                let damaged = try RawConnection.exchange(RawConnection.fetchFrame(topic: name), port: port)
+                #expect(RawConnection.fetchErrorCode(damaged, topic: name) == 56, "\(name)")
+                #expect(damaged.count < 80, "\(name): no record is served, only the error")
+            }
+            let intact = try RawConnection.exchange(RawConnection.fetchFrame(topic: "intact"), port: port)
+            #expect(RawConnection.fetchErrorCode(intact, topic: "intact") == 0)
+            #expect(try Kcat.run(["-b", broker, "-C", "-t", "intact", "-e", "-f", "%s\\n"]) == "one\ntwo\nthree\nfour\n")
+            #expect(server.stderr.text.contains("kafka.fetch_failed"))
+            try LogdServe.stop(server)
+            for name in ["damaged", "unopenable"] {
+                #expect(try Logd.run(directory.args("verify", name)).exitCode != 0, "verify reports the damage of \(name)")
+            }
+            try directory.expectVerifies("intact")
+        }
+    }
 }
 
 /// A bare TCP connection, for bytes no client library would send.
@@ -284,6 +329,22 @@ enum RawConnection {
         request += bigEndian(Int32(1)) + bigEndian(Int16(Int16(topic.utf8.count))) + Array(topic.utf8)
         request += bigEndian(Int32(1)) + bigEndian(Int32(0)) + bigEndian(Int32(Int32(batch.count))) + batch
         return bigEndian(Int32(Int32(request.count))) + request
+    }
+
+    /// A Fetch v4 request frame for partition 0 of `topic` from offset 0 (no wait, 1 MiB at most).
+    static func fetchFrame(topic: String) -> [UInt8] {
+        func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+        var request = bigEndian(Int16(1)) + bigEndian(Int16(4)) + bigEndian(Int32(8)) + bigEndian(Int16(3)) + Array("raw".utf8)
+        request += bigEndian(Int32(-1)) + bigEndian(Int32(0)) + bigEndian(Int32(1)) + bigEndian(Int32(1 << 20)) + [0]
+        request += bigEndian(Int32(1)) + bigEndian(Int16(Int16(topic.utf8.count))) + Array(topic.utf8)
+        request += bigEndian(Int32(1)) + bigEndian(Int32(0)) + bigEndian(Int64(0)) + bigEndian(Int32(1 << 20))
+        return bigEndian(Int32(Int32(request.count))) + request
+    }
+
+    /// The error code of the first partition of a Fetch v4 response (after its correlation id and throttle time).
+    static func fetchErrorCode(_ response: [UInt8], topic: String) -> Int16 {
+        let at = 4 + 4 + 4 + 2 + topic.utf8.count + 4 + 4
+        return Int16(bitPattern: UInt16(response[at]) << 8 | UInt16(response[at + 1]))
     }
 
     /// The error code of the first partition of a Produce v3 response (after its correlation id).
