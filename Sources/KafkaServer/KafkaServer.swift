@@ -75,7 +75,7 @@ public final class KafkaServer: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
                     if let response = try await answer(frame, handler: handler, clientHost: clientHost) {
-                        try await outbound.write(response)
+                        try await outbound.write(contentsOf: response)
                     }
                 }
             }
@@ -91,7 +91,7 @@ public final class KafkaServer: Sendable {
         }
     }
 
-    static func answer(_ frame: ByteBuffer, handler: RequestHandler, clientHost: String) async throws -> ByteBuffer? {
+    static func answer(_ frame: ByteBuffer, handler: RequestHandler, clientHost: String) async throws -> [ByteBuffer]? {
         do {
             return try await handler.respond(to: try KafkaRequest.decode(frame: frame), clientHost: clientHost)
         } catch let error as KafkaDecodingError where error.code == .unsupportedVersion {
@@ -102,7 +102,7 @@ public final class KafkaServer: Sendable {
             KafkaResponseFrame.write(correlationID: header.correlationID, into: &out) {
                 ApiVersionsResponse(errorCode: .unsupportedVersion).encode(into: &$0, version: 0)
             }
-            return out
+            return [out]
         }
     }
 }

@@ -63,10 +63,12 @@ extension RequestHandler {
                             records: nil))
                     continue
                 }
-                var records = ByteBuffer()
                 let budget = max(Int(request.maxBytes) - total, 0)
                 // KIP-74: the first batch of the response comes whole even over the limits.
                 let limit = total == 0 ? max(Int(partition.maxBytes), 1) : min(Int(partition.maxBytes), budget)
+                // Reserved up front (memory a fetch leaves unused is never touched): growing a buffer of
+                // megabytes would move it again and again.
+                var records = ByteBufferAllocator().buffer(capacity: offset < highWatermark ? min(limit, 64 << 20) : 0)
                 if offset < highWatermark, limit > 0 {
                     do {
                         try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }

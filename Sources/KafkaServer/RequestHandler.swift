@@ -19,12 +19,14 @@ struct RequestHandler: Sendable {
     let logger: Logger
 
     /// The response frame for `request` from `clientHost`; nil when none is due (Produce with acks=0).
-    func respond(to request: KafkaRequest, clientHost: String) async throws -> ByteBuffer? {
+    /// The response frame, in parts to be written one after the other (a
+    /// fetch's record batches are parts of their own); nil for none (acks=0).
+    func respond(to request: KafkaRequest, clientHost: String) async throws -> [ByteBuffer]? {
         let version = request.header.apiVersion
         var out = ByteBuffer()
-        func frame(_ encode: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        func frame(_ encode: (inout ByteBuffer) -> Void) -> [ByteBuffer] {
             KafkaResponseFrame.write(correlationID: request.header.correlationID, into: &out, encode)
-            return out
+            return [out]
         }
         switch request.body {
         case .apiVersions:
@@ -38,7 +40,8 @@ struct RequestHandler: Sendable {
             return frame { response.encode(into: &$0, version: version) }
         case .fetch(let fetch):
             let response = try await self.fetch(fetch)
-            return frame { response.encode(into: &$0, version: version) }
+            return KafkaResponseFrame.parts(
+                correlationID: request.header.correlationID, body: response.encodeParts(version: version))
         case .listOffsets(let listOffsets):
             let response = self.listOffsets(listOffsets)
             return frame { response.encode(into: &$0, version: version) }

@@ -110,6 +110,15 @@ public struct FetchResponse: Sendable, Equatable {
     }
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) {
+        for var part in encodeParts(version: version) { buffer.writeBuffer(&part) }
+    }
+
+    /// The body in parts, to be written one after the other: the record
+    /// batches are parts of their own, the stored bytes as read, not copied
+    /// into the frame (a fetch's response is mostly them).
+    public func encodeParts(version: Int16) -> [ByteBuffer] {
+        var parts: [ByteBuffer] = []
+        var buffer = ByteBuffer()
         buffer.writeKafka(Int32(0))  // throttle_time_ms
         if version >= 7 {
             buffer.writeKafka(errorCode.rawValue)
@@ -124,7 +133,16 @@ public struct FetchResponse: Sendable, Equatable {
             if version >= 5 { buffer.writeKafka(partition.logStartOffset) }
             buffer.writeKafkaArray([Int64]()) { $0.writeKafka($1) }  // aborted_transactions: none
             if version >= 11 { buffer.writeKafka(Int32(-1)) }  // preferred_read_replica
-            buffer.writeKafka(partition.records)
+            guard let records = partition.records, records.readableBytes > 0 else {
+                buffer.writeKafka(partition.records)
+                return
+            }
+            buffer.writeKafka(Int32(truncatingIfNeeded: records.readableBytes))
+            parts.append(buffer)
+            parts.append(records)
+            buffer = ByteBuffer()
         }
+        parts.append(buffer)
+        return parts
     }
 }

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# librdkafka's own integration tests (tests/test-runner of librdkafka 2.0.2, the version inside
+# Debian 12's kcat) against `logd serve`: the tests listed in Tests/kafka-conformance/allow.txt,
+# one at a time, against one server started for the run. Which tests are left out, and why:
+# Tests/kafka-conformance/FINDINGS.md.
+#
+#   scripts/kafka-conformance.sh                            # builds logd (release), runs allow.txt
+#   LOGD=/path/to/logd scripts/kafka-conformance.sh         # uses that binary, builds nothing of logd
+#   scripts/kafka-conformance.sh 0012 0017                  # only these tests (allowed or not)
+#
+# The suite is fetched once with `apt-get source librdkafka` (a private sources list with the
+# machine's Debian suite as deb-src; the machine's apt configuration is not touched), built with
+# `./configure --disable-ssl --disable-gssapi --disable-curl --disable-zstd && make libs &&
+# make -C tests build` and cached in .build/kafka-conformance/ (rebuilt only when test-runner is
+# missing: delete that directory to rebuild). Each test runs as
+# `TESTS=NNNN test-runner -L -p1` (no client-local tests) under `timeout`; not in quick mode
+# (-Q), which skips every sub-test not marked quick and so passes tests such as 0018 vacuously.
+#
+# Knobs: LOGD (the logd binary), KAFKA_CONFORMANCE_TIMEOUT (seconds per test, default 120),
+# TEST_KAFKA_VERSION (the broker version the tests assume, default the runner's 2.4.0),
+# KAFKA_CONFORMANCE_KEEP=0 removes the work dir at the end (default: kept, its path is printed).
+# Prints one line per test (PASS, or FAIL with the first failure line) and a summary; exits
+# non-zero when a test fails, times out, is skipped by the runner, or the server dies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+source scripts/lib/apt.sh
+
+cache="$root/.build/kafka-conformance"
+version=2.0.2
+src="$cache/librdkafka-$version"
+runner="$src/tests/test-runner"
+timeout_s="${KAFKA_CONFORMANCE_TIMEOUT:-120}"
+
+build_suite() {
+    ensure_apt_packages dpkg-dev gcc g++ make python3 zlib1g-dev liblz4-dev
+    mkdir -p "$cache/lists/partial"
+    local suite
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+        > "$cache/sources.list"
+    local apt=(-o Dir::Etc::SourceList="$cache/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o Dir::State::Lists="$cache/lists")
+    echo "Fetching the source of librdkafka $version (apt-get source, $suite)..." >&2
+    apt-get "${apt[@]}" update -qq
+    rm -rf "$src"
+    (cd "$cache" && apt-get "${apt[@]}" source --download-only -qq "librdkafka=$version-1" 2>&1 \
+        | grep -v 'Download is performed unsandboxed' || true)
+    (cd "$cache" && dpkg-source -q -x "librdkafka_$version-1.dsc" "librdkafka-$version")
+    echo "Building librdkafka $version and its test suite (a few minutes)..." >&2
+    (cd "$src" && ./configure --disable-ssl --disable-gssapi --disable-curl --disable-zstd \
+        > "$cache/build.log" 2>&1 \
+        && make -j"$(nproc)" libs >> "$cache/build.log" 2>&1 \
+        && make -j"$(nproc)" -C tests build >> "$cache/build.log" 2>&1) \
+        || { tail -n 20 "$cache/build.log" >&2; echo "build failed: $cache/build.log" >&2; exit 1; }
+}
+[ -x "$runner" ] || build_suite
+
+if [ -z "${LOGD:-}" ]; then
+    ensure_apt_packages "${LOGD_BUILD_PACKAGES[@]}"
+    echo "Building logd (swift build -c release)..." >&2
+    build=(-c release --product logd ${LOGD_SCRATCH_PATH:+--scratch-path "$LOGD_SCRATCH_PATH"})
+    swift build "${build[@]}" 2>&1 | tail -n 1
+    LOGD="$(swift build "${build[@]}" --show-bin-path)/logd"
+fi
+[ -x "$LOGD" ] || { echo "no logd binary at $LOGD" >&2; exit 1; }
+
+if [ $# -gt 0 ]; then
+    tests=("$@")
+else
+    mapfile -t tests < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' Tests/kafka-conformance/allow.txt | grep -v '^$')
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/logd-kafka-conformance.XXXXXX")
+server_pid=""
+stop_server() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    server_pid=""
+}
+finish() {
+    stop_server
+    if [ "${KAFKA_CONFORMANCE_KEEP:-1}" = 1 ]; then echo "work dir (logs): $work"; else rm -rf "$work"; fi
+}
+trap finish EXIT
+
+# Starts `logd serve` on a free loopback port (port 0: the server prints the one it got) with a
+# fresh data dir; sets server_pid and port.
+server_runs=0
+start_server() {
+    server_runs=$((server_runs + 1))
+    local data="$work/data.$server_runs" err="$work/logd-serve.$server_runs.stderr" i
+    mkdir -p "$data"
+    "$LOGD" serve --dir "$data" --listen 127.0.0.1:0 --auto-create-topics 2> "$err" &
+    server_pid=$!
+    port=""
+    for i in $(seq 100); do
+        port=$(sed -n 's/^serving .* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$err")
+        [ -n "$port" ] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { cat "$err" >&2; echo "logd serve did not start" >&2; exit 1; }
+    echo "bootstrap.servers=127.0.0.1:$port" > "$work/test.conf"
+    echo "logd serve: pid $server_pid on 127.0.0.1:$port, data $data, stderr $err"
+}
+
+# The first failure line of a test log: the message after the runner's "### Test ... failed" header.
+first_failure() {
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+        /^### Test .* failed at / { where = $0; sub(/^.* failed at /, "", where); sub(/ at [A-Z][a-z][a-z] .*/, "", where)
+                                    getline msg; print where ": " msg; exit }'
+}
+
+echo "logd:   $LOGD ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "suite:  $runner (librdkafka $version), ${#tests[@]} tests, ${timeout_s}s each"
+start_server
+passed=0 failed=0 failures=() t0=$SECONDS
+for n in "${tests[@]}"; do
+    log="$work/$n.log"
+    echo "=== test $n" >> "$work/logd-serve.$server_runs.stderr"
+    s=$SECONDS rc=0
+    (cd "$src/tests" && RDKAFKA_TEST_CONF="$work/test.conf" TESTS="$n" \
+        LD_LIBRARY_PATH="$src/src:$src/src-cpp" \
+        timeout -k 10 "$timeout_s" ./test-runner -L -p1) > "$log" 2>&1 || rc=$?
+    # The runner writes a stats file per test into its directory: keep them with the logs.
+    mkdir -p "$work/stats" && find "$src/tests" -maxdepth 1 -name "stats_${n}_*.json" -exec mv {} "$work/stats/" \;
+    clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+    why=""
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        why="timed out after ${timeout_s}s"
+    elif [ "$rc" != 0 ] || grep -q "^### Test .* failed at " <<< "$clean"; then
+        why=$(first_failure "$log"); why="${why:-test-runner exited with $rc}"
+    elif ! grep -q "Test ${n}_[a-z0-9_]* PASSED" <<< "$clean"; then
+        why="no test ran or passed (skipped): $(grep -o "Test ${n}_[a-z0-9_]* SKIPPED.*" <<< "$clean" | head -n 1)"
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        why="logd serve died (see $work/logd-serve.$server_runs.stderr)${why:+; $why}"
+        start_server
+    fi
+    if [ -z "$why" ]; then
+        passed=$((passed + 1)); printf '%s PASS (%ss)\n' "$n" $((SECONDS - s))
+    else
+        failed=$((failed + 1)); failures+=("$n"); printf '%s FAIL (%ss) %s\n' "$n" $((SECONDS - s)) "$why"
+    fi
+done
+echo "summary: $passed passed, $failed failed, ${#tests[@]} total in $((SECONDS - t0))s${failures[*]:+ (failed: ${failures[*]})}; logs in $work"
+[ "$failed" = 0 ]
