@@ -125,4 +125,64 @@ struct KafkaRequestTests {
         #expect(buffer.getInteger(at: 0, as: Int32.self) == Int32(buffer.readableBytes - 4))
         #expect(buffer.getInteger(at: 4, as: Int32.self) == 99)
     }
+
+    @Test(
+        "a Fetch response in parts: each partition's batches are a part of their own, the same bytes; the parts joined are the frame, field by field",
+        arguments: Int16(4)...11)
+    func fetchResponseParts(version: Int16) throws {
+        let first = ByteBuffer(bytes: Array(repeating: 0xAB, count: 300))
+        let second = ByteBuffer(bytes: Array(repeating: 0xCD, count: 5))
+        let response = FetchResponse(topics: [
+            .init(
+                name: "a",
+                partitions: [
+                    .init(index: 0, errorCode: .none, highWatermark: 10, logStartOffset: 2, records: first),
+                    .init(index: 1, errorCode: .unknownTopicOrPartition, highWatermark: -1, logStartOffset: -1, records: nil),
+                ]),
+            .init(
+                name: "b", partitions: [.init(index: 0, errorCode: .none, highWatermark: 5, logStartOffset: 0, records: second)]),
+        ])
+        let parts = KafkaResponseFrame.parts(correlationID: 42, body: response.encodeParts(version: version))
+        #expect(parts.count == 6, "prefix, fields, batches of a, fields, batches of b, the rest")
+        #expect(parts[2] == first && parts[4] == second)
+        var joined = ByteBuffer()
+        for var part in parts { joined.writeBuffer(&part) }
+        var encoded = ByteBuffer()
+        KafkaResponseFrame.write(correlationID: 42, into: &encoded) { response.encode(into: &$0, version: version) }
+        #expect(joined == encoded)
+
+        // Field by field, as a client reads it.
+        #expect(joined.readInteger(as: Int32.self) == Int32(joined.readableBytes))
+        #expect(joined.readInteger(as: Int32.self) == 42)
+        #expect(joined.readInteger(as: Int32.self) == 0)  // throttle
+        if version >= 7 {
+            #expect(joined.readInteger(as: Int16.self) == 0)
+            #expect(joined.readInteger(as: Int32.self) == 0)  // session id
+        }
+        #expect(joined.readInteger(as: Int32.self) == 2)  // topics
+        struct Truncated: Error {}
+        func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
+            guard let value = joined.readInteger(as: T.self) else { throw Truncated() }
+            return value
+        }
+        var batches: [[UInt8]?] = []
+        for name in ["a", "b"] {
+            let length = try read(Int16.self)
+            #expect(joined.readString(length: Int(length)) == name)
+            let count = try read(Int32.self)
+            for _ in 0..<count {
+                _ = joined.readInteger(as: Int32.self)  // index
+                _ = joined.readInteger(as: Int16.self)  // error
+                _ = joined.readInteger(as: Int64.self)  // high watermark
+                _ = joined.readInteger(as: Int64.self)  // last stable offset
+                if version >= 5 { _ = joined.readInteger(as: Int64.self) }  // log start
+                #expect(joined.readInteger(as: Int32.self) == 0)  // aborted transactions
+                if version >= 11 { #expect(joined.readInteger(as: Int32.self) == -1) }
+                let size = try read(Int32.self)
+                batches.append(size < 0 ? nil : joined.readBytes(length: Int(size)))
+            }
+        }
+        #expect(batches == [Array(repeating: 0xAB, count: 300), nil, Array(repeating: 0xCD, count: 5)])
+        #expect(joined.readableBytes == 0)
+    }
 }
