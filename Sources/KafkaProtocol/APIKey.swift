@@ -17,6 +17,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
     case describeGroups = 15
     case listGroups = 16
     case apiVersions = 18
+    case createTopics = 19
     case initProducerId = 22
 
     /// The versions advertised in ApiVersions and accepted in requests.
@@ -36,6 +37,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .describeGroups: 0...4
         case .listGroups: 0...2
         case .apiVersions: 0...2  // v3 is flexible; a v3 request gets the v0 error body (KAFKA.md trap 1)
+        case .createTopics: 2...4  // 5 is flexible
         case .initProducerId: 0...1
         }
     }
@@ -56,6 +58,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .describeGroups: "DescribeGroups"
         case .listGroups: "ListGroups"
         case .apiVersions: "ApiVersions"
+        case .createTopics: "CreateTopics"
         case .initProducerId: "InitProducerId"
         }
     }

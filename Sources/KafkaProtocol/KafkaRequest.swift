@@ -18,6 +18,7 @@ public struct KafkaRequest: Sendable {
         case leaveGroup(LeaveGroupRequest)
         case listGroups(ListGroupsRequest)
         case describeGroups(DescribeGroupsRequest)
+        case createTopics(CreateTopicsRequest)
     }
 
     public var header: RequestHeader
@@ -61,6 +62,7 @@ public struct KafkaRequest: Sendable {
         case .leaveGroup: body = .leaveGroup(try LeaveGroupRequest.decode(&reader, version: version))
         case .listGroups: body = .listGroups(try ListGroupsRequest.decode(&reader, version: version))
         case .describeGroups: body = .describeGroups(try DescribeGroupsRequest.decode(&reader, version: version))
+        case .createTopics: body = .createTopics(try CreateTopicsRequest.decode(&reader, version: version))
         }
         try reader.expectEnd("\(api) v\(version)")
         return KafkaRequest(header: header, api: api, body: body)

@@ -73,6 +73,9 @@ struct RequestHandler: Sendable {
         case .describeGroups(let describe):
             let response = await describeGroups(describe)
             return frame { response.encode(into: &$0, version: version) }
+        case .createTopics(let createTopics):
+            let response = try await NIOThreadPool.singleton.runIfActive { self.createTopics(createTopics) }
+            return frame { response.encode(into: &$0, version: version) }
         case .initProducerId(let initProducerId):
             let response = self.initProducerId(initProducerId)
             return frame { response.encode(into: &$0, version: version) }

@@ -17,6 +17,8 @@ scripts/lib/kafka-clients.sh installs them into a venv and exports LOGD_KAFKA_PY
                    prints {"assigned": [partitions]} on every change of assignment and each record
     committed      --topic T --group G             {"offset": N|null, "metadata": str|null} of partition 0
     commit         --topic T --group G --offset N [--metadata S]   simple (generation -1) commit: {"committed": N}
+    create-topic   --topic T [--partitions N] [--replication R] [--config K=V]... [--validate-only]
+                   CreateTopics through the client's admin API: {"topic": T, "error_code": N, "message": str|null}
 
 A record prints as {"offset", "key", "value", "headers": [[name, value]...], "timestamp"}. Keys,
 values and header values are hex strings (null for null), so data round-trips byte for byte.
@@ -344,6 +346,18 @@ class KafkaPythonClient:
             consumer.close(timeout_ms=self.progress.remaining_ms())
 
 
+    def create_topic(self, topic, partitions, replication, configs, validate_only):
+        admin = self.kafka.KafkaAdminClient(**self.common)
+        try:
+            result = admin.create_topics(
+                {topic: {"num_partitions": partitions, "replication_factor": replication, "configs": configs}},
+                timeout_ms=self.progress.remaining_ms(), validate_only=validate_only, raise_errors=False)
+        finally:
+            admin.close()
+        (found,) = result["topics"]
+        return found["error_code"], found.get("error_message")
+
+
 # --- confluent-kafka (librdkafka) ------------------------------------------------------------
 
 
@@ -532,6 +546,20 @@ class ConfluentKafkaClient:
             consumer.close()
 
 
+    def create_topic(self, topic, partitions, replication, configs, validate_only):
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient(self.common)
+        futures = admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=replication, config=configs)],
+            validate_only=validate_only, request_timeout=self.progress.remaining())
+        try:
+            futures[topic].result(timeout=self.progress.remaining())
+        except self.ck.KafkaException as error:
+            return error.args[0].code(), error.args[0].str()
+        return 0, None
+
+
 # --- aiokafka --------------------------------------------------------------------------------
 
 
@@ -699,6 +727,20 @@ class AiokafkaClient:
         finally:
             await consumer.stop()
 
+    async def create_topic(self, topic, partitions, replication, configs, validate_only):
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(**self.common)
+        await admin.start()
+        try:
+            response = await admin.create_topics(
+                [NewTopic(topic, partitions, replication, topic_configs=configs)],
+                timeout_ms=self.progress.remaining_ms(), validate_only=validate_only)
+        finally:
+            await admin.close()
+        (found,) = response.topic_errors
+        return found[1], (found[2] if len(found) > 2 else None)
+
 
 # --- the actions, common to every client -----------------------------------------------------
 
@@ -751,6 +793,12 @@ def run_action(client, call, args, progress):
         progress.doing = "committing (OffsetCommit)"
         call(client.commit, args.topic, args.group, args.offset, args.metadata)
         emit({"committed": args.offset})
+    elif action == "create-topic":
+        progress.doing = "creating the topic (CreateTopics)"
+        configs = dict(pair.split("=", 1) for pair in args.config)
+        code, message = call(client.create_topic, args.topic, args.partitions, args.replication, configs,
+                             args.validate_only)
+        emit({"topic": args.topic, "error_code": code, "message": message})
 
 
 def produce_settings(args):
@@ -828,6 +876,12 @@ def parse_args(argv):
     commit.add_argument("--group", required=True)
     commit.add_argument("--offset", type=int, required=True)
     commit.add_argument("--metadata")
+
+    create = action("create-topic")
+    create.add_argument("--partitions", type=int, default=1)
+    create.add_argument("--replication", type=int, default=1)
+    create.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    create.add_argument("--validate-only", action="store_true")
 
     args = parser.parse_args(argv)
     if args.action == "produce":

@@ -108,6 +108,36 @@ struct KafkaRequestTests {
         }
     }
 
+    @Test(
+        "CreateTopics requests round-trip at every advertised version; the response has throttle time, then name, code, message per topic"
+    )
+    func createTopicsRoundTrip() throws {
+        let request = CreateTopicsRequest(
+            topics: [
+                .init(
+                    name: "a", partitionCount: -1, replicationFactor: -1, configs: [("cleanup.policy", "compact"), ("x", nil)]),
+                .init(name: "b", partitionCount: -1, replicationFactor: -1, assignments: [(partition: 0, brokers: [0])]),
+            ], timeoutMilliseconds: 1234, validateOnly: true)
+        for version in APIKey.createTopics.supportedVersions {
+            let decoded = try KafkaRequest.decode(
+                frame: frame(.createTopics, version: version) { request.encode(into: &$0, version: version) })
+            guard case .createTopics(let body) = decoded.body else { throw KafkaDecodingError(.invalid, "not createTopics") }
+            #expect(body == request)
+        }
+        var response = ByteBuffer()
+        CreateTopicsResponse(topics: [.init(name: "a", errorCode: .invalidPartitions, errorMessage: "one")])
+            .encode(into: &response, version: 4)
+        var expected = ByteBuffer()
+        expected.writeInteger(Int32(0))
+        expected.writeInteger(Int32(1))
+        expected.writeInteger(Int16(1))
+        expected.writeString("a")
+        expected.writeInteger(Int16(37))
+        expected.writeInteger(Int16(3))
+        expected.writeString("one")
+        #expect(response == expected)
+    }
+
     @Test("bytes after the last field of a version are refused, not ignored")
     func trailingBytes() {
         let error = #expect(throws: KafkaDecodingError.self) {

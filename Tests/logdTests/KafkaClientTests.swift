@@ -206,6 +206,42 @@ struct KafkaClientTests {
     }
 
     @Test(
+        "each client creates a topic with configs (CreateTopics); partitions, replicas or configs logd cannot serve are refused with the error and nothing made",
+        .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
+    func createTopics(client: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let (server, broker) = try LogdServe.start(directory)
+            defer { server.send(SIGKILL) }
+            func create(_ topic: String, _ extra: [String] = []) throws -> (code: Int64?, message: String?) {
+                let result = try #require(
+                    try KafkaClients.run(client, "create-topic", ["--bootstrap", broker, "--topic", topic] + extra).first)
+                return (jsonInt(result["error_code"]), result["message"] as? String)
+            }
+            let made = try create("made", ["--config", "cleanup.policy=compact", "--config", "retention.ms=60000"])
+            #expect(made.code == 0, "\(made)")
+            let config = try Logd.run(directory.args("config", "made"))
+            #expect(config.lines.contains("cleanup.policy=compact") && config.lines.contains("retention.ms=60000"), "\(config)")
+            let metadata = try #require(try KafkaClients.run(client, "metadata", ["--bootstrap", broker]).first)
+            #expect((metadata["topics"] as? [String: Any])?["made"] as? Int == 1, "\(metadata)")
+
+            #expect(try create("made").code == 36, "TOPIC_ALREADY_EXISTS")
+            let partitions = try create("partitions", ["--partitions", "3"])
+            #expect(partitions.code == 37 && partitions.message?.contains("one partition per topic") == true, "\(partitions)")
+            #expect(try create("replicas", ["--replication", "3"]).code == 38, "INVALID_REPLICATION_FACTOR")
+            let badConfig = try create("badconfig", ["--config", "no.such.key=1"])
+            #expect(badConfig.code == 40 && badConfig.message?.contains("no.such.key") == true, "\(badConfig)")
+            #expect(try create("checked", ["--validate-only"]).code == 0)
+            #expect(try create("bad/name").code == 17, "INVALID_TOPIC_EXCEPTION")
+            let topics = try Logd.run(directory.args("list")).lines
+            #expect(
+                topics.filter { !$0.isEmpty }.map { $0.split(separator: " ").first.map(String.init) } == ["made"], "\(topics)")
+            try LogdServe.stop(server)
+            try directory.expectVerifies("made")
+        }
+    }
+
+    @Test(
         "each client produces with every codec; logd read, logd stat and the client's consumer read the batches as sent",
         .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all, ["gzip", "snappy", "lz4", "zstd"])
     func everyCodec(client: String, codec: String) async throws {
