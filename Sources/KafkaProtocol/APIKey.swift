@@ -18,6 +18,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
     case listGroups = 16
     case apiVersions = 18
     case createTopics = 19
+    case deleteTopics = 20
     case initProducerId = 22
 
     /// The versions advertised in ApiVersions and accepted in requests.
@@ -38,6 +39,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .listGroups: 0...2
         case .apiVersions: 0...2  // v3 is flexible; a v3 request gets the v0 error body (KAFKA.md trap 1)
         case .createTopics: 2...4  // 5 is flexible
+        case .deleteTopics: 1...3  // 4 is flexible
         case .initProducerId: 0...1
         }
     }
@@ -59,6 +61,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .listGroups: "ListGroups"
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
+        case .deleteTopics: "DeleteTopics"
         case .initProducerId: "InitProducerId"
         }
     }

@@ -19,6 +19,7 @@ public struct KafkaRequest: Sendable {
         case listGroups(ListGroupsRequest)
         case describeGroups(DescribeGroupsRequest)
         case createTopics(CreateTopicsRequest)
+        case deleteTopics(DeleteTopicsRequest)
     }
 
     public var header: RequestHeader
@@ -63,6 +64,7 @@ public struct KafkaRequest: Sendable {
         case .listGroups: body = .listGroups(try ListGroupsRequest.decode(&reader, version: version))
         case .describeGroups: body = .describeGroups(try DescribeGroupsRequest.decode(&reader, version: version))
         case .createTopics: body = .createTopics(try CreateTopicsRequest.decode(&reader, version: version))
+        case .deleteTopics: body = .deleteTopics(try DeleteTopicsRequest.decode(&reader, version: version))
         }
         try reader.expectEnd("\(api) v\(version)")
         return KafkaRequest(header: header, api: api, body: body)

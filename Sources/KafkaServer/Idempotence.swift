@@ -89,6 +89,11 @@ final class ProducerStates: Sendable {
         self.logger = logger
     }
 
+    /// Forgets the producers of a deleted topic: a topic made again under the name starts anew.
+    func forget(topic: String) {
+        tables.withLock { _ = $0.removeValue(forKey: topic) }
+    }
+
     /// Appends `batch` to `log` (topic `topic`) unless it repeats one of its
     /// producer's last batches; checks its sequence against the producer's.
     /// - Throws: `Refusal` (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH),

@@ -24,6 +24,9 @@ public final class KafkaServer: Sendable {
     /// - Parameter onBound: called with the port bound (useful with port 0).
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
         try Log.createDirectory(configuration.dataDirectory)
+        // Topics whose deletion a crash interrupted (DeleteTopics).
+        let finished = try Log.removeDeletedLogs(in: configuration.dataDirectory)
+        if finished > 0 { logger.notice("kafka.deletions_finished", metadata: ["kafka.topics": "\(finished)"]) }
         let clusterID = try ClusterID.load(dataDirectory: configuration.dataDirectory)
         let maxFrameBytes = configuration.maxRequestBytes
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

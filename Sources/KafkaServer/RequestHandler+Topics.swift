@@ -52,6 +52,27 @@ extension RequestHandler {
             })
     }
 
+    /// Deletes each topic's log, committed offsets included. A log another
+    /// process writes (an ingester) is not deleted: UNKNOWN_SERVER_ERROR, with
+    /// the reason in the server's log (the response has no message before v5).
+    func deleteTopics(_ request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+        DeleteTopicsResponse(
+            topics: request.topics.map { name in
+                guard (try? LogNames.validate(name, what: "topic")) != nil, topics.names().contains(name) else {
+                    return (name, .unknownTopicOrPartition)
+                }
+                do {
+                    try topics.delete(name)
+                } catch {
+                    logger.error("kafka.delete_topic_failed", metadata: ["kafka.topic": "\(name)", "error": "\(error)"])
+                    return (name, .unknownServerError)
+                }
+                producerStates.forget(topic: name)
+                logger.info("kafka.topic_deleted", metadata: ["kafka.topic": "\(name)"])
+                return (name, .none)
+            })
+    }
+
     /// Why a topic's partitions or replicas cannot be served, nil when they can:
     /// partition 0 on this node, as `-1` (the default, v4+), 1, or a manual
     /// assignment of exactly that.

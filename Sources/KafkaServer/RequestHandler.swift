@@ -76,6 +76,9 @@ struct RequestHandler: Sendable {
         case .createTopics(let createTopics):
             let response = try await NIOThreadPool.singleton.runIfActive { self.createTopics(createTopics) }
             return frame { response.encode(into: &$0, version: version) }
+        case .deleteTopics(let deleteTopics):
+            let response = try await NIOThreadPool.singleton.runIfActive { self.deleteTopics(deleteTopics) }
+            return frame { response.encode(into: &$0, version: version) }
         case .initProducerId(let initProducerId):
             let response = self.initProducerId(initProducerId)
             return frame { response.encode(into: &$0, version: version) }

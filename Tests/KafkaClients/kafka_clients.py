@@ -19,6 +19,7 @@ scripts/lib/kafka-clients.sh installs them into a venv and exports LOGD_KAFKA_PY
     commit         --topic T --group G --offset N [--metadata S]   simple (generation -1) commit: {"committed": N}
     create-topic   --topic T [--partitions N] [--replication R] [--config K=V]... [--validate-only]
                    CreateTopics through the client's admin API: {"topic": T, "error_code": N, "message": str|null}
+    delete-topic   --topic T                      DeleteTopics through the admin API: {"topic": T, "error_code": N}
 
 A record prints as {"offset", "key", "value", "headers": [[name, value]...], "timestamp"}. Keys,
 values and header values are hex strings (null for null), so data round-trips byte for byte.
@@ -357,6 +358,15 @@ class KafkaPythonClient:
         (found,) = result["topics"]
         return found["error_code"], found.get("error_message")
 
+    def delete_topic(self, topic):
+        admin = self.kafka.KafkaAdminClient(**self.common)
+        try:
+            result = admin.delete_topics([topic], timeout_ms=self.progress.remaining_ms(), raise_errors=False)
+        finally:
+            admin.close()
+        (found,) = result["topics"]
+        return found["error_code"]
+
 
 # --- confluent-kafka (librdkafka) ------------------------------------------------------------
 
@@ -559,6 +569,17 @@ class ConfluentKafkaClient:
             return error.args[0].code(), error.args[0].str()
         return 0, None
 
+    def delete_topic(self, topic):
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(self.common)  # kept until the answer: a destroyed client fails its futures
+        futures = admin.delete_topics([topic], request_timeout=self.progress.remaining())
+        try:
+            futures[topic].result(timeout=self.progress.remaining())
+        except self.ck.KafkaException as error:
+            return error.args[0].code()
+        return 0
+
 
 # --- aiokafka --------------------------------------------------------------------------------
 
@@ -741,6 +762,18 @@ class AiokafkaClient:
         (found,) = response.topic_errors
         return found[1], (found[2] if len(found) > 2 else None)
 
+    async def delete_topic(self, topic):
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(**self.common)
+        await admin.start()
+        try:
+            response = await admin.delete_topics([topic], timeout_ms=self.progress.remaining_ms())
+        finally:
+            await admin.close()
+        (found,) = response.topic_error_codes
+        return found[1]
+
 
 # --- the actions, common to every client -----------------------------------------------------
 
@@ -799,6 +832,9 @@ def run_action(client, call, args, progress):
         code, message = call(client.create_topic, args.topic, args.partitions, args.replication, configs,
                              args.validate_only)
         emit({"topic": args.topic, "error_code": code, "message": message})
+    elif action == "delete-topic":
+        progress.doing = "deleting the topic (DeleteTopics)"
+        emit({"topic": args.topic, "error_code": call(client.delete_topic, args.topic)})
 
 
 def produce_settings(args):
@@ -882,6 +918,7 @@ def parse_args(argv):
     create.add_argument("--replication", type=int, default=1)
     create.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     create.add_argument("--validate-only", action="store_true")
+    action("delete-topic")
 
     args = parser.parse_args(argv)
     if args.action == "produce":

@@ -43,6 +43,14 @@ struct KafkaRequestFuzzTests {
                 buffer.writeKafka(Int32(-1))
                 buffer.writeKafka("meta")
             },
+            frame(.createTopics, version: 4) { buffer in
+                CreateTopicsRequest(topics: [
+                    .init(
+                        name: "t", partitionCount: -1, replicationFactor: -1, assignments: [(partition: 0, brokers: [0])],
+                        configs: [("cleanup.policy", "compact"), ("retention.ms", nil)])
+                ]).encode(into: &buffer, version: 4)
+            },
+            frame(.deleteTopics, version: 3) { DeleteTopicsRequest(topics: ["t", "u"]).encode(into: &$0, version: 3) },
         ]
     }
 

@@ -39,7 +39,7 @@ struct KafkaRequestTests {
         let flexibleFrom: [APIKey: Int16] = [
             .produce: 9, .fetch: 12, .listOffsets: 6, .metadata: 9, .offsetCommit: 8, .offsetFetch: 6, .findCoordinator: 3,
             .joinGroup: 6, .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .apiVersions: 3,
-            .initProducerId: 2,
+            .initProducerId: 2, .createTopics: 5, .deleteTopics: 4,
         ]
         for api in APIKey.allCases {
             #expect(api.supportedVersions.upperBound < flexibleFrom[api, default: 0], "\(api)")
@@ -135,6 +135,28 @@ struct KafkaRequestTests {
         expected.writeInteger(Int16(37))
         expected.writeInteger(Int16(3))
         expected.writeString("one")
+        #expect(response == expected)
+    }
+
+    @Test(
+        "DeleteTopics requests round-trip at every advertised version; the response has throttle time, then name and code per topic"
+    )
+    func deleteTopicsRoundTrip() throws {
+        let request = DeleteTopicsRequest(topics: ["a", "b"], timeoutMilliseconds: 999)
+        for version in APIKey.deleteTopics.supportedVersions {
+            let decoded = try KafkaRequest.decode(
+                frame: frame(.deleteTopics, version: version) { request.encode(into: &$0, version: version) })
+            guard case .deleteTopics(let body) = decoded.body else { throw KafkaDecodingError(.invalid, "not deleteTopics") }
+            #expect(body == request)
+        }
+        var response = ByteBuffer()
+        DeleteTopicsResponse(topics: [(name: "a", errorCode: .unknownTopicOrPartition)]).encode(into: &response, version: 3)
+        var expected = ByteBuffer()
+        expected.writeInteger(Int32(0))
+        expected.writeInteger(Int32(1))
+        expected.writeInteger(Int16(1))
+        expected.writeString("a")
+        expected.writeInteger(Int16(3))
         #expect(response == expected)
     }
 

@@ -206,9 +206,9 @@ struct KafkaClientTests {
     }
 
     @Test(
-        "each client creates a topic with configs (CreateTopics); partitions, replicas or configs logd cannot serve are refused with the error and nothing made",
+        "each client creates a topic with configs (CreateTopics) and deletes it (DeleteTopics); what logd cannot serve, or a log another process holds, is refused with the error and nothing changes",
         .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
-    func createTopics(client: String) async throws {
+    func createAndDeleteTopics(client: String) async throws {
         try await offPool {
             let directory = try TestDirectory()
             let (server, broker) = try LogdServe.start(directory)
@@ -233,11 +233,38 @@ struct KafkaClientTests {
             #expect(badConfig.code == 40 && badConfig.message?.contains("no.such.key") == true, "\(badConfig)")
             #expect(try create("checked", ["--validate-only"]).code == 0)
             #expect(try create("bad/name").code == 17, "INVALID_TOPIC_EXCEPTION")
-            let topics = try Logd.run(directory.args("list")).lines
-            #expect(
-                topics.filter { !$0.isEmpty }.map { $0.split(separator: " ").first.map(String.init) } == ["made"], "\(topics)")
+            func logs() throws -> [String?] {
+                try Logd.run(directory.args("list")).lines.filter { !$0.isEmpty }.map {
+                    $0.split(separator: " ").first.map(String.init)
+                }
+            }
+            #expect(try logs() == ["made"], "only the topic made, nothing of the refused ones")
+
+            // Deleted with its committed offsets; a second delete finds nothing.
+            _ = try KafkaClients.run(
+                client, "commit", ["--bootstrap", broker, "--topic", "made", "--group", "g", "--offset", "0"])
+            func delete(_ topic: String) throws -> Int64? {
+                let result = try KafkaClients.run(client, "delete-topic", ["--bootstrap", broker, "--topic", topic]).first
+                return jsonInt(result?["error_code"])
+            }
+            let deleted = try delete("made")
+            #expect(deleted == 0, "\(String(describing: deleted)); server: \(server.stderr.text.suffix(3000))")
+            #expect(try logs() == [], "the log's directory is gone")
+            let after = try #require(try KafkaClients.run(client, "metadata", ["--bootstrap", broker]).first)
+            #expect((after["topics"] as? [String: Any])?["made"] == nil, "\(after)")
+            #expect(try delete("made") == 3, "UNKNOWN_TOPIC_OR_PARTITION")
+
+            // A log another process has open (an appender waiting for input) is not deleted.
+            let appender = try Logd.start(directory.args("append", "held", "--sync", "always"))
+            _ = appender.write(Array("kept\n".utf8))
+            #expect(appender.stdout.waitForLines(timeout: .seconds(30)) { !$0.isEmpty } != nil, "\(appender.stderr.text)")
+            #expect(try delete("held") == -1, "UNKNOWN_SERVER_ERROR: the log is open in another process")
+            appender.closeInput()
+            #expect(try appender.wait(timeout: .seconds(30)) == .exited(0))
+            #expect(try Logd.run(directory.args("read", "held")).output == "kept\n")
+            #expect(server.stderr.text.contains("kafka.delete_topic_failed"))
             try LogdServe.stop(server)
-            try directory.expectVerifies("made")
+            try directory.expectVerifies("held")
         }
     }
 
