@@ -20,6 +20,8 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
     case createTopics = 19
     case deleteTopics = 20
     case initProducerId = 22
+    case describeConfigs = 32
+    case alterConfigs = 33
 
     /// The versions advertised in ApiVersions and accepted in requests.
     public var supportedVersions: ClosedRange<Int16> {
@@ -41,6 +43,8 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .createTopics: 2...4  // 5 is flexible
         case .deleteTopics: 1...3  // 4 is flexible
         case .initProducerId: 0...1
+        case .describeConfigs: 0...2  // 3 adds documentation, 4 is flexible
+        case .alterConfigs: 0...1  // 2 is flexible
         }
     }
 
@@ -63,6 +67,8 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
         case .initProducerId: "InitProducerId"
+        case .describeConfigs: "DescribeConfigs"
+        case .alterConfigs: "AlterConfigs"
         }
     }
 }

@@ -20,6 +20,8 @@ public struct KafkaRequest: Sendable {
         case describeGroups(DescribeGroupsRequest)
         case createTopics(CreateTopicsRequest)
         case deleteTopics(DeleteTopicsRequest)
+        case describeConfigs(DescribeConfigsRequest)
+        case alterConfigs(AlterConfigsRequest)
     }
 
     public var header: RequestHeader
@@ -65,6 +67,8 @@ public struct KafkaRequest: Sendable {
         case .describeGroups: body = .describeGroups(try DescribeGroupsRequest.decode(&reader, version: version))
         case .createTopics: body = .createTopics(try CreateTopicsRequest.decode(&reader, version: version))
         case .deleteTopics: body = .deleteTopics(try DeleteTopicsRequest.decode(&reader, version: version))
+        case .describeConfigs: body = .describeConfigs(try DescribeConfigsRequest.decode(&reader, version: version))
+        case .alterConfigs: body = .alterConfigs(try AlterConfigsRequest.decode(&reader, version: version))
         }
         try reader.expectEnd("\(api) v\(version)")
         return KafkaRequest(header: header, api: api, body: body)

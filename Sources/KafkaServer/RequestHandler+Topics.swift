@@ -73,6 +73,79 @@ extension RequestHandler {
             })
     }
 
+    /// A topic's configs: every setting a log keeps (`LogConfig.keys`), set
+    /// (DYNAMIC_TOPIC_CONFIG) or default (DEFAULT_CONFIG). A broker has none
+    /// to show: an empty list.
+    func describeConfigs(_ request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+        DescribeConfigsResponse(
+            results: request.resources.map { resource in
+                func failed(_ code: ErrorCode, _ message: String) -> DescribeConfigsResponse.Result {
+                    .init(errorCode: code, errorMessage: message, type: resource.type, name: resource.name, configs: [])
+                }
+                switch resource.type {
+                case ConfigResourceType.broker:
+                    return .init(type: resource.type, name: resource.name, configs: [])
+                case ConfigResourceType.topic:
+                    guard (try? LogNames.validate(resource.name, what: "topic")) != nil, topics.names().contains(resource.name)
+                    else { return failed(.unknownTopicOrPartition, "no topic \(resource.name)") }
+                    let config: LogConfig
+                    do {
+                        config = try LogConfig.load(logDirectory: topics.directory.appending(resource.name))
+                    } catch {
+                        return failed(.unknownServerError, "reading the settings of \(resource.name) failed: \(error)")
+                    }
+                    let keys = LogConfig.keys.filter { resource.keys?.contains($0) ?? true }
+                    return .init(
+                        type: resource.type, name: resource.name,
+                        configs: keys.map { key in
+                            let value = config.value(for: key)
+                            return .init(
+                                name: key, value: value ?? LogConfig.defaultValue(for: key),
+                                source: value == nil ? ConfigSource.defaultConfig : ConfigSource.dynamicTopic)
+                        })
+                default:
+                    return failed(
+                        .invalidRequest, "logd describes the configs of topics (2) and brokers (4), not of type \(resource.type)")
+                }
+            })
+    }
+
+    /// Replaces a topic's configs as Kafka's AlterConfigs does: the keys given,
+    /// every other one back to its default. Saved in the log's `config`; the
+    /// server's open log takes them when it is next opened (a restart), as
+    /// with `logd config`.
+    func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
+        AlterConfigsResponse(
+            results: request.resources.map { resource in
+                func failed(_ code: ErrorCode, _ message: String) -> AlterConfigsResponse.Result {
+                    .init(errorCode: code, errorMessage: message, type: resource.type, name: resource.name)
+                }
+                guard resource.type == ConfigResourceType.topic else {
+                    return failed(.invalidRequest, "logd alters the configs of topics (resource type 2) only")
+                }
+                guard (try? LogNames.validate(resource.name, what: "topic")) != nil, topics.names().contains(resource.name)
+                else { return failed(.unknownTopicOrPartition, "no topic \(resource.name)") }
+                let config: LogConfig
+                do {
+                    config = try Self.logConfig(resource.configs)
+                } catch let error as LogStoreError {
+                    return failed(.invalidConfig, error.message)
+                } catch {
+                    return failed(.invalidConfig, "\(error)")
+                }
+                if request.validateOnly { return .init(type: resource.type, name: resource.name) }
+                do {
+                    try config.save(logDirectory: topics.directory.appending(resource.name))
+                } catch {
+                    logger.error(
+                        "kafka.alter_configs_failed", metadata: ["kafka.topic": "\(resource.name)", "error": "\(error)"])
+                    return failed(.unknownServerError, "saving the settings of \(resource.name) failed: \(error)")
+                }
+                logger.info("kafka.configs_altered", metadata: ["kafka.topic": "\(resource.name)"])
+                return .init(type: resource.type, name: resource.name)
+            })
+    }
+
     /// Why a topic's partitions or replicas cannot be served, nil when they can:
     /// partition 0 on this node, as `-1` (the default, v4+), 1, or a manual
     /// assignment of exactly that.

@@ -79,6 +79,12 @@ struct RequestHandler: Sendable {
         case .deleteTopics(let deleteTopics):
             let response = try await NIOThreadPool.singleton.runIfActive { self.deleteTopics(deleteTopics) }
             return frame { response.encode(into: &$0, version: version) }
+        case .describeConfigs(let describe):
+            let response = try await NIOThreadPool.singleton.runIfActive { self.describeConfigs(describe) }
+            return frame { response.encode(into: &$0, version: version) }
+        case .alterConfigs(let alter):
+            let response = try await NIOThreadPool.singleton.runIfActive { self.alterConfigs(alter) }
+            return frame { response.encode(into: &$0, version: version) }
         case .initProducerId(let initProducerId):
             let response = self.initProducerId(initProducerId)
             return frame { response.encode(into: &$0, version: version) }

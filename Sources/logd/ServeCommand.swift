@@ -11,8 +11,8 @@ struct ServeCommand: AsyncParsableCommand {
             Kafka clients (kcat, librdkafka, kafka-python, aiokafka, ...) produce to and fetch from the logs: \
             Metadata, Produce (acks 0, 1 and all; idempotent producers), Fetch with long polling, ListOffsets, \
             consumer groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and offset commits, which go to the same \
-            files as `logd read --group`, and CreateTopics/DeleteTopics (one partition, one replica; topic configs \
-            become the log's settings) (docs/KAFKA.md). Transactions are not served. Logs created while it runs \
+            files as `logd read --group`, and the admin APIs CreateTopics, DeleteTopics, DescribeConfigs and AlterConfigs \
+            (one partition, one replica; topic configs are the log's settings) (docs/KAFKA.md). Transactions are not served. Logs created while it runs \
             appear without a restart; a log another process writes (an ingester) is served read-only and live. \
             SIGINT or SIGTERM stops it cleanly.
             """)

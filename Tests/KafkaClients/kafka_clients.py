@@ -20,6 +20,9 @@ scripts/lib/kafka-clients.sh installs them into a venv and exports LOGD_KAFKA_PY
     create-topic   --topic T [--partitions N] [--replication R] [--config K=V]... [--validate-only]
                    CreateTopics through the client's admin API: {"topic": T, "error_code": N, "message": str|null}
     delete-topic   --topic T                      DeleteTopics through the admin API: {"topic": T, "error_code": N}
+    describe-configs --topic T                    DescribeConfigs (confluent-kafka only): {"error_code": N, "message": str|null,
+                                                  "configs": {key: value}, "defaults": [keys left at their default]}
+    alter-configs  --topic T [--config K=V]...    AlterConfigs (confluent-kafka only): {"error_code": N, "message": str|null}
 
 A record prints as {"offset", "key", "value", "headers": [[name, value]...], "timestamp"}. Keys,
 values and header values are hex strings (null for null), so data round-trips byte for byte.
@@ -569,6 +572,31 @@ class ConfluentKafkaClient:
             return error.args[0].code(), error.args[0].str()
         return 0, None
 
+    def describe_configs(self, topic):
+        from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+        admin = AdminClient(self.common)
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        futures = admin.describe_configs([resource], request_timeout=self.progress.remaining())
+        try:
+            entries = futures[resource].result(timeout=self.progress.remaining())
+        except self.ck.KafkaException as error:
+            return error.args[0].code(), error.args[0].str(), {}, []
+        configs = {name: entry.value for name, entry in entries.items()}
+        return 0, None, configs, sorted(name for name, entry in entries.items() if entry.is_default)
+
+    def alter_configs(self, topic, configs):
+        from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+        admin = AdminClient(self.common)
+        resource = ConfigResource(ResourceType.TOPIC, topic, set_config=configs)
+        futures = admin.alter_configs([resource], request_timeout=self.progress.remaining())
+        try:
+            futures[resource].result(timeout=self.progress.remaining())
+        except self.ck.KafkaException as error:
+            return error.args[0].code(), error.args[0].str()
+        return 0, None
+
     def delete_topic(self, topic):
         from confluent_kafka.admin import AdminClient
 
@@ -832,6 +860,17 @@ def run_action(client, call, args, progress):
         code, message = call(client.create_topic, args.topic, args.partitions, args.replication, configs,
                              args.validate_only)
         emit({"topic": args.topic, "error_code": code, "message": message})
+    elif action in ("describe-configs", "alter-configs"):
+        if not hasattr(client, "describe_configs"):
+            raise Failure(f"{action} is driven with confluent-kafka only")
+        if action == "describe-configs":
+            progress.doing = "describing the topic's configs (DescribeConfigs)"
+            code, message, configs, defaults = call(client.describe_configs, args.topic)
+            emit({"error_code": code, "message": message, "configs": configs, "defaults": defaults})
+        else:
+            progress.doing = "altering the topic's configs (AlterConfigs)"
+            code, message = call(client.alter_configs, args.topic, dict(pair.split("=", 1) for pair in args.config))
+            emit({"error_code": code, "message": message})
     elif action == "delete-topic":
         progress.doing = "deleting the topic (DeleteTopics)"
         emit({"topic": args.topic, "error_code": call(client.delete_topic, args.topic)})
@@ -919,6 +958,8 @@ def parse_args(argv):
     create.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     create.add_argument("--validate-only", action="store_true")
     action("delete-topic")
+    action("describe-configs")
+    action("alter-configs").add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
 
     args = parser.parse_args(argv)
     if args.action == "produce":

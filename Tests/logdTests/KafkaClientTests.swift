@@ -240,6 +240,38 @@ struct KafkaClientTests {
             }
             #expect(try logs() == ["made"], "only the topic made, nothing of the refused ones")
 
+            if client == "confluent-kafka" {
+                // DescribeConfigs and AlterConfigs (driven with confluent-kafka's admin API).
+                func describe(_ topic: String) throws -> [String: Any] {
+                    try #require(
+                        try KafkaClients.run(client, "describe-configs", ["--bootstrap", broker, "--topic", topic]).first)
+                }
+                var described = try describe("made")
+                var configs = described["configs"] as? [String: String] ?? [:]
+                #expect(configs["cleanup.policy"] == "compact" && configs["retention.ms"] == "60000", "\(described)")
+                #expect(configs["segment.bytes"] == String(256 << 20) && configs.count == 7, "every setting, defaults too")
+                #expect((described["defaults"] as? [String])?.contains("cleanup.policy") == false)
+                let altered = try #require(
+                    try KafkaClients.run(
+                        client, "alter-configs",
+                        ["--bootstrap", broker, "--topic", "made", "--config", "retention.bytes=1048576"]
+                    ).first)
+                #expect(jsonInt(altered["error_code"]) == 0, "\(altered)")
+                described = try describe("made")
+                configs = described["configs"] as? [String: String] ?? [:]
+                #expect(
+                    configs["retention.bytes"] == "1048576" && configs["cleanup.policy"] == "delete",
+                    "replaced whole: \(described)")
+                #expect(try Logd.run(directory.args("config", "made")).lines.contains("retention.bytes=1048576"))
+                let refused = try #require(
+                    try KafkaClients.run(
+                        client, "alter-configs", ["--bootstrap", broker, "--topic", "made", "--config", "nope=1"]
+                    )
+                    .first)
+                #expect(jsonInt(refused["error_code"]) == 40, "\(refused)")
+                #expect(jsonInt(try describe("missing")["error_code"]) == 3)
+            }
+
             // Deleted with its committed offsets; a second delete finds nothing.
             _ = try KafkaClients.run(
                 client, "commit", ["--bootstrap", broker, "--topic", "made", "--group", "g", "--offset", "0"])

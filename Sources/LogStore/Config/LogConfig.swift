@@ -92,6 +92,7 @@ public struct LogConfig: Sendable, Equatable {
         case "compression.gzip.level": return String(Compression.defaultGzipLevel)
         case "cleanup.policy": return CleanupPolicy.delete.rawValue
         case "delete.retention.ms": return String(LogOptions().deleteRetentionMilliseconds)
+        case "segment.bytes": return String(LogOptions().maxSegmentBytes)
         default: return "-1"
         }
     }
