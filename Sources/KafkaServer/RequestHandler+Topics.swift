@@ -16,13 +16,7 @@ extension RequestHandler {
                 guard named.insert(topic.name).inserted else {
                     return failed(.invalidRequest, "topic \(topic.name) is named more than once in the request")
                 }
-                do {
-                    try LogNames.validate(topic.name, what: "topic")
-                } catch let error as LogStoreError {
-                    return failed(.invalidTopic, error.message)
-                } catch {
-                    return failed(.invalidTopic, "\(error)")
-                }
+                if let problem = TopicRegistry.creationProblem(topic.name) { return failed(.invalidTopic, problem) }
                 guard !topics.names().contains(topic.name) else {
                     return failed(.topicAlreadyExists, "topic \(topic.name) already exists")
                 }

@@ -167,9 +167,6 @@ struct RequestHandler: Sendable {
         func failed(_ code: ErrorCode, _ message: String) -> ProduceResponse.PartitionResponse {
             ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
         }
-        if autoCreateTopics, (try? LogNames.validate(topic, what: "topic")) == nil {
-            return failed(.invalidTopic, "'\(topic)' cannot be a log's name (docs/FORMAT.md)")
-        }
         do {
             guard partition.index == 0, let log = try topics.log(topic, create: autoCreateTopics) else {
                 return failed(.unknownTopicOrPartition, "no topic \(topic) partition \(partition.index)")
@@ -191,6 +188,8 @@ struct RequestHandler: Sendable {
             }
             return .init(
                 index: partition.index, errorCode: .none, baseOffset: offsets.lowerBound, logStartOffset: log.lowestOffset)
+        } catch let invalid as TopicRegistry.InvalidTopicName {
+            return failed(.invalidTopic, invalid.message)
         } catch let refusal as ProducerStates.Refusal {
             return failed(refusal.code, refusal.description)
         } catch let error as LogStoreError {

@@ -1,4 +1,5 @@
 import Foundation
+import KafkaProtocol
 import LogStore
 import Logging
 import Synchronization
@@ -46,7 +47,7 @@ final class TopicRegistry: Sendable {
             if let log = known.0 { return log }
             if known.1 { return nil }
             if create {
-                try LogNames.validate(name, what: "topic")
+                if let problem = Self.creationProblem(name) { throw InvalidTopicName(message: problem) }
                 try Log.createDirectory(directory)
             } else {
                 guard (try? LogNames.validate(name, what: "topic")) != nil, names().contains(name) else { return nil }
@@ -68,6 +69,28 @@ final class TopicRegistry: Sendable {
             if registered == nil { try? opened.close() }
             return registered
         }
+    }
+
+    /// A name no topic can be created under.
+    struct InvalidTopicName: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// Why a topic named `name` cannot be created, nil when it can: Kafka's
+    /// rule for topic names (clients rely on it), then logd's for log names
+    /// (no leading `.`, at most 200 bytes). Logs that `logd append` made
+    /// under other names are still served.
+    static func creationProblem(_ name: String) -> String? {
+        if let problem = KafkaTopicName.problem(with: name) { return problem }
+        do {
+            try LogNames.validate(name, what: "topic")
+        } catch let error as LogStoreError {
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+        return nil
     }
 
     /// Closes the log of topic `name` and deletes it (`Log.delete`: crash-safely, through a hidden

@@ -160,6 +160,16 @@ struct KafkaRequestTests {
         #expect(response == expected)
     }
 
+    @Test("Kafka's topic names: 1-249 of a-z A-Z 0-9 . _ -, not . or ..")
+    func topicNames() {
+        for name in ["a", "orders.v2", "A_b-c", String(repeating: "x", count: 249), ".hidden", "..."] {
+            #expect(KafkaTopicName.problem(with: name) == nil, "\(name)")
+        }
+        for name in ["", ".", "..", "a b", "a/b", "not#legal", "é", String(repeating: "x", count: 250)] {
+            #expect(KafkaTopicName.problem(with: name) != nil, "\(name)")
+        }
+    }
+
     @Test("bytes after the last field of a version are refused, not ignored")
     func trailingBytes() {
         let error = #expect(throws: KafkaDecodingError.self) {
@@ -234,7 +244,9 @@ struct KafkaRequestTests {
                 batches.append(size < 0 ? nil : joined.readBytes(length: Int(size)))
             }
         }
-        #expect(batches == [Array(repeating: 0xAB, count: 300), nil, Array(repeating: 0xCD, count: 5)])
+        #expect(
+            batches == [Array(repeating: 0xAB, count: 300), [], Array(repeating: 0xCD, count: 5)],
+            "a partition without records has an empty record set, not null (librdkafka 2.0 cannot read -1)")
         #expect(joined.readableBytes == 0)
     }
 }

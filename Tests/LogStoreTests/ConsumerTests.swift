@@ -136,6 +136,15 @@ import Testing
         try consumer.commit(8)
         #expect(try log.committedOffset(group: "kafka") == CommittedOffset(offset: 8))
 
+        // Past the end, as Kafka allows (librdkafka's test 0099 commits 42 on a short topic); below 0 never.
+        try log.commitOffset(42, metadata: metadata, group: "ahead")
+        #expect(try log.committedOffset(group: "ahead") == CommittedOffset(offset: 42, metadata: metadata))
+        do {
+            let ahead = try Consumer(log: log, group: "ahead")
+            #expect((0...10).contains(ahead.position), "a consumer starts where its reset policy says: \(ahead.position)")
+        }
+        #expect(throws: LogStoreError.self) { try log.commitOffset(-1, group: "ahead") }
+
         // A slot whose metadata part is torn (its CRC fails) is skipped: the previous commit stands.
         try log.commitOffset(5, metadata: metadata, group: "other")
         try log.commitOffset(9, metadata: metadata, group: "other")  // slot 0

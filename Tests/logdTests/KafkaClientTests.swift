@@ -233,6 +233,7 @@ struct KafkaClientTests {
             #expect(badConfig.code == 40 && badConfig.message?.contains("no.such.key") == true, "\(badConfig)")
             #expect(try create("checked", ["--validate-only"]).code == 0)
             #expect(try create("bad/name").code == 17, "INVALID_TOPIC_EXCEPTION")
+            #expect(try create("not#legal").code == 17, "a name Kafka refuses, though a log could take it")
             func logs() throws -> [String?] {
                 try Logd.run(directory.args("list")).lines.filter { !$0.isEmpty }.map {
                     $0.split(separator: " ").first.map(String.init)

@@ -134,7 +134,9 @@ public struct FetchResponse: Sendable, Equatable {
             buffer.writeKafkaArray([Int64]()) { $0.writeKafka($1) }  // aborted_transactions: none
             if version >= 11 { buffer.writeKafka(Int32(-1)) }  // preferred_read_replica
             guard let records = partition.records, records.readableBytes > 0 else {
-                buffer.writeKafka(partition.records)
+                // An empty record set, never null: librdkafka 2.0 refuses a size of -1 before it reads
+                // the partition's error, and so never sees OFFSET_OUT_OF_RANGE. Kafka sends 0 too.
+                buffer.writeKafka(Int32(0))
                 return
             }
             buffer.writeKafka(Int32(truncatingIfNeeded: records.readableBytes))

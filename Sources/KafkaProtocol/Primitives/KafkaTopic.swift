@@ -13,6 +13,27 @@ public struct KafkaTopic<Partition: Sendable & Equatable>: Sendable, Equatable {
     }
 }
 
+/// Kafka's rule for topic names (`org.apache.kafka.common.internals.Topic`):
+/// 1 to 249 of `a-z A-Z 0-9 . _ -`, and neither `.` nor `..`.
+public enum KafkaTopicName {
+    public static let maxLength = 249
+
+    /// What is wrong with `name` as a Kafka topic name, nil when nothing is.
+    public static func problem(with name: String) -> String? {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxLength else {
+            return "a topic name takes 1 to \(maxLength) characters, '\(name)' has \(bytes.count)"
+        }
+        guard name != ".", name != ".." else { return "a topic cannot be named '\(name)'" }
+        let legal = bytes.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+        return legal ? nil : "topic name '\(name)' has a character other than a-z, A-Z, 0-9, '.', '_' and '-'"
+    }
+}
+
 extension KafkaReader {
     /// ARRAY of topics, each a name and an ARRAY of partition entries read by `partition`.
     mutating func topics<Partition>(

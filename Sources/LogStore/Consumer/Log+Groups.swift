@@ -38,14 +38,16 @@ extension Log {
     /// Durably commits `offset` (the next offset `group` reads) with `metadata`,
     /// as Kafka's OffsetCommit does: a `Consumer` of the group (`logd read --group`)
     /// resumes there, and `committedOffset(group:)` returns both.
+    /// An offset past the next one is stored as Kafka stores it; a `Consumer`
+    /// then starts where its reset policy says (`Consumer` logs why).
     /// - Throws: `.unavailable` while a `Consumer` of the group is alive (in any
-    ///   process), `.invalidArgument` for a bad name, an offset below 0 or past
-    ///   the next one, or metadata over `maxCommitMetadataBytes`.
+    ///   process), `.invalidArgument` for a bad name, an offset below 0, or
+    ///   metadata over `maxCommitMetadataBytes`.
     public func commitOffset(_ offset: Int64, metadata: [UInt8] = [], group: String) throws {
         try LogNames.validate(group, what: "consumer group")
-        guard offset >= 0, offset <= nextOffset else {
+        guard offset >= 0 else {
             throw LogStoreError(
-                .invalidArgument, "cannot set group '\(group)' to offset \(offset): the log's next offset is \(nextOffset)",
+                .invalidArgument, "cannot set group '\(group)' to offset \(offset): offsets start at 0",
                 path: directory.string, offset: offset)
         }
         let store = try GroupOffsetStore(directory: Consumer.groupsDirectory(of: directory), group: group, exclusive: true)
