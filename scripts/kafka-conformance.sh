@@ -65,6 +65,7 @@ if [ -z "${LOGD:-}" ]; then
     build=(-c release --product logd ${LOGD_SCRATCH_PATH:+--scratch-path "$LOGD_SCRATCH_PATH"})
     swift build "${build[@]}" 2>&1 | tail -n 1
     LOGD="$(swift build "${build[@]}" --show-bin-path)/logd"
+    built_here=1
 fi
 [ -x "$LOGD" ] || { echo "no logd binary at $LOGD" >&2; exit 1; }
 
@@ -117,7 +118,11 @@ first_failure() {
                                     getline msg; print where ": " msg; exit }'
 }
 
-echo "logd:   $LOGD ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+if [ -n "${built_here:-}" ]; then
+    echo "logd:   $LOGD (built from $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+else
+    echo "logd:   $LOGD (given; modified $(date -r "$LOGD" '+%F %T'))"
+fi
 echo "suite:  $runner (librdkafka $version), ${#tests[@]} tests, ${timeout_s}s each"
 start_server
 passed=0 failed=0 failures=() t0=$SECONDS
