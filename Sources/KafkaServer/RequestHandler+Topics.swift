@@ -17,7 +17,7 @@ extension RequestHandler {
                     return failed(.invalidRequest, "topic \(topic.name) is named more than once in the request")
                 }
                 if let problem = TopicRegistry.creationProblem(topic.name) { return failed(.invalidTopic, problem) }
-                guard !topics.names().contains(topic.name) else {
+                guard !topics.exists(topic.name) else {
                     return failed(.topicAlreadyExists, "topic \(topic.name) already exists")
                 }
                 if let refusal = Self.placementRefusal(topic) { return failed(refusal.0, refusal.1) }
@@ -52,7 +52,7 @@ extension RequestHandler {
     func deleteTopics(_ request: DeleteTopicsRequest) -> DeleteTopicsResponse {
         DeleteTopicsResponse(
             topics: request.topics.map { name in
-                guard (try? LogNames.validate(name, what: "topic")) != nil, topics.names().contains(name) else {
+                guard topics.exists(name) else {
                     return (name, .unknownTopicOrPartition)
                 }
                 do {
@@ -80,7 +80,7 @@ extension RequestHandler {
                 case ConfigResourceType.broker:
                     return .init(type: resource.type, name: resource.name, configs: [])
                 case ConfigResourceType.topic:
-                    guard (try? LogNames.validate(resource.name, what: "topic")) != nil, topics.names().contains(resource.name)
+                    guard topics.exists(resource.name)
                     else { return failed(.unknownTopicOrPartition, "no topic \(resource.name)") }
                     let config: LogConfig
                     do {
@@ -117,7 +117,7 @@ extension RequestHandler {
                 guard resource.type == ConfigResourceType.topic else {
                     return failed(.invalidRequest, "logd alters the configs of topics (resource type 2) only")
                 }
-                guard (try? LogNames.validate(resource.name, what: "topic")) != nil, topics.names().contains(resource.name)
+                guard topics.exists(resource.name)
                 else { return failed(.unknownTopicOrPartition, "no topic \(resource.name)") }
                 let config: LogConfig
                 do {

@@ -36,6 +36,9 @@ final class TopicRegistry: Sendable {
         }.sorted()
     }
 
+    /// Whether the data directory holds a log of that name now.
+    func exists(_ name: String) -> Bool { names().contains(name) }
+
     /// The open log of topic `name`; nil when there is no such log (and `create` is false).
     /// - Throws: `LogStoreError` (`.invalidArgument` for a name that cannot be a log's) when creating.
     func log(_ name: String, create: Bool = false) throws -> Log? {
@@ -50,7 +53,7 @@ final class TopicRegistry: Sendable {
                 if let problem = Self.creationProblem(name) { throw InvalidTopicName(message: problem) }
                 try Log.createDirectory(directory)
             } else {
-                guard (try? LogNames.validate(name, what: "topic")) != nil, names().contains(name) else { return nil }
+                guard exists(name) else { return nil }
             }
             let path = directory.appending(name)
             let opened: Log

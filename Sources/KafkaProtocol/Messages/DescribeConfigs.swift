@@ -71,16 +71,10 @@ public struct DescribeConfigsResponse: Sendable, Equatable {
     }
 
     public struct Result: Sendable, Equatable {
-        public var errorCode: ErrorCode
-        public var errorMessage: String?
-        public var type: Int8
-        public var name: String
+        public var status: ConfigResourceStatus
         public var configs: [Config]
         public init(errorCode: ErrorCode = .none, errorMessage: String? = nil, type: Int8, name: String, configs: [Config]) {
-            self.errorCode = errorCode
-            self.errorMessage = errorMessage
-            self.type = type
-            self.name = name
+            status = ConfigResourceStatus(errorCode: errorCode, errorMessage: errorMessage, type: type, name: name)
             self.configs = configs
         }
     }
@@ -94,10 +88,7 @@ public struct DescribeConfigsResponse: Sendable, Equatable {
     public func encode(into buffer: inout ByteBuffer, version: Int16) {
         buffer.writeKafka(Int32(0))  // throttle_time_ms
         buffer.writeKafkaArray(results) { buffer, result in
-            buffer.writeKafka(result.errorCode.rawValue)
-            buffer.writeKafka(result.errorMessage)
-            buffer.writeKafka(result.type)
-            buffer.writeKafka(result.name)
+            result.status.write(into: &buffer)
             buffer.writeKafkaArray(result.configs) { buffer, config in
                 buffer.writeKafka(config.name)
                 buffer.writeKafka(config.value)
@@ -168,18 +159,7 @@ public struct AlterConfigsRequest: Sendable, Equatable {
 
 /// AlterConfigs response: per resource an error code and message.
 public struct AlterConfigsResponse: Sendable, Equatable {
-    public struct Result: Sendable, Equatable {
-        public var errorCode: ErrorCode
-        public var errorMessage: String?
-        public var type: Int8
-        public var name: String
-        public init(errorCode: ErrorCode = .none, errorMessage: String? = nil, type: Int8, name: String) {
-            self.errorCode = errorCode
-            self.errorMessage = errorMessage
-            self.type = type
-            self.name = name
-        }
-    }
+    public typealias Result = ConfigResourceStatus
 
     public var results: [Result]
 
@@ -189,11 +169,29 @@ public struct AlterConfigsResponse: Sendable, Equatable {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) {
         buffer.writeKafka(Int32(0))  // throttle_time_ms
-        buffer.writeKafkaArray(results) { buffer, result in
-            buffer.writeKafka(result.errorCode.rawValue)
-            buffer.writeKafka(result.errorMessage)
-            buffer.writeKafka(result.type)
-            buffer.writeKafka(result.name)
-        }
+        buffer.writeKafkaArray(results) { buffer, result in result.write(into: &buffer) }
+    }
+}
+
+/// What each resource's result in a DescribeConfigs or AlterConfigs response
+/// starts with: its error and which resource it is.
+public struct ConfigResourceStatus: Sendable, Equatable {
+    public var errorCode: ErrorCode
+    public var errorMessage: String?
+    public var type: Int8
+    public var name: String
+
+    public init(errorCode: ErrorCode = .none, errorMessage: String? = nil, type: Int8, name: String) {
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.type = type
+        self.name = name
+    }
+
+    func write(into buffer: inout ByteBuffer) {
+        buffer.writeKafka(errorCode.rawValue)
+        buffer.writeKafka(errorMessage)
+        buffer.writeKafka(type)
+        buffer.writeKafka(name)
     }
 }
