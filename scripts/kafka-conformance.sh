@@ -97,7 +97,9 @@ start_server() {
     server_runs=$((server_runs + 1))
     local data="$work/data.$server_runs" err="$work/logd-serve.$server_runs.stderr" i
     mkdir -p "$data"
-    "$LOGD" serve --dir "$data" --listen 127.0.0.1:0 --auto-create-topics 2> "$err" &
+    # As the suite's default scenario (tests/scenarios/default.json) configures its broker:
+    # auto-created topics, 4 partitions each.
+    "$LOGD" serve --dir "$data" --listen 127.0.0.1:0 --auto-create-topics --default-partitions 4 2> "$err" &
     server_pid=$!
     port=""
     for i in $(seq 100); do
@@ -112,10 +114,11 @@ start_server() {
 }
 
 # The first failure line of a test log: the message after the runner's "### Test ... failed" header.
+# (awk reads to the end: leaving early would kill sed with SIGPIPE, and pipefail the script.)
 first_failure() {
     sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
-        /^### Test .* failed at / { where = $0; sub(/^.* failed at /, "", where); sub(/ at [A-Z][a-z][a-z] .*/, "", where)
-                                    getline msg; print where ": " msg; exit }'
+        !done && /^### Test .* failed at / { where = $0; sub(/^.* failed at /, "", where); sub(/ at [A-Z][a-z][a-z] .*/, "", where)
+                                             getline msg; print where ": " msg; done = 1 }'
 }
 
 if [ -n "${built_here:-}" ]; then
@@ -142,7 +145,7 @@ for n in "${tests[@]}"; do
     elif [ "$rc" != 0 ] || grep -q "^### Test .* failed at " <<< "$clean"; then
         why=$(first_failure "$log"); why="${why:-test-runner exited with $rc}"
     elif ! grep -q "Test ${n}_[a-z0-9_]* PASSED" <<< "$clean"; then
-        why="no test ran or passed (skipped): $(grep -o "Test ${n}_[a-z0-9_]* SKIPPED.*" <<< "$clean" | head -n 1)"
+        why="no test ran or passed (skipped): $(grep -o -m 1 "Test ${n}_[a-z0-9_]* SKIPPED.*" <<< "$clean" || true)"
     fi
     if ! kill -0 "$server_pid" 2>/dev/null; then
         why="logd serve died (see $work/logd-serve.$server_runs.stderr)${why:+; $why}"

@@ -22,6 +22,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case createPartitions = 37
 
     /// The versions advertised in ApiVersions and accepted in requests.
     public var supportedVersions: ClosedRange<Int16> {
@@ -45,6 +46,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .initProducerId: 0...1
         case .describeConfigs: 0...2  // 3 adds documentation, 4 is flexible
         case .alterConfigs: 0...1  // 2 is flexible
+        case .createPartitions: 0...1  // 2 is flexible
         }
     }
 
@@ -69,6 +71,7 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .initProducerId: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .createPartitions: "CreatePartitions"
         }
     }
 }

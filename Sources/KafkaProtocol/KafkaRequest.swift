@@ -22,6 +22,7 @@ public struct KafkaRequest: Sendable {
         case deleteTopics(DeleteTopicsRequest)
         case describeConfigs(DescribeConfigsRequest)
         case alterConfigs(AlterConfigsRequest)
+        case createPartitions(CreatePartitionsRequest)
     }
 
     public var header: RequestHeader
@@ -69,6 +70,7 @@ public struct KafkaRequest: Sendable {
         case .deleteTopics: body = .deleteTopics(try DeleteTopicsRequest.decode(&reader, version: version))
         case .describeConfigs: body = .describeConfigs(try DescribeConfigsRequest.decode(&reader, version: version))
         case .alterConfigs: body = .alterConfigs(try AlterConfigsRequest.decode(&reader, version: version))
+        case .createPartitions: body = .createPartitions(try CreatePartitionsRequest.decode(&reader, version: version))
         }
         try reader.expectEnd("\(api) v\(version)")
         return KafkaRequest(header: header, api: api, body: body)

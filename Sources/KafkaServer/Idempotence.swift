@@ -44,11 +44,11 @@ final class ProducerIDs: Sendable {
     }
 }
 
-/// Kafka's producer state, per topic: for each idempotent producer its epoch
+/// Kafka's producer state, per partition: for each idempotent producer its epoch
 /// and its last 5 batches (sequences and offsets), so that a retried batch is
 /// answered with its original offsets and stored once, and a gap in the
 /// sequences is refused (KAFKA.md trap 12). Rebuilt from the tail of the log
-/// (about its last `rebuildBytes`) the first time a topic sees a producer.
+/// (about its last `rebuildBytes`) the first time a partition sees a producer.
 final class ProducerStates: Sendable {
     static let batchesKept = 5
     static let rebuildBytes: Int64 = 64 << 20
@@ -77,12 +77,12 @@ final class ProducerStates: Sendable {
         var description: String
     }
 
-    /// One topic's producers; `producers` is nil until rebuilt from the log.
+    /// One partition's producers; `producers` is nil until rebuilt from the log.
     final class Table: Sendable {
         let producers = Mutex<[Int64: Producer]?>(nil)
     }
 
-    private let tables = Mutex<[String: Table]>([:])
+    private let tables = Mutex<[TopicPartition: Table]>([:])
     private let logger: Logger
 
     init(logger: Logger) {
@@ -91,23 +91,23 @@ final class ProducerStates: Sendable {
 
     /// Forgets the producers of a deleted topic: a topic made again under the name starts anew.
     func forget(topic: String) {
-        tables.withLock { _ = $0.removeValue(forKey: topic) }
+        tables.withLock { tables in tables = tables.filter { $0.key.topic != topic } }
     }
 
-    /// Appends `batch` to `log` (topic `topic`) unless it repeats one of its
+    /// Appends `batch` to `log` (partition `partition`) unless it repeats one of its
     /// producer's last batches; checks its sequence against the producer's.
     /// - Throws: `Refusal` (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH),
     ///   or what `Log.appendRecordBatch` throws.
-    func append(_ batch: UnsafeRawBufferPointer, to log: Log, topic: String) throws -> Outcome {
+    func append(_ batch: UnsafeRawBufferPointer, to log: Log, of partition: TopicPartition) throws -> Outcome {
         guard let producer = BatchProducer(batch: batch) else { return .appended(try log.appendRecordBatch(batch)) }
         let table = tables.withLock { tables in
-            if let table = tables[topic] { return table }
+            if let table = tables[partition] { return table }
             let table = Table()
-            tables[topic] = table
+            tables[partition] = table
             return table
         }
         return try table.producers.withLock { producers in
-            var known = try producers ?? rebuild(from: log, topic: topic)
+            var known = try producers ?? rebuild(from: log, partition: partition)
             defer { producers = known }
             if let state = known[producer.producerID] {
                 if producer.epoch < state.epoch {
@@ -155,7 +155,7 @@ final class ProducerStates: Sendable {
     }
 
     /// The producers of the last `rebuildBytes` of the log (estimated from its segments' sizes).
-    private func rebuild(from log: Log, topic: String) throws -> [Int64: Producer] {
+    private func rebuild(from log: Log, partition: TopicPartition) throws -> [Int64: Producer] {
         var start = log.lowestOffset
         var covered: Int64 = 0
         for segment in try log.segments().reversed() where segment.recordCount > 0 {
@@ -184,7 +184,10 @@ final class ProducerStates: Sendable {
         }
         logger.info(
             "kafka.producer_state_rebuilt",
-            metadata: ["kafka.topic": "\(topic)", "kafka.producers": "\(known.count)", "kafka.batches_scanned": "\(batches)"])
+            metadata: [
+                "kafka.topic": "\(partition.topic)", "kafka.partition": "\(partition.partition)",
+                "kafka.producers": "\(known.count)", "kafka.batches_scanned": "\(batches)",
+            ])
         return known
     }
 }

@@ -16,7 +16,8 @@ public final class KafkaServer: Sendable {
     public init(configuration: KafkaServerConfiguration, logger: Logger = Logger(label: "logd.serve")) {
         self.configuration = configuration
         self.logger = logger
-        topics = TopicRegistry(directory: configuration.dataDirectory, logger: logger)
+        topics = TopicRegistry(
+            directory: configuration.dataDirectory, defaultPartitions: configuration.defaultPartitions, logger: logger)
     }
 
     /// Listens and serves until the task is cancelled, then stops accepting,

@@ -2,7 +2,7 @@ import SystemPackage
 
 /// What `logd serve` was asked for.
 public struct KafkaServerConfiguration: Sendable {
-    /// The data directory: each log in it is a topic with one partition, 0.
+    /// The data directory: each log in it is a topic (its partition 0; `TopicRegistry` has the layout).
     public var dataDirectory: FilePath
     public var host: String
     public var port: Int
@@ -14,6 +14,9 @@ public struct KafkaServerConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// A Metadata or Produce naming a missing topic creates its log (Kafka's auto.create.topics.enable).
     public var autoCreateTopics: Bool
+    /// The partitions of a topic auto-creation makes, and of a CreateTopics
+    /// asking for the default (-1) (Kafka's num.partitions).
+    public var defaultPartitions: Int32
     /// A new consumer group's first join phase waits this long for more members
     /// (Kafka's group.initial.rebalance.delay.ms).
     public var groupInitialRebalanceDelay: Duration
@@ -21,7 +24,7 @@ public struct KafkaServerConfiguration: Sendable {
     public init(
         dataDirectory: FilePath, host: String = "127.0.0.1", port: Int = 9092, advertisedHost: String? = nil,
         advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20, autoCreateTopics: Bool = false,
-        groupInitialRebalanceDelay: Duration = .seconds(3)
+        defaultPartitions: Int32 = 1, groupInitialRebalanceDelay: Duration = .seconds(3)
     ) {
         self.groupInitialRebalanceDelay = groupInitialRebalanceDelay
         self.dataDirectory = dataDirectory
@@ -31,7 +34,12 @@ public struct KafkaServerConfiguration: Sendable {
         self.advertisedPort = advertisedPort
         self.maxRequestBytes = maxRequestBytes
         self.autoCreateTopics = autoCreateTopics
+        self.defaultPartitions = defaultPartitions
     }
+
+    /// The most partitions a topic may have: each is a log of its own, with
+    /// its own files and write buffer.
+    public static let maxPartitions: Int32 = 256
 
     /// The only broker of this cluster.
     public static let nodeID: Int32 = 0

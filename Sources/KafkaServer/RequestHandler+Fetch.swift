@@ -38,12 +38,16 @@ extension RequestHandler {
             for partition in topic.partitions {
                 let opened: Log?
                 do {
-                    opened = partition.index == 0 ? try topics.log(topic.name) : nil
+                    opened = try topics.log(topic.name, partition: partition.index)
                 } catch {
                     // A log that cannot be opened (damage the open found): an error for this partition.
-                    logger.error("kafka.fetch_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
+                    logger.error(
+                        "kafka.fetch_failed",
+                        metadata: ["kafka.topic": "\(topic.name)", "kafka.partition": "\(partition.index)", "error": "\(error)"])
                     partitions.append(
-                        .init(index: 0, errorCode: .kafkaStorageError, highWatermark: -1, logStartOffset: -1, records: nil))
+                        .init(
+                            index: partition.index, errorCode: .kafkaStorageError, highWatermark: -1, logStartOffset: -1,
+                            records: nil))
                     continue
                 }
                 guard let log = opened else {
@@ -59,7 +63,8 @@ extension RequestHandler {
                 guard offset >= logStart, offset <= highWatermark else {
                     partitions.append(
                         .init(
-                            index: 0, errorCode: .offsetOutOfRange, highWatermark: highWatermark, logStartOffset: logStart,
+                            index: partition.index, errorCode: .offsetOutOfRange, highWatermark: highWatermark,
+                            logStartOffset: logStart,
                             records: nil))
                     continue
                 }
@@ -77,11 +82,15 @@ extension RequestHandler {
                         // its CRC-32C): an error for this partition, never data.
                         let outOfRange = error.code == .offsetOutOfRange
                         if !outOfRange {
-                            logger.error("kafka.fetch_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
+                            logger.error(
+                                "kafka.fetch_failed",
+                                metadata: [
+                                    "kafka.topic": "\(topic.name)", "kafka.partition": "\(partition.index)", "error": "\(error)",
+                                ])
                         }
                         partitions.append(
                             .init(
-                                index: 0, errorCode: outOfRange ? .offsetOutOfRange : .kafkaStorageError,
+                                index: partition.index, errorCode: outOfRange ? .offsetOutOfRange : .kafkaStorageError,
                                 highWatermark: highWatermark, logStartOffset: log.lowestOffset, records: nil))
                         continue
                     }
@@ -89,7 +98,9 @@ extension RequestHandler {
                 if records.readableBytes == 0 { waitOn.append(LogWaiter(log: log, offset: highWatermark)) }
                 total += records.readableBytes
                 partitions.append(
-                    .init(index: 0, errorCode: .none, highWatermark: highWatermark, logStartOffset: logStart, records: records))
+                    .init(
+                        index: partition.index, errorCode: .none, highWatermark: highWatermark, logStartOffset: logStart,
+                        records: records))
             }
             topicsOut.append(.init(name: topic.name, partitions: partitions))
         }
@@ -116,23 +127,24 @@ extension RequestHandler {
                 .init(
                     name: topic.name,
                     partitions: topic.partitions.map { partition in
-                        guard partition.index == 0, let log = try? topics.log(topic.name) else {
+                        guard let log = try? topics.log(topic.name, partition: partition.index) else {
                             return .init(index: partition.index, errorCode: .unknownTopicOrPartition)
                         }
+                        let index = partition.index
                         switch partition.timestamp {
                         case ListOffsetsRequest.earliestTimestamp:
-                            return .init(index: 0, errorCode: .none, offset: log.lowestOffset)
+                            return .init(index: index, errorCode: .none, offset: log.lowestOffset)
                         case ListOffsetsRequest.latestTimestamp:
-                            return .init(index: 0, errorCode: .none, offset: log.nextOffset)
+                            return .init(index: index, errorCode: .none, offset: log.nextOffset)
                         default:
                             do {
                                 guard let offset = try log.offset(atOrAfter: partition.timestamp) else {
-                                    return .init(index: 0, errorCode: .none)
+                                    return .init(index: index, errorCode: .none)
                                 }
                                 let timestamp = (try? log.read(at: offset).timestamp) ?? -1
-                                return .init(index: 0, errorCode: .none, timestamp: timestamp, offset: offset)
+                                return .init(index: index, errorCode: .none, timestamp: timestamp, offset: offset)
                             } catch {
-                                return .init(index: 0, errorCode: .kafkaStorageError)
+                                return .init(index: index, errorCode: .kafkaStorageError)
                             }
                         }
                     })

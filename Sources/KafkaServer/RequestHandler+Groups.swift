@@ -32,7 +32,7 @@ extension RequestHandler {
         let metadata = Array((partition.metadata ?? "").utf8)
         guard metadata.count <= Log.maxCommitMetadataBytes else { return .offsetMetadataTooLarge }
         do {
-            guard partition.index == 0, let log = try topics.log(topic) else { return .unknownTopicOrPartition }
+            guard let log = try topics.log(topic, partition: partition.index) else { return .unknownTopicOrPartition }
             try log.commitOffset(partition.committedOffset, metadata: metadata, group: group)
             return .none
         } catch let error as LogStoreError {
@@ -58,8 +58,10 @@ extension RequestHandler {
         let asked =
             request.topics
             ?? topics.names().compactMap { name in
-                (try? topics.log(name)?.committedOffset(group: request.groupID)) != nil
-                    ? KafkaTopic(name: name, partitions: [0]) : nil
+                let committed = (0..<topics.partitionCount(name)).filter { index in
+                    (try? topics.log(name, partition: index)?.committedOffset(group: request.groupID)) != nil
+                }
+                return committed.isEmpty ? nil : KafkaTopic(name: name, partitions: committed)
             }
         return OffsetFetchResponse(
             topics: asked.map { topic in
@@ -73,7 +75,7 @@ extension RequestHandler {
 
     private func committed(_ index: Int32, topic: String, group: String) -> OffsetFetchResponse.Partition {
         do {
-            guard index == 0, let log = try topics.log(topic) else {
+            guard let log = try topics.log(topic, partition: index) else {
                 return .init(index: index, committedOffset: -1, metadata: "", errorCode: .unknownTopicOrPartition)
             }
             // Nothing committed: -1 and no error (KAFKA.md trap 10).
@@ -119,8 +121,14 @@ extension RequestHandler {
         return DescribeGroupsResponse(groups: described)
     }
 
-    /// The groups with a committed offset on any topic.
+    /// The groups with a committed offset on any partition.
     private func committedGroups() -> [String] {
-        Set(topics.names().flatMap { name in ((try? topics.log(name)?.groups()) ?? []).map(\.group) }).sorted()
+        var groups: Set<String> = []
+        for name in topics.names() {
+            for index in 0..<topics.partitionCount(name) {
+                groups.formUnion(((try? topics.log(name, partition: index)?.groups()) ?? []).map(\.group))
+            }
+        }
+        return groups.sorted()
     }
 }

@@ -2,10 +2,10 @@ import KafkaProtocol
 import LogStore
 
 extension RequestHandler {
-    /// Creates each topic as a log of the data directory, with the topic's
-    /// configs as the log's settings (`logd config`). One partition, one
-    /// replica: other counts are refused with a message saying so
-    /// (docs/KAFKA.md).
+    /// Creates each topic: its partitions as logs of the data directory
+    /// (`TopicRegistry`), its configs as their settings (`logd config`). One
+    /// replica on this node: other placements are refused with a message
+    /// saying so (docs/KAFKA.md).
     func createTopics(_ request: CreateTopicsRequest) -> CreateTopicsResponse {
         var named: Set<String> = []
         return CreateTopicsResponse(
@@ -20,7 +20,11 @@ extension RequestHandler {
                 guard !topics.exists(topic.name) else {
                     return failed(.topicAlreadyExists, "topic \(topic.name) already exists")
                 }
-                if let refusal = Self.placementRefusal(topic) { return failed(refusal.0, refusal.1) }
+                let partitions: Int32
+                switch placement(topic) {
+                case .success(let count): partitions = count
+                case .failure(let refusal): return failed(refusal.code, refusal.message)
+                }
                 let config: LogConfig
                 do {
                     config = try Self.logConfig(topic.configs)
@@ -31,18 +35,60 @@ extension RequestHandler {
                 }
                 if request.validateOnly { return CreateTopicsResponse.Topic(name: topic.name) }
                 do {
-                    // The settings first: the log opens with them. A directory without segments is no
-                    // topic yet (TopicRegistry.names), so a crash in between leaves nothing to clean up.
-                    let path = topics.directory.appending(topic.name)
-                    try Log.createDirectory(path)
-                    if config != LogConfig() { try config.save(logDirectory: path) }
-                    _ = try topics.log(topic.name, create: true)
+                    try topics.create(topic.name, partitions: partitions, config: config)
+                } catch let refusal as TopicRegistry.Refusal {
+                    return failed(refusal.code, refusal.message)
                 } catch {
                     logger.error("kafka.create_topic_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
-                    return failed(.unknownServerError, "creating the log of topic \(topic.name) failed: \(error)")
+                    return failed(.unknownServerError, "creating the logs of topic \(topic.name) failed: \(error)")
                 }
-                logger.info("kafka.topic_created", metadata: ["kafka.topic": "\(topic.name)"])
+                logger.info(
+                    "kafka.topic_created", metadata: ["kafka.topic": "\(topic.name)", "kafka.partitions": "\(partitions)"])
                 return CreateTopicsResponse.Topic(name: topic.name)
+            })
+    }
+
+    /// Adds partitions to each topic (they can only grow), each with the
+    /// topic's settings.
+    func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+        var named: Set<String> = []
+        let node = KafkaServerConfiguration.nodeID
+        return CreatePartitionsResponse(
+            topics: request.topics.map { topic in
+                func failed(_ code: ErrorCode, _ message: String) -> CreatePartitionsResponse.Topic {
+                    .init(name: topic.name, errorCode: code, errorMessage: message)
+                }
+                guard named.insert(topic.name).inserted else {
+                    return failed(.invalidRequest, "topic \(topic.name) is named more than once in the request")
+                }
+                let current = topics.partitionCount(topic.name)
+                guard current > 0 else { return failed(.unknownTopicOrPartition, "no topic \(topic.name)") }
+                if let assignments = topic.assignments {
+                    guard assignments.count == Int(topic.count) - Int(current), assignments.allSatisfy({ $0 == [node] }) else {
+                        return failed(
+                            .invalidReplicaAssignment,
+                            "logd is a single server: each new partition is assigned to this node (\(node)) alone")
+                    }
+                }
+                guard topic.count > current else {
+                    return failed(
+                        .invalidPartitions,
+                        "topic \(topic.name) has \(current) partitions; it can only grow, not to \(topic.count)")
+                }
+                if let problem = TopicRegistry.partitionCountProblem(topic.count) { return failed(.invalidPartitions, problem) }
+                if request.validateOnly { return .init(name: topic.name) }
+                do {
+                    try topics.addPartitions(topic.name, upTo: topic.count)
+                } catch let refusal as TopicRegistry.Refusal {
+                    return failed(refusal.code, refusal.message)
+                } catch {
+                    logger.error(
+                        "kafka.create_partitions_failed", metadata: ["kafka.topic": "\(topic.name)", "error": "\(error)"])
+                    return failed(.unknownServerError, "adding partitions to topic \(topic.name) failed: \(error)")
+                }
+                logger.info(
+                    "kafka.partitions_created", metadata: ["kafka.topic": "\(topic.name)", "kafka.partitions": "\(topic.count)"])
+                return .init(name: topic.name)
             })
     }
 
@@ -84,7 +130,7 @@ extension RequestHandler {
                     else { return failed(.unknownTopicOrPartition, "no topic \(resource.name)") }
                     let config: LogConfig
                     do {
-                        config = try LogConfig.load(logDirectory: topics.directory.appending(resource.name))
+                        config = try LogConfig.load(logDirectory: topics.path(resource.name))
                     } catch {
                         return failed(.unknownServerError, "reading the settings of \(resource.name) failed: \(error)")
                     }
@@ -105,8 +151,8 @@ extension RequestHandler {
     }
 
     /// Replaces a topic's configs as Kafka's AlterConfigs does: the keys given,
-    /// every other one back to its default. Saved in the log's `config`; the
-    /// server's open log takes them when it is next opened (a restart), as
+    /// every other one back to its default. Saved in the `config` of each partition's log; the
+    /// server's open logs take them when it is next opened (a restart), as
     /// with `logd config`.
     func alterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
         AlterConfigsResponse(
@@ -129,7 +175,7 @@ extension RequestHandler {
                 }
                 if request.validateOnly { return .init(type: resource.type, name: resource.name) }
                 do {
-                    try config.save(logDirectory: topics.directory.appending(resource.name))
+                    try topics.saveConfig(config, of: resource.name)
                 } catch {
                     logger.error(
                         "kafka.alter_configs_failed", metadata: ["kafka.topic": "\(resource.name)", "error": "\(error)"])
@@ -140,34 +186,35 @@ extension RequestHandler {
             })
     }
 
-    /// Why a topic's partitions or replicas cannot be served, nil when they can:
-    /// partition 0 on this node, as `-1` (the default, v4+), 1, or a manual
-    /// assignment of exactly that.
-    private static func placementRefusal(_ topic: CreateTopicsRequest.Topic) -> (ErrorCode, String)? {
+    /// How many partitions a new topic gets, or why its placement cannot be
+    /// served: partitions on this node alone, one replica each, as `-1` (the
+    /// server's default count and one replica, v4+), counts, or a manual
+    /// assignment of partitions 0..<n to this node.
+    private func placement(_ topic: CreateTopicsRequest.Topic) -> Result<Int32, TopicRegistry.Refusal> {
         let node = KafkaServerConfiguration.nodeID
         if !topic.assignments.isEmpty {
-            guard topic.assignments.count == 1, topic.assignments[0].partition == 0, topic.assignments[0].brokers == [node]
+            let partitions = Set(topic.assignments.map(\.partition))
+            guard partitions == Set(0..<Int32(topic.assignments.count)), topic.assignments.allSatisfy({ $0.brokers == [node] })
             else {
-                return (
-                    .invalidReplicaAssignment,
-                    "logd serves one partition per topic, partition 0, on this node (\(node)) alone; the assignment asks otherwise"
-                )
+                return .failure(
+                    .init(
+                        .invalidReplicaAssignment,
+                        "logd is a single server: an assignment names partitions 0..<n, each on this node (\(node)) alone"))
             }
-            return nil
+            if let problem = TopicRegistry.partitionCountProblem(Int32(topic.assignments.count)) {
+                return .failure(.init(.invalidPartitions, problem))
+            }
+            return .success(Int32(topic.assignments.count))
         }
-        guard topic.partitionCount == -1 || topic.partitionCount == 1 else {
-            return (
-                .invalidPartitions,
-                "logd serves one partition per topic (partition 0); \(topic.partitionCount) partitions were asked for"
-            )
-        }
+        let count = topic.partitionCount == -1 ? topics.defaultPartitions : topic.partitionCount
+        if let problem = TopicRegistry.partitionCountProblem(count) { return .failure(.init(.invalidPartitions, problem)) }
         guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
-            return (
-                .invalidReplicationFactor,
-                "logd is a single server: replication factor 1; \(topic.replicationFactor) was asked for"
-            )
+            return .failure(
+                .init(
+                    .invalidReplicationFactor,
+                    "logd is a single server: replication factor 1; \(topic.replicationFactor) was asked for"))
         }
-        return nil
+        return .success(count)
     }
 
     /// A topic's configs as a log's settings. A null value keeps the default;

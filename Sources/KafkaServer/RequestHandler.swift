@@ -85,6 +85,9 @@ struct RequestHandler: Sendable {
         case .alterConfigs(let alter):
             let response = try await NIOThreadPool.singleton.runIfActive { self.alterConfigs(alter) }
             return frame { response.encode(into: &$0, version: version) }
+        case .createPartitions(let createPartitions):
+            let response = try await NIOThreadPool.singleton.runIfActive { self.createPartitions(createPartitions) }
+            return frame { response.encode(into: &$0, version: version) }
         case .initProducerId(let initProducerId):
             let response = self.initProducerId(initProducerId)
             return frame { response.encode(into: &$0, version: version) }
@@ -109,22 +112,18 @@ struct RequestHandler: Sendable {
         if autoCreateTopics, request.allowAutoTopicCreation, let asked = request.topics {
             for name in asked where (try? topics.log(name, create: true)) == nil { invalid.insert(name) }
         }
-        let all = topics.names()
-        let names = request.topics ?? all
-        let existing = Set(all)
+        let node = KafkaServerConfiguration.nodeID
         return MetadataResponse(
-            brokers: [.init(nodeID: KafkaServerConfiguration.nodeID, host: advertisedHost, port: advertisedPort)],
-            clusterID: clusterID, controllerID: KafkaServerConfiguration.nodeID,
-            topics: names.map { name in
-                guard existing.contains(name) else {
+            brokers: [.init(nodeID: node, host: advertisedHost, port: advertisedPort)],
+            clusterID: clusterID, controllerID: node,
+            topics: (request.topics ?? topics.names()).map { name in
+                let count = topics.partitionCount(name)
+                guard count > 0 else {
                     return .init(
                         errorCode: invalid.contains(name) ? .invalidTopic : .unknownTopicOrPartition, name: name, partitions: [])
                 }
                 return .init(
-                    name: name,
-                    partitions: [
-                        .init(index: 0, leaderID: KafkaServerConfiguration.nodeID, replicas: [KafkaServerConfiguration.nodeID])
-                    ])
+                    name: name, partitions: (0..<count).map { .init(index: $0, leaderID: node, replicas: [node]) })
             })
     }
 
@@ -168,14 +167,17 @@ struct RequestHandler: Sendable {
             ProduceResponse.PartitionResponse(index: partition.index, errorCode: code, errorMessage: message)
         }
         do {
-            guard partition.index == 0, let log = try topics.log(topic, create: autoCreateTopics) else {
+            guard let log = try topics.log(topic, partition: partition.index, create: autoCreateTopics) else {
                 return failed(.unknownTopicOrPartition, "no topic \(topic) partition \(partition.index)")
             }
             guard var records = partition.records, records.readableBytes > 0 else {
                 return failed(.corruptMessage, "no records")
             }
             let outcome = try records.readWithUnsafeReadableBytes { bytes in
-                (bytes.count, try producerStates.append(bytes, to: log, topic: topic))
+                (
+                    bytes.count,
+                    try producerStates.append(bytes, to: log, of: TopicPartition(topic: topic, partition: partition.index))
+                )
             }
             let offsets: Range<Int64>
             switch outcome {
@@ -188,15 +190,15 @@ struct RequestHandler: Sendable {
             }
             return .init(
                 index: partition.index, errorCode: .none, baseOffset: offsets.lowerBound, logStartOffset: log.lowestOffset)
-        } catch let invalid as TopicRegistry.InvalidTopicName {
-            return failed(.invalidTopic, invalid.message)
+        } catch let refusal as TopicRegistry.Refusal {
+            return failed(refusal.code, refusal.message)
         } catch let refusal as ProducerStates.Refusal {
             return failed(refusal.code, refusal.description)
         } catch let error as LogStoreError {
             switch error.code {
             case .invalidArgument: return failed(.corruptMessage, error.message)
             case .unsupportedCompression: return failed(.unsupportedCompressionType, error.message)
-            case .unavailable where (try? topics.log(topic))?.isReadOnly == true:
+            case .unavailable where (try? topics.log(topic, partition: partition.index))?.isReadOnly == true:
                 return failed(.kafkaStorageError, "topic \(topic) is written by another process (read-only here)")
             default:
                 logger.error("kafka.produce_failed", metadata: ["kafka.topic": "\(topic)", "error": "\(error)"])

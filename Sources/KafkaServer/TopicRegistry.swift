@@ -5,25 +5,56 @@ import Logging
 import Synchronization
 import SystemPackage
 
+/// One partition of a topic.
+struct TopicPartition: Hashable, Sendable {
+    var topic: String
+    var partition: Int32
+}
+
 /// The logs of the data directory as topics, opened on first use and kept
 /// open. A log another process writes (an ingester) is opened read-only and
 /// followed live.
+///
+/// Where a topic's partitions live (the one home of the layout): partition 0
+/// is the log named after the topic, so that every log of the data directory
+/// is a topic; partition k > 0 is the log `partitions/<k>` inside it, so that
+/// a topic is one directory, deleted at once. A topic has the partitions
+/// 0..<n whose logs exist; it exists once partition 0 has a segment, which is
+/// made last.
 final class TopicRegistry: Sendable {
+    static let maxPartitions = KafkaServerConfiguration.maxPartitions
+    /// The folder, inside partition 0's log, of the topic's other partitions.
+    static let partitionsFolder = "partitions"
+
     let directory: FilePath
+    /// The partitions of a topic that auto-creation makes (Kafka's `num.partitions`).
+    let defaultPartitions: Int32
     private let state = Mutex(State())
     private let opening = Mutex(())
     private let logger: Logger
 
     private struct State {
-        var logs: [String: Log] = [:]
+        var logs: [TopicPartition: Log] = [:]
         /// Topics being deleted: not opened again meanwhile (a request that
         /// opened one would take the lock the deletion needs).
         var deleting: Set<String> = []
     }
 
-    init(directory: FilePath, logger: Logger) {
+    init(directory: FilePath, defaultPartitions: Int32 = 1, logger: Logger) {
         self.directory = directory
+        self.defaultPartitions = defaultPartitions
         self.logger = logger
+    }
+
+    /// The log directory of a topic's partition.
+    func path(_ topic: String, partition: Int32 = 0) -> FilePath {
+        let base = directory.appending(topic)
+        return partition == 0 ? base : base.appending(Self.partitionsFolder).appending(String(partition))
+    }
+
+    private static func holdsLog(_ path: FilePath) -> Bool {
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: path.string)) ?? []
+        return contents.contains { $0.hasSuffix(".store") }
     }
 
     /// Every log in the data directory now (logs created meanwhile appear without a restart).
@@ -31,53 +62,142 @@ final class TopicRegistry: Sendable {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.string)) ?? []
         return entries.filter { name in
             guard !name.hasPrefix("."), (try? LogNames.validate(name, what: "topic")) != nil else { return false }
-            let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory.appending(name).string)) ?? []
-            return contents.contains { $0.hasSuffix(".store") }
+            return Self.holdsLog(directory.appending(name))
         }.sorted()
     }
 
     /// Whether the data directory holds a log of that name now.
     func exists(_ name: String) -> Bool { names().contains(name) }
 
-    /// The open log of topic `name`; nil when there is no such log (and `create` is false).
-    /// - Throws: `LogStoreError` (`.invalidArgument` for a name that cannot be a log's) when creating.
-    func log(_ name: String, create: Bool = false) throws -> Log? {
-        if let log = state.withLock({ $0.logs[name] }) { return log }
+    /// How many partitions topic `name` has now; 0 when there is no such topic.
+    func partitionCount(_ name: String) -> Int32 {
+        guard exists(name) else { return 0 }
+        var count: Int32 = 1
+        while count < Self.maxPartitions, Self.holdsLog(path(name, partition: count)) { count += 1 }
+        return count
+    }
+
+    /// The open log of a topic's partition; nil when there is no such topic
+    /// or partition. With `create`, a missing topic is made with
+    /// `defaultPartitions` partitions (auto-creation).
+    /// - Throws: `Refusal` (INVALID_TOPIC_EXCEPTION) for a name no topic can be
+    ///   created under; `LogStoreError` when a log cannot be opened.
+    func log(_ name: String, partition: Int32 = 0, create: Bool = false) throws -> Log? {
+        let key = TopicPartition(topic: name, partition: partition)
+        if let log = state.withLock({ $0.logs[key] }) { return log }
+        guard partition >= 0, partition < Self.maxPartitions else { return nil }
         // One open at a time: two at once would take the log's lock from each other, and the loser
         // would serve it read-only as if another process wrote it.
         return try opening.withLock { _ -> Log? in
-            let known = state.withLock { state in (state.logs[name], state.deleting.contains(name)) }
+            let known = state.withLock { state in (state.logs[key], state.deleting.contains(name)) }
             if let log = known.0 { return log }
             if known.1 { return nil }
-            if create {
-                if let problem = Self.creationProblem(name) { throw InvalidTopicName(message: problem) }
-                try Log.createDirectory(directory)
-            } else {
-                guard exists(name) else { return nil }
+            if create, !exists(name) {
+                try createLocked(name, partitions: defaultPartitions, config: LogConfig())
+                return state.withLock { $0.logs[key] }
             }
-            let path = directory.appending(name)
-            let opened: Log
-            do {
-                let options = try LogConfig.load(logDirectory: path).applied(to: LogOptions(syncPolicy: .never))
-                opened = try Log.open(directory: path, options: options, logger: logger)
-            } catch let error as LogStoreError where error.code == .unavailable {
-                // Another process writes it: serve it read-only.
-                opened = try Log.openForReading(directory: path, logger: logger)
-            }
-            let registered = state.withLock { state -> Log? in
-                if state.deleting.contains(name) { return nil }
-                state.logs[name] = opened
-                return opened
-            }
-            if registered == nil { try? opened.close() }
-            return registered
+            guard partition < partitionCount(name) else { return nil }
+            return try register(key, try open(path(name, partition: partition)))
         }
     }
 
-    /// A name no topic can be created under.
-    struct InvalidTopicName: Error, CustomStringConvertible {
+    /// Opens the log at `path`, read-only when another process writes it.
+    private func open(_ path: FilePath) throws -> Log {
+        do {
+            let options = try LogConfig.load(logDirectory: path).applied(to: LogOptions(syncPolicy: .never))
+            return try Log.open(directory: path, options: options, logger: logger)
+        } catch let error as LogStoreError where error.code == .unavailable {
+            // Another process writes it: serve it read-only.
+            return try Log.openForReading(directory: path, logger: logger)
+        }
+    }
+
+    /// Keeps `log` as the open log of `key`; nil (and the log closed) when its topic is being deleted.
+    private func register(_ key: TopicPartition, _ log: Log) throws -> Log? {
+        let registered = state.withLock { state -> Log? in
+            if state.deleting.contains(key.topic) { return nil }
+            state.logs[key] = log
+            return log
+        }
+        if registered == nil { try? log.close() }
+        return registered
+    }
+
+    /// Creates topic `name` with `partitions` partitions, each a log with the
+    /// settings `config`: partitions 1..<n first, partition 0 last, so that a
+    /// crash leaves no topic, or all of it. Leftovers of such a crash (a
+    /// directory without segments) are removed first.
+    /// - Throws: `Refusal` (INVALID_TOPIC_EXCEPTION, TOPIC_ALREADY_EXISTS,
+    ///   INVALID_PARTITIONS); `LogStoreError` when a log cannot be made.
+    func create(_ name: String, partitions: Int32, config: LogConfig) throws {
+        try opening.withLock { _ in
+            guard !state.withLock({ $0.deleting.contains(name) }), !exists(name) else {
+                throw Refusal(.topicAlreadyExists, "topic \(name) already exists")
+            }
+            try createLocked(name, partitions: partitions, config: config)
+        }
+    }
+
+    private func createLocked(_ name: String, partitions: Int32, config: LogConfig) throws {
+        if let problem = Self.creationProblem(name) { throw Refusal(.invalidTopic, problem) }
+        if let problem = Self.partitionCountProblem(partitions) { throw Refusal(.invalidPartitions, problem) }
+        // What a crash while creating the topic before left: logs no topic ever served.
+        let leftovers = path(name).appending(Self.partitionsFolder)
+        if FileManager.default.fileExists(atPath: leftovers.string) {
+            try FileManager.default.removeItem(atPath: leftovers.string)
+        }
+        for partition in (1..<partitions).map({ $0 }) + [0] {
+            let path = self.path(name, partition: partition)
+            try Log.createDirectory(path)
+            if config != LogConfig() { try config.save(logDirectory: path) }
+            _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
+        }
+    }
+
+    /// Adds partitions to topic `name` up to `count`, each with partition 0's
+    /// settings. A crash in between leaves some of them added.
+    /// - Throws: `Refusal` (UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS for a
+    ///   count not above the current one or above `maxPartitions`); `LogStoreError`.
+    func addPartitions(_ name: String, upTo count: Int32) throws {
+        try opening.withLock { _ in
+            let current = state.withLock { $0.deleting.contains(name) } ? 0 : partitionCount(name)
+            guard current > 0 else { throw Refusal(.unknownTopicOrPartition, "no topic \(name)") }
+            guard count > current else {
+                throw Refusal(.invalidPartitions, "topic \(name) has \(current) partitions; it can only grow, not to \(count)")
+            }
+            if let problem = Self.partitionCountProblem(count) { throw Refusal(.invalidPartitions, problem) }
+            let config = try LogConfig.load(logDirectory: path(name))
+            for partition in current..<count {
+                let path = self.path(name, partition: partition)
+                try Log.createDirectory(path)
+                if config != LogConfig() { try config.save(logDirectory: path) }
+                _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
+            }
+        }
+    }
+
+    /// Saves `config` as the settings of every partition of topic `name`.
+    func saveConfig(_ config: LogConfig, of name: String) throws {
+        for partition in 0..<partitionCount(name) { try config.save(logDirectory: path(name, partition: partition)) }
+    }
+
+    /// Why a topic cannot be made or changed as asked, as the Kafka error a client gets.
+    struct Refusal: Error, CustomStringConvertible {
+        var code: ErrorCode
         var message: String
+        init(_ code: ErrorCode, _ message: String) {
+            self.code = code
+            self.message = message
+        }
         var description: String { message }
+    }
+
+    /// Why a topic cannot have `count` partitions, nil when it can.
+    static func partitionCountProblem(_ count: Int32) -> String? {
+        guard count >= 1, count <= maxPartitions else {
+            return "a topic has 1 to \(maxPartitions) partitions here, \(count) were asked for"
+        }
+        return nil
     }
 
     /// Why a topic named `name` cannot be created, nil when it can: Kafka's
@@ -96,23 +216,25 @@ final class TopicRegistry: Sendable {
         return nil
     }
 
-    /// Closes the log of topic `name` and deletes it (`Log.delete`: crash-safely, through a hidden
-    /// name). Requests meanwhile find no such topic; a log another process has open stays.
+    /// Closes the logs of topic `name` and deletes it (`Log.delete`: crash-safely, through a hidden
+    /// name, every partition at once). Requests meanwhile find no such topic; a log another process
+    /// has open stays.
     /// - Throws: `LogStoreError` (`.unavailable` when another process has the log open).
     func delete(_ name: String) throws {
         // Under the opening lock: an open in progress ends first, and none starts until `deleting` says so.
         let open = opening.withLock { _ in
             state.withLock { state in
                 state.deleting.insert(name)
-                return state.logs.removeValue(forKey: name)
+                let keys = state.logs.keys.filter { $0.topic == name }
+                return keys.compactMap { state.logs.removeValue(forKey: $0) }
             }
         }
         defer { state.withLock { _ = $0.deleting.remove(name) } }
-        if let open {
-            if !open.isReadOnly { try? open.sync() }
-            try open.close()
+        for log in open {
+            if !log.isReadOnly { try? log.sync() }
+            try log.close()
         }
-        try Log.delete(directory: directory.appending(name))
+        try Log.delete(directory: path(name))
     }
 
     /// Syncs and closes every open log.

@@ -6,13 +6,15 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the logs of the data directory over the Kafka protocol (each log is a topic with one partition).",
+        abstract: "Serve the logs of the data directory over the Kafka protocol (each log is a topic).",
         discussion: """
             Kafka clients (kcat, librdkafka, kafka-python, aiokafka, ...) produce to and fetch from the logs: \
             Metadata, Produce (acks 0, 1 and all; idempotent producers), Fetch with long polling, ListOffsets, \
             consumer groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and offset commits, which go to the same \
-            files as `logd read --group`, and the admin APIs CreateTopics, DeleteTopics, DescribeConfigs and AlterConfigs \
-            (one partition, one replica; topic configs are the log's settings) (docs/KAFKA.md). Transactions are not served. Logs created while it runs \
+            files as `logd read --group`, and the admin APIs CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs and \
+            AlterConfigs (one replica; topic configs are the log's settings) (docs/KAFKA.md). Transactions are not served. \
+            A log of the data directory is partition 0 of its topic; a topic's other partitions are the logs \
+            `<topic>/partitions/<n>` inside it (`logd read --dir DIR/<topic>/partitions <n>` reads one). Logs created while it runs \
             appear without a restart; a log another process writes (an ingester) is served read-only and live. \
             SIGINT or SIGTERM stops it cleanly.
             """)
@@ -31,6 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "A Metadata or Produce naming a missing topic creates its log (Kafka's auto.create.topics.enable).")
     var autoCreateTopics = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The partitions of a topic that auto-creation makes, or a CreateTopics asking for the server's default (Kafka's num.partitions).",
+            valueName: "count"))
+    var defaultPartitions: Int32 = 1
+
     @Option(help: ArgumentHelp("Requests larger than this close the connection.", valueName: "bytes"))
     var maxRequestBytes = 100 << 20
 
@@ -43,6 +51,10 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try Self.hostAndPort(listen, what: "--listen")
         if let advertisedListener { _ = try Self.hostAndPort(advertisedListener, what: "--advertised-listener") }
+        guard (1...KafkaServerConfiguration.maxPartitions).contains(defaultPartitions) else {
+            throw ValidationError(
+                "--default-partitions must be between 1 and \(KafkaServerConfiguration.maxPartitions), got \(defaultPartitions)")
+        }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
         guard (0...300_000).contains(groupInitialRebalanceDelayMs) else {
             throw ValidationError("--group-initial-rebalance-delay-ms must be between 0 and 300000")
@@ -63,7 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: KafkaServerConfiguration(
                 dataDirectory: data.path, host: host, port: port, advertisedHost: advertised?.0, advertisedPort: advertised?.1,
                 maxRequestBytes: maxRequestBytes, autoCreateTopics: autoCreateTopics,
-                groupInitialRebalanceDelay: .milliseconds(groupInitialRebalanceDelayMs)))
+                defaultPartitions: defaultPartitions, groupInitialRebalanceDelay: .milliseconds(groupInitialRebalanceDelayMs)))
         let serving = Task {
             try await server.run { bound in FileHandleError.note("serving \(data.path.string) on \(host):\(bound)") }
         }

@@ -19,6 +19,8 @@ scripts/lib/kafka-clients.sh installs them into a venv and exports LOGD_KAFKA_PY
     commit         --topic T --group G --offset N [--metadata S]   simple (generation -1) commit: {"committed": N}
     create-topic   --topic T [--partitions N] [--replication R] [--config K=V]... [--validate-only]
                    CreateTopics through the client's admin API: {"topic": T, "error_code": N, "message": str|null}
+    create-partitions --topic T --count N         CreatePartitions (the topic grows to N partitions):
+                                                  {"topic": T, "error_code": N, "message": str|null}
     delete-topic   --topic T                      DeleteTopics through the admin API: {"topic": T, "error_code": N}
     describe-configs --topic T                    DescribeConfigs (confluent-kafka only): {"error_code": N, "message": str|null,
                                                   "configs": {key: value}, "defaults": [keys left at their default]}
@@ -361,6 +363,15 @@ class KafkaPythonClient:
         (found,) = result["topics"]
         return found["error_code"], found.get("error_message")
 
+    def create_partitions(self, topic, count):
+        admin = self.kafka.KafkaAdminClient(**self.common)
+        try:
+            result = admin.create_partitions({topic: count}, timeout_ms=self.progress.remaining_ms(), raise_errors=False)
+        finally:
+            admin.close()
+        (found,) = result.results
+        return found.error_code, found.error_message
+
     def delete_topic(self, topic):
         admin = self.kafka.KafkaAdminClient(**self.common)
         try:
@@ -566,6 +577,17 @@ class ConfluentKafkaClient:
         futures = admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=replication, config=configs)],
             validate_only=validate_only, request_timeout=self.progress.remaining())
+        try:
+            futures[topic].result(timeout=self.progress.remaining())
+        except self.ck.KafkaException as error:
+            return error.args[0].code(), error.args[0].str()
+        return 0, None
+
+    def create_partitions(self, topic, count):
+        from confluent_kafka.admin import AdminClient, NewPartitions
+
+        admin = AdminClient(self.common)
+        futures = admin.create_partitions([NewPartitions(topic, count)], request_timeout=self.progress.remaining())
         try:
             futures[topic].result(timeout=self.progress.remaining())
         except self.ck.KafkaException as error:
@@ -790,6 +812,20 @@ class AiokafkaClient:
         (found,) = response.topic_errors
         return found[1], (found[2] if len(found) > 2 else None)
 
+    async def create_partitions(self, topic, count):
+        from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
+        from aiokafka.errors import KafkaError
+
+        admin = AIOKafkaAdminClient(**self.common)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic: NewPartitions(count)}, timeout_ms=self.progress.remaining_ms())
+        except KafkaError as error:  # aiokafka raises the error of the first topic that has one
+            return error.errno, str(error)
+        finally:
+            await admin.close()
+        return 0, None
+
     async def delete_topic(self, topic):
         from aiokafka.admin import AIOKafkaAdminClient
 
@@ -859,6 +895,10 @@ def run_action(client, call, args, progress):
         configs = dict(pair.split("=", 1) for pair in args.config)
         code, message = call(client.create_topic, args.topic, args.partitions, args.replication, configs,
                              args.validate_only)
+        emit({"topic": args.topic, "error_code": code, "message": message})
+    elif action == "create-partitions":
+        progress.doing = "adding partitions (CreatePartitions)"
+        code, message = call(client.create_partitions, args.topic, args.count)
         emit({"topic": args.topic, "error_code": code, "message": message})
     elif action in ("describe-configs", "alter-configs"):
         if not hasattr(client, "describe_configs"):
@@ -957,6 +997,7 @@ def parse_args(argv):
     create.add_argument("--replication", type=int, default=1)
     create.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     create.add_argument("--validate-only", action="store_true")
+    action("create-partitions").add_argument("--count", type=int, required=True)
     action("delete-topic")
     action("describe-configs")
     action("alter-configs").add_argument("--config", action="append", default=[], metavar="KEY=VALUE")

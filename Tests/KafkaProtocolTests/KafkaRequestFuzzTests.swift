@@ -51,6 +51,12 @@ struct KafkaRequestFuzzTests {
                 ]).encode(into: &buffer, version: 4)
             },
             frame(.deleteTopics, version: 3) { DeleteTopicsRequest(topics: ["t", "u"]).encode(into: &$0, version: 3) },
+            frame(.createPartitions, version: 1) {
+                CreatePartitionsRequest(topics: [
+                    .init(name: "t", count: 3, assignments: [[0], [0]]), .init(name: "u", count: 2),
+                ])
+                .encode(into: &$0, version: 1)
+            },
         ]
     }
 

@@ -40,6 +40,7 @@ struct KafkaRequestTests {
             .produce: 9, .fetch: 12, .listOffsets: 6, .metadata: 9, .offsetCommit: 8, .offsetFetch: 6, .findCoordinator: 3,
             .joinGroup: 6, .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .apiVersions: 3,
             .initProducerId: 2, .createTopics: 5, .deleteTopics: 4, .describeConfigs: 4, .alterConfigs: 2,
+            .createPartitions: 2,
         ]
         for api in APIKey.allCases {
             #expect(api.supportedVersions.upperBound < flexibleFrom[api, default: 0], "\(api)")
@@ -135,6 +136,41 @@ struct KafkaRequestTests {
         expected.writeInteger(Int16(37))
         expected.writeInteger(Int16(3))
         expected.writeString("one")
+        #expect(response == expected)
+    }
+
+    @Test(
+        "CreatePartitions requests round-trip at every advertised version, a null assignment too; the response has throttle time, then name, code, message per topic"
+    )
+    func createPartitionsRoundTrip() throws {
+        let request = CreatePartitionsRequest(
+            topics: [.init(name: "a", count: 4), .init(name: "b", count: 3, assignments: [[0], [0, 1]])],
+            timeoutMilliseconds: 1234, validateOnly: true)
+        for version in APIKey.createPartitions.supportedVersions {
+            let decoded = try KafkaRequest.decode(
+                frame: frame(.createPartitions, version: version) { request.encode(into: &$0, version: version) })
+            guard case .createPartitions(let body) = decoded.body else {
+                throw KafkaDecodingError(.invalid, "not createPartitions")
+            }
+            #expect(body == request)
+        }
+        var response = ByteBuffer()
+        CreatePartitionsResponse(topics: [
+            .init(name: "a", errorCode: .invalidPartitions, errorMessage: "one"), .init(name: "b"),
+        ])
+        .encode(into: &response, version: 1)
+        var expected = ByteBuffer()
+        expected.writeInteger(Int32(0))
+        expected.writeInteger(Int32(2))
+        expected.writeInteger(Int16(1))
+        expected.writeString("a")
+        expected.writeInteger(Int16(37))
+        expected.writeInteger(Int16(3))
+        expected.writeString("one")
+        expected.writeInteger(Int16(1))
+        expected.writeString("b")
+        expected.writeInteger(Int16(0))
+        expected.writeInteger(Int16(-1))
         #expect(response == expected)
     }
 

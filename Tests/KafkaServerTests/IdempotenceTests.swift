@@ -38,7 +38,7 @@ import Testing
     }
 
     static func append(_ batch: [UInt8], _ states: ProducerStates, _ log: Log) throws -> ProducerStates.Outcome {
-        try batch.withUnsafeBytes { try states.append($0, to: log, topic: "t") }
+        try batch.withUnsafeBytes { try states.append($0, to: log, of: TopicPartition(topic: "t", partition: 0)) }
     }
 
     static func offsets(_ outcome: ProducerStates.Outcome) -> (Range<Int64>, duplicate: Bool) {

@@ -206,7 +206,7 @@ struct KafkaClientTests {
     }
 
     @Test(
-        "each client creates a topic with configs (CreateTopics) and deletes it (DeleteTopics); what logd cannot serve, or a log another process holds, is refused with the error and nothing changes",
+        "each client creates topics with configs and partitions (CreateTopics), adds partitions (CreatePartitions) and deletes them (DeleteTopics); what logd cannot serve, or a log another process holds, is refused with the error and nothing changes",
         .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
     func createAndDeleteTopics(client: String) async throws {
         try await offPool {
@@ -226,8 +226,28 @@ struct KafkaClientTests {
             #expect((metadata["topics"] as? [String: Any])?["made"] as? Int == 1, "\(metadata)")
 
             #expect(try create("made").code == 36, "TOPIC_ALREADY_EXISTS")
-            let partitions = try create("partitions", ["--partitions", "3"])
-            #expect(partitions.code == 37 && partitions.message?.contains("one partition per topic") == true, "\(partitions)")
+            // Several partitions, and more added (CreatePartitions): a topic grows, never shrinks.
+            #expect(try create("parts", ["--partitions", "3"]).code == 0)
+            func partitionCount(_ topic: String) throws -> Int? {
+                let metadata = try #require(try KafkaClients.run(client, "metadata", ["--bootstrap", broker]).first)
+                return (metadata["topics"] as? [String: Any])?[topic] as? Int
+            }
+            #expect(try partitionCount("parts") == 3)
+            func grow(_ topic: String, to count: Int) throws -> (code: Int64?, message: String?) {
+                let result = try #require(
+                    try KafkaClients.run(
+                        client, "create-partitions", ["--bootstrap", broker, "--topic", topic, "--count", "\(count)"]
+                    ).first)
+                return (jsonInt(result["error_code"]), result["message"] as? String)
+            }
+            #expect(try grow("parts", to: 5).code == 0)
+            #expect(try partitionCount("parts") == 5)
+            let shrink = try grow("parts", to: 2)
+            #expect(shrink.code == 37, "INVALID_PARTITIONS: \(shrink)")
+            #expect(try partitionCount("parts") == 5)
+            #expect(try grow("missing", to: 2).code == 3, "UNKNOWN_TOPIC_OR_PARTITION")
+            let tooMany = try create("toomany", ["--partitions", "300"])
+            #expect(tooMany.code == 37 && tooMany.message?.contains("1 to 256 partitions") == true, "\(tooMany)")
             #expect(try create("replicas", ["--replication", "3"]).code == 38, "INVALID_REPLICATION_FACTOR")
             let badConfig = try create("badconfig", ["--config", "no.such.key=1"])
             #expect(badConfig.code == 40 && badConfig.message?.contains("no.such.key") == true, "\(badConfig)")
@@ -239,7 +259,9 @@ struct KafkaClientTests {
                     $0.split(separator: " ").first.map(String.init)
                 }
             }
-            #expect(try logs() == ["made"], "only the topic made, nothing of the refused ones")
+            #expect(try logs() == ["made", "parts"], "only the topics made, nothing of the refused ones")
+            let partitionLogs = try FileManager.default.contentsOfDirectory(atPath: directory.log("parts") + "/partitions")
+            #expect(partitionLogs.sorted() == ["1", "2", "3", "4"], "partitions 1-4 are logs inside partition 0's")
 
             if client == "confluent-kafka" {
                 // DescribeConfigs and AlterConfigs (driven with confluent-kafka's admin API).
@@ -282,7 +304,8 @@ struct KafkaClientTests {
             }
             let deleted = try delete("made")
             #expect(deleted == 0, "\(String(describing: deleted)); server: \(server.stderr.text.suffix(3000))")
-            #expect(try logs() == [], "the log's directory is gone")
+            #expect(try delete("parts") == 0)
+            #expect(try logs() == [], "the logs' directories are gone, every partition's with its topic")
             let after = try #require(try KafkaClients.run(client, "metadata", ["--bootstrap", broker]).first)
             #expect((after["topics"] as? [String: Any])?["made"] == nil, "\(after)")
             #expect(try delete("made") == 3, "UNKNOWN_TOPIC_OR_PARTITION")

@@ -139,6 +139,48 @@ struct ServeTests {
     }
 
     @Test(
+        "a topic with several partitions: each partition is a log of its own (offsets from 0), inside the topic's; kept across a restart; logd reads and verifies each",
+        .enabled(if: Kcat.isAvailable))
+    func severalPartitions() async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics", "--default-partitions", "3"])
+            defer { server.send(SIGKILL) }
+            for partition in 0..<3 {
+                _ = try Kcat.run(
+                    ["-b", broker, "-P", "-t", "multi", "-p", "\(partition)", "-X", "acks=all"],
+                    input: "p\(partition)a\np\(partition)b\n")
+            }
+            let metadata = try Kcat.run(["-b", broker, "-L", "-t", "multi"])
+            #expect(metadata.contains("topic \"multi\" with 3 partitions"), "\(metadata)")
+            #expect(
+                try Kcat.run(["-b", broker, "-C", "-t", "multi", "-p", "1", "-e", "-f", "%p %o %s\\n"]) == "1 0 p1a\n1 1 p1b\n")
+            let all = try Kcat.run(["-b", broker, "-C", "-t", "multi", "-e", "-f", "%p %o %s\\n"])
+            #expect(
+                all.split(separator: "\n").sorted() == ["0 0 p0a", "0 1 p0b", "1 0 p1a", "1 1 p1b", "2 0 p2a", "2 1 p2b"],
+                "\(all)")
+            try LogdServe.stop(server)
+
+            let (again, againBroker) = try LogdServe.start(directory)
+            defer { again.send(SIGKILL) }
+            #expect(try Kcat.run(["-b", againBroker, "-L", "-t", "multi"]).contains("with 3 partitions"))
+            #expect(
+                try Kcat.run(["-b", againBroker, "-C", "-t", "multi", "-p", "2", "-e", "-f", "%o %s\\n"]) == "0 p2a\n1 p2b\n")
+            try LogdServe.stop(again)
+
+            #expect(try Logd.run(directory.args("list")).lines == ["multi"], "one topic: its partitions 1 and 2 live inside it")
+            #expect(try Logd.run(directory.args("read", "multi")).output == "p0a\np0b\n")
+            let partitions = directory.log("multi") + "/partitions"
+            #expect(try Logd.run(["read", "2", "--dir", partitions]).output == "p2a\np2b\n")
+            try directory.expectVerifies("multi")
+            for partition in ["1", "2"] {
+                let verify = try Logd.run(["verify", partition, "--dir", partitions])
+                #expect(verify.succeeded, "partition \(partition): \(verify)")
+            }
+        }
+    }
+
+    @Test(
         "a kcat consumer group commits, resumes from its commit, and continues with logd read --group and back",
         .enabled(if: Kcat.isAvailable))
     func consumerGroupCommitsAndResumes() async throws {
