@@ -34,6 +34,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidConfig = ErrorCode(rawValue: 40)
     public static let invalidRequest = ErrorCode(rawValue: 42)
     public static let unsupportedForMessageFormat = ErrorCode(rawValue: 43)
+    public static let policyViolation = ErrorCode(rawValue: 44)
     public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
     public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)

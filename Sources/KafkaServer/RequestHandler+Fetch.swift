@@ -68,15 +68,17 @@ extension RequestHandler {
                             records: nil))
                     continue
                 }
-                let budget = max(Int(request.maxBytes) - total, 0)
-                // KIP-74: the first batch of the response comes whole even over the limits.
-                let limit = total == 0 ? max(Int(partition.maxBytes), 1) : min(Int(partition.maxBytes), budget)
+                // The response stays within the request's max_bytes and each partition within its own;
+                // KIP-74: the first batch of the response comes whole even over both.
+                let limit = max(min(Int(partition.maxBytes), Int(request.maxBytes) - total), total == 0 ? 1 : 0)
                 // Reserved up front (memory a fetch leaves unused is never touched): growing a buffer of
                 // megabytes would move it again and again.
                 var records = ByteBufferAllocator().buffer(capacity: offset < highWatermark ? min(limit, 64 << 20) : 0)
                 if offset < highWatermark, limit > 0 {
                     do {
-                        try log.readRecordBatches(from: offset, maxBytes: limit) { records.writeBytes($0) }
+                        try log.readRecordBatches(from: offset, maxBytes: limit, firstAlways: total == 0) {
+                            records.writeBytes($0)
+                        }
                     } catch let error as LogStoreError {
                         // Retention took the offset meanwhile: out of range. Damage on disk (a batch failing
                         // its CRC-32C): an error for this partition, never data.

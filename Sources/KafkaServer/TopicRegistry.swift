@@ -60,14 +60,14 @@ final class TopicRegistry: Sendable {
     /// Every log in the data directory now (logs created meanwhile appear without a restart).
     func names() -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.string)) ?? []
-        return entries.filter { name in
-            guard !name.hasPrefix("."), (try? LogNames.validate(name, what: "topic")) != nil else { return false }
-            return Self.holdsLog(directory.appending(name))
-        }.sorted()
+        return entries.filter(exists).sorted()
     }
 
     /// Whether the data directory holds a log of that name now.
-    func exists(_ name: String) -> Bool { names().contains(name) }
+    func exists(_ name: String) -> Bool {
+        guard !name.hasPrefix("."), (try? LogNames.validate(name, what: "topic")) != nil else { return false }
+        return Self.holdsLog(directory.appending(name))
+    }
 
     /// How many partitions topic `name` has now; 0 when there is no such topic.
     func partitionCount(_ name: String) -> Int32 {
@@ -146,11 +146,20 @@ final class TopicRegistry: Sendable {
         if FileManager.default.fileExists(atPath: leftovers.string) {
             try FileManager.default.removeItem(atPath: leftovers.string)
         }
-        for partition in (1..<partitions).map({ $0 }) + [0] {
-            let path = self.path(name, partition: partition)
-            try Log.createDirectory(path)
-            if config != LogConfig() { try config.save(logDirectory: path) }
-            _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
+        do {
+            for partition in (1..<partitions).map({ $0 }) + [0] {
+                let path = self.path(name, partition: partition)
+                try Log.createDirectory(path)
+                if config != LogConfig() { try config.save(logDirectory: path) }
+                _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
+            }
+        } catch {
+            // No topic: close what was opened (the next creation removes it).
+            let opened = state.withLock { state in
+                state.logs.keys.filter { $0.topic == name }.compactMap { state.logs.removeValue(forKey: $0) }
+            }
+            for log in opened { try? log.close() }
+            throw error
         }
     }
 
@@ -159,6 +168,11 @@ final class TopicRegistry: Sendable {
     /// - Throws: `Refusal` (UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS for a
     ///   count not above the current one or above `maxPartitions`); `LogStoreError`.
     func addPartitions(_ name: String, upTo count: Int32) throws {
+        // (Opened before the opening lock, which `log` takes.)
+        guard try log(name)?.isReadOnly != true else {
+            throw Refusal(
+                .policyViolation, "topic \(name) is written by another process (an ingester): its partitions stay as they are")
+        }
         try opening.withLock { _ in
             let current = state.withLock { $0.deleting.contains(name) } ? 0 : partitionCount(name)
             guard current > 0 else { throw Refusal(.unknownTopicOrPartition, "no topic \(name)") }

@@ -315,6 +315,8 @@ struct KafkaClientTests {
             _ = appender.write(Array("kept\n".utf8))
             #expect(appender.stdout.waitForLines(timeout: .seconds(30)) { !$0.isEmpty } != nil, "\(appender.stderr.text)")
             #expect(try delete("held") == -1, "UNKNOWN_SERVER_ERROR: the log is open in another process")
+            let grown = try grow("held", to: 2)
+            #expect(grown.code == 44 && grown.message?.contains("another process") == true, "POLICY_VIOLATION: \(grown)")
             appender.closeInput()
             #expect(try appender.wait(timeout: .seconds(30)) == .exited(0))
             #expect(try Logd.run(directory.args("read", "held")).output == "kept\n")

@@ -32,18 +32,20 @@ extension Log {
     /// holds `offset` on, as a Kafka fetch answers: the first batch always
     /// (even over `maxBytes`, so that a consumer never stalls on a large
     /// batch), then further batches while the total stays within `maxBytes`.
+    /// With `firstAlways` false, no batch goes over `maxBytes`, the first
+    /// either (a fetch's later partitions, once the response holds data).
     /// Every batch is verified before `body` sees it. A batch may start before
     /// `offset`; the reader skips the records below it.
     /// - Returns: the bytes passed to `body` (0 when `offset` is the next offset).
     /// - Throws: `.offsetOutOfRange` below the oldest retained offset or past
     ///   the next one; `.corruption` for damaged data.
     @discardableResult
-    public func readRecordBatches(from offset: Int64, maxBytes: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
-        -> Int
-    {
+    public func readRecordBatches(
+        from offset: Int64, maxBytes: Int, firstAlways: Bool = true, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         var total = 0
         try forEachBatch(from: offset, maxBytes: maxBytes) { bytes, header in
-            guard total == 0 || total + header.size <= maxBytes else { return false }
+            guard (total == 0 && firstAlways) || total + header.size <= maxBytes else { return false }
             try body(UnsafeRawBufferPointer(rebasing: bytes[0..<header.size]))
             total += header.size
             return total < maxBytes
