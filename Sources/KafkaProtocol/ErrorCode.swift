@@ -45,6 +45,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let unsupportedCompressionType = ErrorCode(rawValue: 76)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
+    public static let fencedInstanceID = ErrorCode(rawValue: 82)
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let unknownServerError = ErrorCode(rawValue: -1)
 

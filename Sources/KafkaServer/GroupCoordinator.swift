@@ -11,6 +11,11 @@ import Logging
 /// CompletingRebalance (the leader assigns, the others wait in SyncGroup) →
 /// Stable, and back to PreparingRebalance when a member joins, leaves, changes
 /// its protocols or stops heartbeating (KAFKA.md trap 7).
+///
+/// Static members (KIP-345, `group.instance.id`, JoinGroup v5): a member that
+/// restarts and joins again under its instance id takes its old place, with a
+/// new member id and its assignment, without a rebalance of a Stable group;
+/// the old member id is fenced.
 actor GroupCoordinator {
     enum State: String {
         case empty = "Empty"
@@ -25,7 +30,8 @@ actor GroupCoordinator {
     static let sessionTimeouts: ClosedRange<Int32> = 1000...1_800_000
 
     final class Member {
-        let id: String
+        /// Replaced when a static member joins again under its instance id.
+        var id: String
         var groupInstanceID: String?
         var clientID: String
         var clientHost: String
@@ -149,14 +155,20 @@ actor GroupCoordinator {
 
         let now = clock.now
         let member: Member
-        if request.memberID.isEmpty {
-            memberCounter += 1
-            let id = "\(clientID.isEmpty ? "member" : clientID)-\(memberCounter)-\(UInt32.random(in: .min ... .max))"
+        let staticMember = request.groupInstanceID.flatMap { instance in group.members.first { $0.groupInstanceID == instance } }
+        if request.memberID.isEmpty, let staticMember {
+            member = staticMember
+            if let answer = rejoin(staticMember, of: group, request, clientID: clientID, clientHost: clientHost) { return answer }
+        } else if request.memberID.isEmpty {
+            let id = newMemberID(clientID)
             member = Member(id: id, request: request, clientID: clientID, clientHost: clientHost, now: now)
             group.members.append(member)
             logger.info("kafka.group_member_joined", metadata: ["kafka.group": "\(group.id)", "kafka.member": "\(id)"])
         } else {
-            guard let existing = group.member(request.memberID) else { return failed(.unknownMemberID) }
+            guard let existing = group.member(request.memberID) else {
+                // The instance id's member has another id now: this one was replaced (KIP-345).
+                return failed(staticMember == nil ? .unknownMemberID : .fencedInstanceID)
+            }
             member = existing
             let unchanged = member.protocols == request.protocols
             member.update(request)
@@ -176,6 +188,46 @@ actor GroupCoordinator {
             if group.state != .preparingRebalance { prepareRebalance(group, reason: "member \(member.id) joined") }
             completeJoinIfReady(group)
         }
+    }
+
+    private func newMemberID(_ clientID: String) -> String {
+        memberCounter += 1
+        return "\(clientID.isEmpty ? "member" : clientID)-\(memberCounter)-\(UInt32.random(in: .min ... .max))"
+    }
+
+    /// A static member joining again under its instance id (it restarted): it
+    /// takes the member's place under a new member id, and the old id is
+    /// fenced. In a Stable group with the same protocols it gets the current
+    /// generation and, at SyncGroup, its assignment: no rebalance. The leader
+    /// named in that answer is the one before the replacement, so that a
+    /// restarted leader does not assign (Kafka's rule). Otherwise it joins the
+    /// rebalance as any member (nil: wait for the join phase).
+    private func rejoin(
+        _ member: Member, of group: Group, _ request: JoinGroupRequest, clientID: String, clientHost: String
+    ) -> JoinGroupResponse? {
+        let oldID = member.id
+        let leader = group.leader
+        member.joinWaiter?.resume(returning: JoinGroupResponse(errorCode: .fencedInstanceID, memberID: oldID))
+        member.joinWaiter = nil
+        member.syncWaiter?.resume(returning: SyncGroupResponse(errorCode: .fencedInstanceID))
+        member.syncWaiter = nil
+        let unchanged = member.protocols == request.protocols
+        member.id = newMemberID(clientID)
+        member.update(request)
+        member.clientID = clientID
+        member.clientHost = clientHost
+        member.deadline = clock.now + member.sessionTimeout
+        if group.leader == oldID { group.leader = member.id }
+        logger.info(
+            "kafka.group_static_member_rejoined",
+            metadata: [
+                "kafka.group": "\(group.id)", "kafka.member": "\(member.id)", "kafka.replaced_member": "\(oldID)",
+                "kafka.group_instance": "\(request.groupInstanceID ?? "")",
+            ])
+        guard unchanged, group.state == .stable else { return nil }
+        return JoinGroupResponse(
+            errorCode: .none, generationID: group.generation, protocolName: group.protocolName ?? "", leader: leader ?? "",
+            memberID: member.id, members: [])
     }
 
     /// Every member must rejoin: pending syncs are told to, and members that
@@ -341,12 +393,20 @@ actor GroupCoordinator {
         }
         var results: [LeaveGroupResponse.Member] = []
         for leaving in request.members {
-            let known = group.member(leaving.memberID) != nil
-            if known { remove(leaving.memberID, from: group, reason: "left the group") }
-            results.append(
-                .init(
-                    memberID: leaving.memberID, groupInstanceID: leaving.groupInstanceID,
-                    errorCode: known ? .none : .unknownMemberID))
+            // v3+ may name a static member by its instance id alone; a member id that is not the
+            // instance's current one is fenced (KIP-345).
+            let byInstance = leaving.groupInstanceID.flatMap { instance in group.members.first { $0.groupInstanceID == instance }
+            }
+            let errorCode: ErrorCode
+            if let byInstance, !leaving.memberID.isEmpty, byInstance.id != leaving.memberID {
+                errorCode = .fencedInstanceID
+            } else if let member = byInstance ?? group.member(leaving.memberID) {
+                remove(member.id, from: group, reason: "left the group")
+                errorCode = .none
+            } else {
+                errorCode = .unknownMemberID
+            }
+            results.append(.init(memberID: leaving.memberID, groupInstanceID: leaving.groupInstanceID, errorCode: errorCode))
         }
         // v0-2 carry one member: its error is the response's.
         let errorCode = request.members.count == 1 ? results[0].errorCode : .none

@@ -11,13 +11,13 @@ import Testing
 
     static func join(
         _ coordinator: GroupCoordinator, member: String = "", protocols: [String] = ["range"], session: Int32 = 1000,
-        rebalance: Int32 = 5000, group: String = "g"
+        rebalance: Int32 = 5000, group: String = "g", instance: String? = nil
     ) async -> JoinGroupResponse {
         await coordinator.join(
             JoinGroupRequest(
                 groupID: group, sessionTimeoutMilliseconds: session, rebalanceTimeoutMilliseconds: rebalance, memberID: member,
-                protocolType: "consumer",
-                protocols: protocols.map { .init(name: $0, metadata: Array("\(member)/\($0)".utf8)) }),
+                groupInstanceID: instance, protocolType: "consumer",
+                protocols: protocols.map { .init(name: $0, metadata: Array("\(instance ?? member)/\($0)".utf8)) }),
             clientID: "client", clientHost: "127.0.0.1")
     }
 
@@ -144,6 +144,52 @@ import Testing
         #expect(again.errorCode == .unknownMemberID)
         let rejoined = await Self.join(coordinator)
         #expect(rejoined.generationID == 3, "generations only grow: 1, emptied 2, then 3")
+        await coordinator.stop()
+    }
+
+    @Test func aStaticMemberThatRestartsTakesItsPlaceWithoutARebalanceAndItsOldIDIsFenced() async throws {
+        let coordinator = GroupCoordinator(logger: Self.logger)
+        let first = await Self.join(coordinator, session: 60_000, instance: "a")
+        #expect(await Self.sync(coordinator, first, assignments: [first.memberID: "all"]).errorCode == .none)
+        async let secondJoin = Self.join(coordinator, session: 60_000, instance: "b")
+        try await Self.waitForState(coordinator, "PreparingRebalance")
+        let leader = await Self.join(coordinator, member: first.memberID, session: 60_000, instance: "a")
+        let second = await secondJoin
+        #expect(leader.generationID == 2 && second.generationID == 2 && leader.leader == leader.memberID)
+        async let followerSync = Self.sync(coordinator, second)
+        _ = await Self.sync(coordinator, leader, assignments: [leader.memberID: "p0", second.memberID: "p1"])
+        #expect(await followerSync.assignment == Array("p1".utf8))
+
+        // "b" restarts: it joins with no member id under its instance id, and takes its place.
+        let restarted = await Self.join(coordinator, session: 60_000, instance: "b")
+        #expect(restarted.errorCode == .none && restarted.generationID == 2 && restarted.memberID != second.memberID)
+        #expect(restarted.leader == leader.memberID && restarted.members.isEmpty)
+        #expect(await coordinator.summary(of: "g")?.state == "Stable", "no rebalance")
+        #expect(await Self.heartbeat(coordinator, leader) == .none, "the other member goes on undisturbed")
+        #expect(await Self.sync(coordinator, restarted).assignment == Array("p1".utf8), "its assignment, kept")
+        #expect(await Self.heartbeat(coordinator, second) == .unknownMemberID, "the old member id is gone")
+        let stale = await Self.join(coordinator, member: second.memberID, session: 60_000, instance: "b")
+        #expect(stale.errorCode == .fencedInstanceID)
+
+        // The leader restarts: no rebalance either; the answer names the leader it replaces, so it does not assign.
+        let leaderRestarted = await Self.join(coordinator, session: 60_000, instance: "a")
+        #expect(leaderRestarted.generationID == 2 && leaderRestarted.memberID != leader.memberID)
+        #expect(leaderRestarted.leader == leader.memberID && leaderRestarted.members.isEmpty)
+        #expect(await Self.sync(coordinator, leaderRestarted).assignment == Array("p0".utf8))
+
+        // Rejoining with other protocols is a rebalance, as for any member.
+        async let changed = Self.join(coordinator, protocols: ["roundrobin", "range"], session: 60_000, instance: "b")
+        try await Self.waitForState(coordinator, "PreparingRebalance")
+        let leaderAgain = await Self.join(coordinator, member: leaderRestarted.memberID, session: 60_000, instance: "a")
+        #expect(await changed.generationID == 3 && leaderAgain.generationID == 3)
+
+        // LeaveGroup v3+ names a static member by its instance id; a stale member id is fenced.
+        let fenced = await coordinator.leave(
+            LeaveGroupRequest(groupID: "g", members: [.init(memberID: leader.memberID, groupInstanceID: "a")]))
+        #expect(fenced.members.first?.errorCode == .fencedInstanceID)
+        let left = await coordinator.leave(LeaveGroupRequest(groupID: "g", members: [.init(memberID: "", groupInstanceID: "b")]))
+        #expect(left.members.first?.errorCode == ErrorCode.none)
+        #expect(await coordinator.summary(of: "g")?.members.count == 1)
         await coordinator.stop()
     }
 
