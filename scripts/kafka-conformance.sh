@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # librdkafka's own integration tests (tests/test-runner of librdkafka 2.0.2, the version inside
 # Debian 12's kcat) against `logd serve`: the tests listed in Tests/kafka-conformance/allow.txt,
-# one at a time, against one server started for the run. Which tests are left out, and why:
+# several at a time, against one server started for the run. Which tests are left out, and why:
 # Tests/kafka-conformance/FINDINGS.md.
 #
 #   scripts/kafka-conformance.sh                            # builds logd (release), runs allow.txt
@@ -17,10 +17,13 @@
 # (-Q), which skips every sub-test not marked quick and so passes tests such as 0018 vacuously.
 #
 # Knobs: LOGD (the logd binary), KAFKA_CONFORMANCE_TIMEOUT (seconds per test, default 120),
+# KAFKA_CONFORMANCE_JOBS (tests run at a time, default 4),
 # TEST_KAFKA_VERSION (the broker version the tests assume, default the runner's 2.4.0),
 # KAFKA_CONFORMANCE_KEEP=0 removes the work dir at the end (default: kept, its path is printed).
 # Prints one line per test (PASS, or FAIL with the first failure line) and a summary; exits
 # non-zero when a test fails, times out, is skipped by the runner, or the server dies.
+# Tests run several at a time against the one server (KAFKA_CONFORMANCE_JOBS), as librdkafka's
+# own CI runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +34,7 @@ version=2.0.2
 src="$cache/librdkafka-$version"
 runner="$src/tests/test-runner"
 timeout_s="${KAFKA_CONFORMANCE_TIMEOUT:-120}"
+jobs="${KAFKA_CONFORMANCE_JOBS:-4}"
 
 build_suite() {
     # rapidjson: without it the runner skips the tests that check statistics JSON (0053, 0110, ...).
@@ -126,36 +130,60 @@ if [ -n "${built_here:-}" ]; then
 else
     echo "logd:   $LOGD (given; modified $(date -r "$LOGD" '+%F %T'))"
 fi
-echo "suite:  $runner (librdkafka $version), ${#tests[@]} tests, ${timeout_s}s each"
+echo "suite:  $runner (librdkafka $version), ${#tests[@]} tests, ${timeout_s}s each, $jobs at a time"
 start_server
-passed=0 failed=0 failures=() t0=$SECONDS
-for n in "${tests[@]}"; do
-    log="$work/$n.log"
-    echo "=== test $n" >> "$work/logd-serve.$server_runs.stderr"
-    s=$SECONDS rc=0
+
+# Runs test $1 against the server; prints its line (PASS, or FAIL with why) and keeps it in $work/$1.result.
+run_test() {
+    local n=$1 log="$work/$1.log" s=$SECONDS rc=0 clean why=""
     (cd "$src/tests" && RDKAFKA_TEST_CONF="$work/test.conf" TESTS="$n" \
         LD_LIBRARY_PATH="$src/src:$src/src-cpp" \
         timeout -k 10 "$timeout_s" ./test-runner -L -p1) > "$log" 2>&1 || rc=$?
     # The runner writes a stats file per test into its directory: keep them with the logs.
-    mkdir -p "$work/stats" && find "$src/tests" -maxdepth 1 -name "stats_${n}_*.json" -exec mv {} "$work/stats/" \;
+    find "$src/tests" -maxdepth 1 -name "stats_${n}_*.json" -exec mv {} "$work/stats/" \; || true
     clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
-    why=""
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    if [ "$rc" = 124 ] || { [ "$rc" = 137 ] && [ $((SECONDS - s)) -ge "$timeout_s" ]; }; then
         why="timed out after ${timeout_s}s"
     elif [ "$rc" != 0 ] || grep -q "^### Test .* failed at " <<< "$clean"; then
         why=$(first_failure "$log"); why="${why:-test-runner exited with $rc}"
     elif ! grep -q "Test ${n}_[a-z0-9_]* PASSED" <<< "$clean"; then
         why="no test ran or passed (skipped): $(grep -o -m 1 "Test ${n}_[a-z0-9_]* SKIPPED.*" <<< "$clean" || true)"
     fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        why="logd serve died (see $work/logd-serve.$server_runs.stderr)${why:+; $why}"
-        start_server
-    fi
     if [ -z "$why" ]; then
-        passed=$((passed + 1)); printf '%s PASS (%ss)\n' "$n" $((SECONDS - s))
+        printf '%s PASS (%ss)\n' "$n" $((SECONDS - s)) | tee "$work/$n.result"
     else
-        failed=$((failed + 1)); failures+=("$n"); printf '%s FAIL (%ss) %s\n' "$n" $((SECONDS - s)) "$why"
+        printf '%s FAIL (%ss) %s\n' "$n" $((SECONDS - s)) "$why" | tee "$work/$n.result"
+    fi
+}
+
+# $jobs tests at a time (each its own test-runner; the suite names its topics and groups per
+# test, so tests do not see each other's).
+mkdir -p "$work/stats"
+t0=$SECONDS
+pids=()
+running() {
+    local count=0 pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && count=$((count + 1)); done
+    echo "$count"
+}
+for n in "${tests[@]}"; do
+    while [ "$(running)" -ge "$jobs" ]; do wait -n || true; done
+    echo "=== test $n" >> "$work/logd-serve.$server_runs.stderr"
+    run_test "$n" &
+    pids+=($!)
+done
+wait "${pids[@]}" || true
+passed=0 failed=0 failures=()
+for n in "${tests[@]}"; do
+    if grep -q " PASS " "$work/$n.result" 2>/dev/null; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); failures+=("$n")
     fi
 done
+if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "logd serve died during the run: see $work/logd-serve.$server_runs.stderr"
+    failed=$((failed + 1))
+fi
 echo "summary: $passed passed, $failed failed, ${#tests[@]} total in $((SECONDS - t0))s${failures[*]:+ (failed: ${failures[*]})}; logs in $work"
 [ "$failed" = 0 ]

@@ -190,6 +190,13 @@ actor GroupCoordinator {
         }
     }
 
+    /// Whether `memberID` is a static member's old id: its instance id now belongs to another member
+    /// (FENCED_INSTANCE_ID, which a client takes as fatal: another instance replaced it).
+    private func isFenced(_ group: Group, memberID: String, instance: String?) -> Bool {
+        guard let instance, let current = group.members.first(where: { $0.groupInstanceID == instance }) else { return false }
+        return current.id != memberID
+    }
+
     private func newMemberID(_ clientID: String) -> String {
         memberCounter += 1
         return "\(clientID.isEmpty ? "member" : clientID)-\(memberCounter)-\(UInt32.random(in: .min ... .max))"
@@ -345,7 +352,10 @@ actor GroupCoordinator {
     /// The leader's SyncGroup hands out the assignments; the others wait for it.
     func sync(_ request: SyncGroupRequest) async -> SyncGroupResponse {
         guard let group = groups[request.groupID], let member = group.member(request.memberID) else {
-            return SyncGroupResponse(errorCode: .unknownMemberID)
+            let fenced = groups[request.groupID].map {
+                isFenced($0, memberID: request.memberID, instance: request.groupInstanceID)
+            }
+            return SyncGroupResponse(errorCode: fenced == true ? .fencedInstanceID : .unknownMemberID)
         }
         guard request.generationID == group.generation else { return SyncGroupResponse(errorCode: .illegalGeneration) }
         member.deadline = clock.now + member.sessionTimeout
@@ -375,7 +385,12 @@ actor GroupCoordinator {
     }
 
     func heartbeat(_ request: HeartbeatRequest) -> ErrorCode {
-        guard let group = groups[request.groupID], let member = group.member(request.memberID) else { return .unknownMemberID }
+        guard let group = groups[request.groupID], let member = group.member(request.memberID) else {
+            let fenced = groups[request.groupID].map {
+                isFenced($0, memberID: request.memberID, instance: request.groupInstanceID)
+            }
+            return fenced == true ? .fencedInstanceID : .unknownMemberID
+        }
         guard request.generationID == group.generation else { return .illegalGeneration }
         member.deadline = clock.now + member.sessionTimeout
         switch group.state {
@@ -453,11 +468,12 @@ actor GroupCoordinator {
 
     /// Whether an OffsetCommit from this member and generation may commit
     /// (Kafka's rules: a simple consumer, generation -1, only to a group without members).
-    func checkCommit(groupID: String, generationID: Int32, memberID: String) -> ErrorCode {
+    func checkCommit(groupID: String, generationID: Int32, memberID: String, groupInstanceID: String? = nil) -> ErrorCode {
         guard let group = groups[groupID], group.state != .empty else {
             return generationID < 0 ? .none : .unknownMemberID
         }
         if group.state == .dead { return .coordinatorNotAvailable }
+        if isFenced(group, memberID: memberID, instance: groupInstanceID) { return .fencedInstanceID }
         guard let member = group.member(memberID) else { return .unknownMemberID }
         guard generationID == group.generation else { return .illegalGeneration }
         member.deadline = clock.now + member.sessionTimeout

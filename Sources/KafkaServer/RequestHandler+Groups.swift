@@ -16,7 +16,8 @@ extension RequestHandler {
         }
         guard (try? LogNames.validate(request.groupID, what: "consumer group")) != nil else { return all(.invalidGroupID) }
         let allowed = await coordinator.checkCommit(
-            groupID: request.groupID, generationID: request.generationID, memberID: request.memberID)
+            groupID: request.groupID, generationID: request.generationID, memberID: request.memberID,
+            groupInstanceID: request.groupInstanceID)
         guard allowed == .none else { return all(allowed) }
         return OffsetCommitResponse(
             topics: request.topics.map { topic in

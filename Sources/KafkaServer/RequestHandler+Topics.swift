@@ -219,7 +219,8 @@ extension RequestHandler {
 
     /// A topic's configs as a log's settings. A null value keeps the default;
     /// `compression.type=producer` (Kafka's default) is what logd does with
-    /// produced batches anyway, `uncompressed` is `none`.
+    /// produced batches anyway, `uncompressed` is `none`. `message.format.version`
+    /// is checked and ignored, as Kafka 3.0 and later ignore it: batches are v2.
     /// - Throws: `LogStoreError` `.invalidArgument` naming an unknown key or a bad value.
     static func logConfig(_ configs: [(name: String, value: String?)]) throws -> LogConfig {
         var config = LogConfig()
@@ -228,6 +229,12 @@ extension RequestHandler {
             switch (name, value) {
             case ("compression.type", "producer"): continue
             case ("compression.type", "uncompressed"): try config.set(name, to: LogConfig.CompressionType.none.rawValue)
+            case ("message.format.version", _):
+                // Kafka's versions: 0.8.0 ... 3.0-IV1.
+                guard value.first?.isNumber == true, value.allSatisfy({ $0.isNumber || ".-IV".contains($0) }) else {
+                    throw LogStoreError(
+                        .invalidArgument, "message.format.version wants a Kafka version such as 3.0, got '\(value)'")
+                }
             default: try config.set(name, to: value)
             }
         }

@@ -168,6 +168,16 @@ import Testing
         #expect(await Self.heartbeat(coordinator, leader) == .none, "the other member goes on undisturbed")
         #expect(await Self.sync(coordinator, restarted).assignment == Array("p1".utf8), "its assignment, kept")
         #expect(await Self.heartbeat(coordinator, second) == .unknownMemberID, "the old member id is gone")
+        let fencedBeat = await coordinator.heartbeat(
+            HeartbeatRequest(groupID: "g", generationID: 2, memberID: second.memberID, groupInstanceID: "b"))
+        #expect(fencedBeat == .fencedInstanceID, "the old incarnation, still running, learns it was replaced")
+        let fencedSync = await coordinator.sync(
+            SyncGroupRequest(
+                groupID: "g", generationID: 2, memberID: second.memberID, groupInstanceID: "b", assignments: []))
+        #expect(fencedSync.errorCode == .fencedInstanceID)
+        let fencedCommit = await coordinator.checkCommit(
+            groupID: "g", generationID: 2, memberID: second.memberID, groupInstanceID: "b")
+        #expect(fencedCommit == .fencedInstanceID)
         let stale = await Self.join(coordinator, member: second.memberID, session: 60_000, instance: "b")
         #expect(stale.errorCode == .fencedInstanceID)
 

@@ -252,6 +252,9 @@ struct KafkaClientTests {
             let badConfig = try create("badconfig", ["--config", "no.such.key=1"])
             #expect(badConfig.code == 40 && badConfig.message?.contains("no.such.key") == true, "\(badConfig)")
             #expect(try create("checked", ["--validate-only"]).code == 0)
+            // message.format.version: checked and ignored, as Kafka 3.0+ does.
+            #expect(try create("oldformat", ["--validate-only", "--config", "message.format.version=0.10.0"]).code == 0)
+            #expect(try create("oldformat", ["--config", "message.format.version=new"]).code == 40)
             #expect(try create("bad/name").code == 17, "INVALID_TOPIC_EXCEPTION")
             #expect(try create("not#legal").code == 17, "a name Kafka refuses, though a log could take it")
             func logs() throws -> [String?] {
