@@ -13,18 +13,10 @@ struct TopicPartition: Hashable, Sendable {
 
 /// The logs of the data directory as topics, opened on first use and kept
 /// open. A log another process writes (an ingester) is opened read-only and
-/// followed live.
-///
-/// Where a topic's partitions live (the one home of the layout): partition 0
-/// is the log named after the topic, so that every log of the data directory
-/// is a topic; partition k > 0 is the log `partitions/<k>` inside it, so that
-/// a topic is one directory, deleted at once. A topic has the partitions
-/// 0..<n whose logs exist; it exists once partition 0 has a segment, which is
-/// made last.
+/// followed live. Partitions are laid out as `TopicLayout` says; a topic
+/// exists once partition 0 has a segment, which is made last.
 final class TopicRegistry: Sendable {
     static let maxPartitions = KafkaServerConfiguration.maxPartitions
-    /// The folder, inside partition 0's log, of the topic's other partitions.
-    static let partitionsFolder = "partitions"
 
     let directory: FilePath
     /// The partitions of a topic that auto-creation makes (Kafka's `num.partitions`).
@@ -48,13 +40,7 @@ final class TopicRegistry: Sendable {
 
     /// The log directory of a topic's partition.
     func path(_ topic: String, partition: Int32 = 0) -> FilePath {
-        let base = directory.appending(topic)
-        return partition == 0 ? base : base.appending(Self.partitionsFolder).appending(String(partition))
-    }
-
-    private static func holdsLog(_ path: FilePath) -> Bool {
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: path.string)) ?? []
-        return contents.contains { $0.hasSuffix(".store") }
+        TopicLayout.directory(of: directory.appending(topic), partition: partition)
     }
 
     /// Every log in the data directory now (logs created meanwhile appear without a restart).
@@ -66,15 +52,13 @@ final class TopicRegistry: Sendable {
     /// Whether the data directory holds a log of that name now.
     func exists(_ name: String) -> Bool {
         guard !name.hasPrefix("."), (try? LogNames.validate(name, what: "topic")) != nil else { return false }
-        return Self.holdsLog(directory.appending(name))
+        return TopicLayout.holdsLog(directory.appending(name))
     }
 
     /// How many partitions topic `name` has now; 0 when there is no such topic.
     func partitionCount(_ name: String) -> Int32 {
         guard exists(name) else { return 0 }
-        var count: Int32 = 1
-        while count < Self.maxPartitions, Self.holdsLog(path(name, partition: count)) { count += 1 }
-        return count
+        return TopicLayout.partitionCount(of: directory.appending(name))
     }
 
     /// The open log of a topic's partition; nil when there is no such topic
@@ -142,7 +126,7 @@ final class TopicRegistry: Sendable {
         if let problem = Self.creationProblem(name) { throw Refusal(.invalidTopic, problem) }
         if let problem = Self.partitionCountProblem(partitions) { throw Refusal(.invalidPartitions, problem) }
         // What a crash while creating the topic before left: logs no topic ever served.
-        let leftovers = path(name).appending(Self.partitionsFolder)
+        let leftovers = path(name).appending(TopicLayout.partitionsFolder)
         if FileManager.default.fileExists(atPath: leftovers.string) {
             try FileManager.default.removeItem(atPath: leftovers.string)
         }

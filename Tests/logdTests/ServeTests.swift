@@ -147,9 +147,11 @@ struct ServeTests {
             let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics", "--default-partitions", "3"])
             defer { server.send(SIGKILL) }
             for partition in 0..<3 {
-                _ = try Kcat.run(
-                    ["-b", broker, "-P", "-t", "multi", "-p", "\(partition)", "-X", "acks=all"],
-                    input: "p\(partition)a\np\(partition)b\n")
+                for suffix in ["a", "b"] {  // a batch each
+                    _ = try Kcat.run(
+                        ["-b", broker, "-P", "-t", "multi", "-p", "\(partition)", "-X", "acks=all"],
+                        input: "p\(partition)\(suffix)\n")
+                }
             }
             let metadata = try Kcat.run(["-b", broker, "-L", "-t", "multi"])
             #expect(metadata.contains("topic \"multi\" with 3 partitions"), "\(metadata)")
@@ -173,10 +175,24 @@ struct ServeTests {
             let partitions = directory.log("multi") + "/partitions"
             #expect(try Logd.run(["read", "2", "--dir", partitions]).output == "p2a\np2b\n")
             try directory.expectVerifies("multi")
-            for partition in ["1", "2"] {
-                let verify = try Logd.run(["verify", partition, "--dir", partitions])
-                #expect(verify.succeeded, "partition \(partition): \(verify)")
-            }
+            let verified = try Logd.run(directory.args("verify", "multi"))
+            #expect(
+                verified.lines.map { $0.components(separatedBy: ": ok").first ?? "" }
+                    == ["multi", "multi partition 1", "multi partition 2"],
+                "logd verify checks every partition of a topic: \(verified)")
+
+            // Damage in partition 2 (its first batch, good data after it): logd verify names it.
+            let store = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: partitions + "/2").first { $0.hasSuffix(".store") })
+            let storePath = partitions + "/2/" + store
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: storePath)))
+            let at = try #require(
+                (0...(bytes.count - 3)).first { bytes[$0..<$0 + 3].elementsEqual(Array("p2a".utf8)) })
+            bytes[at + 2] ^= 0x01
+            try Data(bytes).write(to: URL(fileURLWithPath: storePath))
+            let damaged = try Logd.run(directory.args("verify", "multi"))
+            #expect(!damaged.succeeded && damaged.errorOutput.contains("multi partition 2"), "\(damaged)")
+            #expect(damaged.lines.contains { $0.hasPrefix("multi partition 1: ok") })
         }
     }
 
