@@ -200,7 +200,7 @@ final class TopicRegistry: Sendable {
 
     /// Why a topic named `name` cannot be created, nil when it can: Kafka's
     /// rule for topic names (clients rely on it), then logd's for log names
-    /// (no leading `.`, at most 200 bytes). Logs that `logd append` made
+    /// (no leading `.`). Logs that `logd append` made
     /// under other names are still served.
     static func creationProblem(_ name: String) -> String? {
         if let problem = KafkaTopicName.problem(with: name) { return problem }

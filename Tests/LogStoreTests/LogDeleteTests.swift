@@ -27,6 +27,19 @@ import Testing
         #expect(try Log.verify(directory: directory.log("kept")).isClean)
     }
 
+    @Test("a log with the longest name (249 bytes, multi-byte characters too) is deleted: its hidden name stays within 255 bytes")
+    func deletesALogWithTheLongestName() throws {
+        let directory = try TemporaryDirectory()
+        for name in [String(repeating: "t", count: LogNames.maxBytes), String(repeating: "é", count: 124) + "x"] {
+            try LogNames.validate(name, what: "log")
+            let log = try Self.makeLog(directory.log(name))
+            try log.close()
+            try Log.delete(directory: directory.log(name))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path.string) == [])
+        #expect(throws: LogStoreError.self) { try LogNames.validate(String(repeating: "t", count: 250), what: "log") }
+    }
+
     @Test("an open log is refused (unavailable) and stays whole; a missing one is invalidArgument")
     func refusesAnOpenLog() throws {
         let directory = try TemporaryDirectory()

@@ -64,7 +64,7 @@ struct BadInputTests {
         BadName(name: "a/b", problem: "must not contain '/'"),
         BadName(name: "../escape", problem: "must not start with '.'"),
         BadName(name: "x/../../escape", problem: "must not contain '/'"),
-        BadName(name: String(repeating: "n", count: 201), problem: "longer than 200 bytes"),
+        BadName(name: String(repeating: "n", count: 250), problem: "longer than 249 bytes"),
     ]
 
     @Test(arguments: badNames)

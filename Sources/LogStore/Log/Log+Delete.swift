@@ -12,7 +12,7 @@ extension Log {
 
     /// Deletes the closed log in `directory` for good, crash-safely: the
     /// directory is first renamed, under the log's lock, to a hidden name in
-    /// its parent (`.deleted-<name>-<number>`), the parent fsynced, then its
+    /// its parent (`.deleted-<name>-<number>`, the name cut to 200 bytes), the parent fsynced, then its
     /// files removed. A crash leaves either the whole log or a hidden
     /// directory that `removeDeletedLogs(in:)` clears; never half a log.
     /// - Throws: `.unavailable` when a process has the log open,
@@ -28,7 +28,13 @@ extension Log {
                 .unavailable, "log is open in another process; close it before deleting it", path: directory.string)
         }
         var generator = SystemRandomNumberGenerator()
-        let hidden = parent.appending("\(deletedPrefix)\(name)-\(UInt64.random(in: 0...UInt64.max, using: &generator))")
+        // The hidden name keeps (the start of) the log's name for whoever looks, within a file name's 255 bytes.
+        var shown = ""
+        for scalar in name.unicodeScalars {
+            guard shown.utf8.count + String(scalar).utf8.count <= 200 else { break }
+            shown.unicodeScalars.append(scalar)
+        }
+        let hidden = parent.appending("\(deletedPrefix)\(shown)-\(UInt64.random(in: 0...UInt64.max, using: &generator))")
         try FileSystem.rename(directory, to: hidden)
         try FileSystem.syncDirectory(parent)
         flock(lockFile.descriptor.rawValue, LOCK_UN)
