@@ -14,7 +14,9 @@ extension RequestHandler {
                     .init(name: topic.name, partitions: topic.partitions.map { .init(index: $0.index, errorCode: code) })
                 })
         }
-        guard (try? LogNames.validate(request.groupID, what: "consumer group")) != nil else { return all(.invalidGroupID) }
+        guard (try? LogNames.validate(request.groupID, what: "consumer group", maxBytes: LogNames.maxGroupBytes)) != nil else {
+            return all(.invalidGroupID)
+        }
         let allowed = await coordinator.checkCommit(
             groupID: request.groupID, generationID: request.generationID, memberID: request.memberID,
             groupInstanceID: request.groupInstanceID)
@@ -52,7 +54,7 @@ extension RequestHandler {
     }
 
     func offsetFetch(_ request: OffsetFetchRequest) -> OffsetFetchResponse {
-        guard (try? LogNames.validate(request.groupID, what: "consumer group")) != nil else {
+        guard (try? LogNames.validate(request.groupID, what: "consumer group", maxBytes: LogNames.maxGroupBytes)) != nil else {
             return OffsetFetchResponse(topics: [], errorCode: .invalidGroupID)
         }
         // nil: every topic the group committed on.

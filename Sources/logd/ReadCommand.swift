@@ -68,7 +68,7 @@ struct ReadCommand: AsyncParsableCommand {
                 throw ValidationError("--group starts at the group's offset: drop --from/--from-time")
             }
             do {
-                try LogNames.validate(group, what: "consumer group")
+                try LogNames.validate(group, what: "consumer group", maxBytes: LogNames.maxGroupBytes)
             } catch let error as LogStoreError {
                 throw ValidationError(error.message)
             }

@@ -27,12 +27,17 @@ import Testing
         #expect(try Log.verify(directory: directory.log("kept")).isClean)
     }
 
-    @Test("a log with the longest name (249 bytes, multi-byte characters too) is deleted: its hidden name stays within 255 bytes")
+    @Test(
+        "a log with the longest name (249 bytes, multi-byte characters too) takes the longest group name (200) and is deleted: its hidden name stays within 255 bytes"
+    )
     func deletesALogWithTheLongestName() throws {
         let directory = try TemporaryDirectory()
         for name in [String(repeating: "t", count: LogNames.maxBytes), String(repeating: "é", count: 124) + "x"] {
             try LogNames.validate(name, what: "log")
             let log = try Self.makeLog(directory.log(name))
+            // Group names stop at 200 bytes: with `.offset.tmp` their file names fit 255 bytes.
+            try log.commitOffset(3, group: String(repeating: "g", count: LogNames.maxGroupBytes))
+            #expect(throws: LogStoreError.self) { try log.commitOffset(3, group: String(repeating: "g", count: 201)) }
             try log.close()
             try Log.delete(directory: directory.log(name))
         }

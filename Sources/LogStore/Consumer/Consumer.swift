@@ -42,7 +42,7 @@ public final class Consumer: @unchecked Sendable {
     public init(
         log: Log, group: String, resetPolicy: OffsetResetPolicy = .earliest, logger: Logger = Logger(label: "logstore.consumer")
     ) throws {
-        try LogNames.validate(group, what: "consumer group")
+        try LogNames.validate(group, what: "consumer group", maxBytes: LogNames.maxGroupBytes)
         self.log = log
         self.group = group
         self.resetPolicy = resetPolicy

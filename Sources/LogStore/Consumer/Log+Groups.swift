@@ -44,7 +44,7 @@ extension Log {
     ///   process), `.invalidArgument` for a bad name, an offset below 0, or
     ///   metadata over `maxCommitMetadataBytes`.
     public func commitOffset(_ offset: Int64, metadata: [UInt8] = [], group: String) throws {
-        try LogNames.validate(group, what: "consumer group")
+        try LogNames.validate(group, what: "consumer group", maxBytes: LogNames.maxGroupBytes)
         guard offset >= 0 else {
             throw LogStoreError(
                 .invalidArgument, "cannot set group '\(group)' to offset \(offset): offsets start at 0",
@@ -60,7 +60,7 @@ extension Log {
     /// The committed offset of `group` and its metadata; nil when it never committed.
     /// - Throws: `.invalidArgument` for a bad name.
     public func committedOffset(group: String) throws -> CommittedOffset? {
-        try LogNames.validate(group, what: "consumer group")
+        try LogNames.validate(group, what: "consumer group", maxBytes: LogNames.maxGroupBytes)
         let directory = Consumer.groupsDirectory(of: self.directory)
         guard FileSystem.exists(directory.appending(group + ".offset")) else { return nil }
         return try GroupOffsetStore(directory: directory, group: group, exclusive: false).committedOffset
