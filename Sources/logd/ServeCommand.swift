@@ -10,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Kafka clients (kcat, librdkafka, kafka-python, aiokafka, ...) produce to and fetch from the logs: \
             Metadata, Produce (acks 0, 1 and all; idempotent producers), Fetch with long polling, ListOffsets, \
-            consumer groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and offset commits, which go to the same \
+            consumer groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup; static members too) and offset commits, which go to the same \
             files as `logd read --group`, and the admin APIs CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs and \
             AlterConfigs (one replica; topic configs are the log's settings) (docs/KAFKA.md). Transactions are not served. \
             A log of the data directory is partition 0 of its topic; a topic's other partitions are the logs \

@@ -144,6 +144,13 @@ struct ServeTests {
     func severalPartitions() async throws {
         try await offPool {
             let directory = try TestDirectory()
+            for bad in ["0", "257"] {
+                let refused = try Logd.run(
+                    directory.args("serve", "--listen", "127.0.0.1:0", "--default-partitions", bad))
+                #expect(
+                    !refused.succeeded && refused.errorOutput.contains("--default-partitions must be between 1 and 256"),
+                    "\(refused)")
+            }
             let (server, broker) = try LogdServe.start(directory, ["--auto-create-topics", "--default-partitions", "3"])
             defer { server.send(SIGKILL) }
             for partition in 0..<3 {
