@@ -164,6 +164,10 @@ struct ServeTests {
             #expect(metadata.contains("topic \"multi\" with 3 partitions"), "\(metadata)")
             #expect(
                 try Kcat.run(["-b", broker, "-C", "-t", "multi", "-p", "1", "-e", "-f", "%p %o %s\\n"]) == "1 0 p1a\n1 1 p1b\n")
+            // A group consumes every partition; kcat commits what it consumed when it leaves.
+            let grouped = try Kcat.run(
+                ["-b", broker, "-G", "billing", "-X", "auto.offset.reset=earliest", "-c", "6", "-f", "%p %o\\n", "multi"])
+            #expect(grouped.split(separator: "\n").count == 6, "\(grouped)")
             let all = try Kcat.run(["-b", broker, "-C", "-t", "multi", "-e", "-f", "%p %o %s\\n"])
             #expect(
                 all.split(separator: "\n").sorted() == ["0 0 p0a", "0 1 p0b", "1 0 p1a", "1 1 p1b", "2 0 p2a", "2 1 p2b"],
@@ -181,6 +185,16 @@ struct ServeTests {
             #expect(try Logd.run(directory.args("read", "multi")).output == "p0a\np0b\n")
             let partitions = directory.log("multi") + "/partitions"
             #expect(try Logd.run(["read", "2", "--dir", partitions]).output == "p2a\np2b\n")
+            // logd groups: a row per group and partition; --reset moves the group on every partition.
+            func groupRows() throws -> [[String]] {
+                try Logd.run(directory.args("groups", "multi")).lines.dropFirst().filter { !$0.isEmpty }.map {
+                    $0.split(separator: " ").map(String.init)
+                }
+            }
+            #expect(try groupRows() == [["billing", "0", "2", "0"], ["billing", "1", "2", "0"], ["billing", "2", "2", "0"]])
+            let reset = try Logd.run(directory.args("groups", "multi", "--reset", "billing", "--to", "earliest"))
+            #expect(reset.succeeded && reset.lines.filter { !$0.isEmpty }.count == 3, "\(reset)")
+            #expect(try groupRows() == [["billing", "0", "0", "2"], ["billing", "1", "0", "2"], ["billing", "2", "0", "2"]])
             try directory.expectVerifies("multi")
             let verified = try Logd.run(directory.args("verify", "multi"))
             #expect(
