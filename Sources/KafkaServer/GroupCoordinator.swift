@@ -88,6 +88,8 @@ actor GroupCoordinator {
         init(id: String) { self.id = id }
 
         func member(_ id: String) -> Member? { members.first { $0.id == id } }
+        /// The static member of that instance id.
+        func member(instance: String?) -> Member? { instance.flatMap { id in members.first { $0.groupInstanceID == id } } }
     }
 
     private var groups: [String: Group] = [:]
@@ -155,7 +157,7 @@ actor GroupCoordinator {
 
         let now = clock.now
         let member: Member
-        let staticMember = request.groupInstanceID.flatMap { instance in group.members.first { $0.groupInstanceID == instance } }
+        let staticMember = group.member(instance: request.groupInstanceID)
         if request.memberID.isEmpty, let staticMember {
             member = staticMember
             if let answer = rejoin(staticMember, of: group, request, clientID: clientID, clientHost: clientHost) { return answer }
@@ -193,8 +195,16 @@ actor GroupCoordinator {
     /// Whether `memberID` is a static member's old id: its instance id now belongs to another member
     /// (FENCED_INSTANCE_ID, which a client takes as fatal: another instance replaced it).
     private func isFenced(_ group: Group, memberID: String, instance: String?) -> Bool {
-        guard let instance, let current = group.members.first(where: { $0.groupInstanceID == instance }) else { return false }
+        guard let current = group.member(instance: instance) else { return false }
         return current.id != memberID
+    }
+
+    /// The error for a member id the group does not have: fenced when its instance id has another member now.
+    private func unknownMember(groupID: String, memberID: String, instance: String?) -> ErrorCode {
+        guard let group = groups[groupID], isFenced(group, memberID: memberID, instance: instance) else {
+            return .unknownMemberID
+        }
+        return .fencedInstanceID
     }
 
     private func newMemberID(_ clientID: String) -> String {
@@ -352,10 +362,8 @@ actor GroupCoordinator {
     /// The leader's SyncGroup hands out the assignments; the others wait for it.
     func sync(_ request: SyncGroupRequest) async -> SyncGroupResponse {
         guard let group = groups[request.groupID], let member = group.member(request.memberID) else {
-            let fenced = groups[request.groupID].map {
-                isFenced($0, memberID: request.memberID, instance: request.groupInstanceID)
-            }
-            return SyncGroupResponse(errorCode: fenced == true ? .fencedInstanceID : .unknownMemberID)
+            return SyncGroupResponse(
+                errorCode: unknownMember(groupID: request.groupID, memberID: request.memberID, instance: request.groupInstanceID))
         }
         guard request.generationID == group.generation else { return SyncGroupResponse(errorCode: .illegalGeneration) }
         member.deadline = clock.now + member.sessionTimeout
@@ -386,10 +394,7 @@ actor GroupCoordinator {
 
     func heartbeat(_ request: HeartbeatRequest) -> ErrorCode {
         guard let group = groups[request.groupID], let member = group.member(request.memberID) else {
-            let fenced = groups[request.groupID].map {
-                isFenced($0, memberID: request.memberID, instance: request.groupInstanceID)
-            }
-            return fenced == true ? .fencedInstanceID : .unknownMemberID
+            return unknownMember(groupID: request.groupID, memberID: request.memberID, instance: request.groupInstanceID)
         }
         guard request.generationID == group.generation else { return .illegalGeneration }
         member.deadline = clock.now + member.sessionTimeout
@@ -410,8 +415,7 @@ actor GroupCoordinator {
         for leaving in request.members {
             // v3+ may name a static member by its instance id alone; a member id that is not the
             // instance's current one is fenced (KIP-345).
-            let byInstance = leaving.groupInstanceID.flatMap { instance in group.members.first { $0.groupInstanceID == instance }
-            }
+            let byInstance = group.member(instance: leaving.groupInstanceID)
             let errorCode: ErrorCode
             if let byInstance, !leaving.memberID.isEmpty, byInstance.id != leaving.memberID {
                 errorCode = .fencedInstanceID

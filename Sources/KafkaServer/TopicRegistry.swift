@@ -51,14 +51,16 @@ final class TopicRegistry: Sendable {
 
     /// Whether the data directory holds a log of that name now.
     func exists(_ name: String) -> Bool {
-        guard !name.hasPrefix("."), (try? LogNames.validate(name, what: "topic")) != nil else { return false }
-        return TopicLayout.holdsLog(directory.appending(name))
+        Self.canBeLog(name) && TopicLayout.holdsLog(directory.appending(name))
+    }
+
+    private static func canBeLog(_ name: String) -> Bool {
+        !name.hasPrefix(".") && (try? LogNames.validate(name, what: "topic")) != nil
     }
 
     /// How many partitions topic `name` has now; 0 when there is no such topic.
     func partitionCount(_ name: String) -> Int32 {
-        guard exists(name) else { return 0 }
-        return TopicLayout.partitionCount(of: directory.appending(name))
+        Self.canBeLog(name) ? TopicLayout.partitionCount(of: directory.appending(name)) : 0
     }
 
     /// The open log of a topic's partition; nil when there is no such topic
@@ -131,12 +133,7 @@ final class TopicRegistry: Sendable {
             try FileManager.default.removeItem(atPath: leftovers.string)
         }
         do {
-            for partition in (1..<partitions).map({ $0 }) + [0] {
-                let path = self.path(name, partition: partition)
-                try Log.createDirectory(path)
-                if config != LogConfig() { try config.save(logDirectory: path) }
-                _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
-            }
+            for partition in (1..<partitions).map({ $0 }) + [0] { try makePartition(name, partition, config: config) }
         } catch {
             // No topic: close what was opened (the next creation removes it).
             let opened = state.withLock { state in
@@ -165,13 +162,16 @@ final class TopicRegistry: Sendable {
             }
             if let problem = Self.partitionCountProblem(count) { throw Refusal(.invalidPartitions, problem) }
             let config = try LogConfig.load(logDirectory: path(name))
-            for partition in current..<count {
-                let path = self.path(name, partition: partition)
-                try Log.createDirectory(path)
-                if config != LogConfig() { try config.save(logDirectory: path) }
-                _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
-            }
+            for partition in current..<count { try makePartition(name, partition, config: config) }
         }
+    }
+
+    /// Makes and opens the log of one partition, its settings written before it opens.
+    private func makePartition(_ name: String, _ partition: Int32, config: LogConfig) throws {
+        let path = self.path(name, partition: partition)
+        try Log.createDirectory(path)
+        if config != LogConfig() { try config.save(logDirectory: path) }
+        _ = try register(TopicPartition(topic: name, partition: partition), try open(path))
     }
 
     /// Saves `config` as the settings of every partition of topic `name`.
