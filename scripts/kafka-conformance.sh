@@ -7,6 +7,7 @@
 #   scripts/kafka-conformance.sh                            # builds logd (release), runs allow.txt
 #   LOGD=/path/to/logd scripts/kafka-conformance.sh         # uses that binary, builds nothing of logd
 #   scripts/kafka-conformance.sh 0012 0017                  # only these tests (allowed or not)
+#   scripts/kafka-conformance.sh 0107:noautocreate          # a test in another scenario
 #
 # The suite is fetched once with `apt-get source librdkafka` (a private sources list with the
 # machine's Debian suite as deb-src; the machine's apt configuration is not touched), built with
@@ -20,6 +21,9 @@
 # KAFKA_CONFORMANCE_JOBS (tests run at a time, default 4),
 # TEST_KAFKA_VERSION (the broker version the tests assume, default the runner's 2.4.0),
 # KAFKA_CONFORMANCE_KEEP=0 removes the work dir at the end (default: kept, its path is printed).
+# A test runs in the suite's scenario it names (tests/scenarios/*.json, the broker setup it needs):
+# `default` (topics auto-created) unless allow.txt gives another after its number (`0107
+# noautocreate`). Each scenario used gets a server of its own.
 # Prints one line per test (PASS, or FAIL with the first failure line) and a summary; exits
 # non-zero when a test fails, times out, is skipped by the runner, or the server dies.
 # Tests run several at a time against the one server (KAFKA_CONFORMANCE_JOBS), as librdkafka's
@@ -76,36 +80,47 @@ fi
 if [ $# -gt 0 ]; then
     tests=("$@")
 else
-    mapfile -t tests < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' Tests/kafka-conformance/allow.txt | grep -v '^$')
+    # "NNNN" or "NNNN scenario" per line, as NNNN or NNNN:scenario.
+    mapfile -t tests < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e 's/[[:space:]][[:space:]]*/:/' \
+        Tests/kafka-conformance/allow.txt | grep -v '^$')
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/logd-kafka-conformance.XXXXXX")
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
+declare -A server_pids=()
+stop_servers() {
+    local pid
+    for pid in "${server_pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    server_pids=()
 }
 finish() {
-    stop_server
+    stop_servers
     if [ "${KAFKA_CONFORMANCE_KEEP:-1}" = 1 ]; then echo "work dir (logs): $work"; else rm -rf "$work"; fi
 }
 trap finish EXIT
 
-# Starts `logd serve` on a free loopback port (port 0: the server prints the one it got) with a
-# fresh data dir; sets server_pid and port.
-server_runs=0
+# Starts `logd serve` for scenario $1 on a free loopback port (port 0: the server prints the one it
+# got) with a fresh data dir; its pid goes in server_pids, its address in $work/test.$1.conf.
 start_server() {
-    server_runs=$((server_runs + 1))
-    local data="$work/data.$server_runs" err="$work/logd-serve.$server_runs.stderr" i
+    local scenario=$1 data="$work/data.$1" err="$work/logd-serve.$1.stderr" i flags=()
     mkdir -p "$data"
-    # As the suite's default scenario (tests/scenarios/default.json) configures its broker:
-    # auto-created topics, 4 partitions each.
-    "$LOGD" serve --dir "$data" --listen 127.0.0.1:0 --auto-create-topics --default-partitions 4 2> "$err" &
-    server_pid=$!
-    port=""
+    # As the suite's scenarios (tests/scenarios/*.json) configure their broker: 4 partitions a
+    # topic; replication factor 3 accepted (one server: one copy, --max-replication-factor);
+    # topics auto-created but in noautocreate.
+    case "$scenario" in
+        default) flags=(--auto-create-topics) ;;
+        noautocreate) flags=() ;;
+        *) echo "unknown scenario '$scenario' (default, noautocreate)" >&2; exit 1 ;;
+    esac
+    "$LOGD" serve --dir "$data" --listen 127.0.0.1:0 "${flags[@]}" --default-partitions 4 \
+        --max-replication-factor 3 2> "$err" &
+    local server_pid=$!
+    server_pids[$scenario]=$server_pid
+    local port=""
     for i in $(seq 100); do
         port=$(sed -n 's/^serving .* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$err")
         [ -n "$port" ] && break
@@ -113,8 +128,8 @@ start_server() {
         sleep 0.1
     done
     [ -n "$port" ] || { cat "$err" >&2; echo "logd serve did not start" >&2; exit 1; }
-    echo "bootstrap.servers=127.0.0.1:$port" > "$work/test.conf"
-    echo "logd serve: pid $server_pid on 127.0.0.1:$port, data $data, stderr $err"
+    echo "bootstrap.servers=127.0.0.1:$port" > "$work/test.$scenario.conf"
+    echo "logd serve ($scenario): pid $server_pid on 127.0.0.1:$port, data $data, stderr $err"
 }
 
 # The first failure line of a test log: the message after the runner's "### Test ... failed" header.
@@ -131,14 +146,19 @@ else
     echo "logd:   $LOGD (given; modified $(date -r "$LOGD" '+%F %T'))"
 fi
 echo "suite:  $runner (librdkafka $version), ${#tests[@]} tests, ${timeout_s}s each, $jobs at a time"
-start_server
+for t in "${tests[@]}"; do
+    scenario=default; [[ "$t" == *:* ]] && scenario=${t#*:}
+    [ -n "${server_pids[$scenario]:-}" ] || start_server "$scenario"
+done
 
-# Runs test $1 against the server; prints its line (PASS, or FAIL with why) and keeps it in $work/$1.result.
+# Runs test $1 (NNNN or NNNN:scenario) against its scenario's server; prints its line (PASS, or FAIL
+# with why) and keeps it in $work/$1.result.
 run_test() {
-    local n=$1 log="$work/$1.log" s=$SECONDS rc=0 clean why=""
-    (cd "$src/tests" && RDKAFKA_TEST_CONF="$work/test.conf" TESTS="$n" \
+    local t=$1 n=${1%%:*} scenario=default log="$work/$1.log" s=$SECONDS rc=0 clean why=""
+    [[ "$t" == *:* ]] && scenario=${t#*:}
+    (cd "$src/tests" && RDKAFKA_TEST_CONF="$work/test.$scenario.conf" TESTS="$n" \
         LD_LIBRARY_PATH="$src/src:$src/src-cpp" \
-        timeout -k 10 "$timeout_s" ./test-runner -L -p1) > "$log" 2>&1 || rc=$?
+        timeout -k 10 "$timeout_s" ./test-runner -L -p1 -s "$scenario") > "$log" 2>&1 || rc=$?
     # The runner writes a stats file per test into its directory: keep them with the logs.
     find "$src/tests" -maxdepth 1 -name "stats_${n}_*.json" -exec mv {} "$work/stats/" \; || true
     clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
@@ -150,9 +170,9 @@ run_test() {
         why="no test ran or passed (skipped): $(grep -o -m 1 "Test ${n}_[a-z0-9_]* SKIPPED.*" <<< "$clean" || true)"
     fi
     if [ -z "$why" ]; then
-        printf '%s PASS (%ss)\n' "$n" $((SECONDS - s)) | tee "$work/$n.result"
+        printf '%s PASS (%ss)\n' "$t" $((SECONDS - s)) | tee "$work/$t.result"
     else
-        printf '%s FAIL (%ss) %s\n' "$n" $((SECONDS - s)) "$why" | tee "$work/$n.result"
+        printf '%s FAIL (%ss) %s\n' "$t" $((SECONDS - s)) "$why" | tee "$work/$t.result"
     fi
 }
 
@@ -168,7 +188,8 @@ running() {
 }
 for n in "${tests[@]}"; do
     while [ "$(running)" -ge "$jobs" ]; do wait -n || true; done
-    echo "=== test $n" >> "$work/logd-serve.$server_runs.stderr"
+    scenario=default; [[ "$n" == *:* ]] && scenario=${n#*:}
+    echo "=== test $n" >> "$work/logd-serve.$scenario.stderr"
     run_test "$n" &
     pids+=($!)
 done
@@ -181,9 +202,11 @@ for n in "${tests[@]}"; do
         failed=$((failed + 1)); failures+=("$n")
     fi
 done
-if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "logd serve died during the run: see $work/logd-serve.$server_runs.stderr"
-    failed=$((failed + 1))
-fi
+for scenario in "${!server_pids[@]}"; do
+    if ! kill -0 "${server_pids[$scenario]}" 2>/dev/null; then
+        echo "logd serve ($scenario) died during the run: see $work/logd-serve.$scenario.stderr"
+        failed=$((failed + 1))
+    fi
+done
 echo "summary: $passed passed, $failed failed, ${#tests[@]} total in $((SECONDS - t0))s${failures[*]:+ (failed: ${failures[*]})}; logs in $work"
 [ "$failed" = 0 ]

@@ -20,6 +20,10 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
     case createTopics = 19
     case deleteTopics = 20
     case initProducerId = 22
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case txnOffsetCommit = 28
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
@@ -44,6 +48,10 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .createTopics: 2...4  // 5 is flexible
         case .deleteTopics: 1...3  // 4 is flexible
         case .initProducerId: 0...1
+        case .addPartitionsToTxn: 0...2  // 3 is flexible
+        case .addOffsetsToTxn: 0...2  // 3 is flexible
+        case .endTxn: 0...2  // 3 is flexible
+        case .txnOffsetCommit: 0...2  // 3 is flexible
         case .describeConfigs: 0...2  // 3 adds documentation, 4 is flexible
         case .alterConfigs: 0...1  // 2 is flexible
         case .createPartitions: 0...1  // 2 is flexible
@@ -69,6 +77,10 @@ public enum APIKey: Int16, Sendable, CaseIterable, CustomStringConvertible {
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
         case .initProducerId: "InitProducerId"
+        case .addPartitionsToTxn: "AddPartitionsToTxn"
+        case .addOffsetsToTxn: "AddOffsetsToTxn"
+        case .endTxn: "EndTxn"
+        case .txnOffsetCommit: "TxnOffsetCommit"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"

@@ -38,8 +38,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
     public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
+    public static let invalidTxnState = ErrorCode(rawValue: 48)
+    public static let invalidProducerIDMapping = ErrorCode(rawValue: 49)
     public static let invalidTransactionTimeout = ErrorCode(rawValue: 50)
+    public static let concurrentTransactions = ErrorCode(rawValue: 51)
+    public static let transactionCoordinatorFenced = ErrorCode(rawValue: 52)
     public static let transactionalIDAuthorizationFailed = ErrorCode(rawValue: 53)
+    public static let operationNotAttempted = ErrorCode(rawValue: 55)
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
     public static let unknownProducerID = ErrorCode(rawValue: 59)
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
@@ -47,6 +52,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let fencedInstanceID = ErrorCode(rawValue: 82)
     public static let invalidRecord = ErrorCode(rawValue: 87)
+    public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownServerError = ErrorCode(rawValue: -1)
 
     public var description: String { "\(rawValue)" }

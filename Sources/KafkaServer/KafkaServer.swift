@@ -17,7 +17,8 @@ public final class KafkaServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         topics = TopicRegistry(
-            directory: configuration.dataDirectory, defaultPartitions: configuration.defaultPartitions, logger: logger)
+            directory: configuration.dataDirectory, defaultPartitions: configuration.defaultPartitions,
+            maxReplicationFactor: configuration.maxReplicationFactor, logger: logger)
     }
 
     /// Listens and serves until the task is cancelled, then stops accepting,
@@ -43,18 +44,32 @@ public final class KafkaServer: Sendable {
         let port = server.channel.localAddress?.port ?? configuration.port
         let coordinator = GroupCoordinator(logger: logger, initialRebalanceDelay: configuration.groupInitialRebalanceDelay)
         await coordinator.start()
+        let producerIDs = ProducerIDs(directory: configuration.dataDirectory)
+        let producerStates = ProducerStates(logger: logger)
+        let transactions = TransactionCoordinator(
+            directory: configuration.dataDirectory, topics: topics, producerStates: producerStates, producerIDs: producerIDs,
+            logger: logger)
+        producerStates.connect(transactions)
+        // What a crash left of transactions is finished before the first request.
+        try await NIOThreadPool.singleton.runIfActive { try transactions.recover() }
         let handler = RequestHandler(
             topics: topics, advertisedHost: configuration.advertisedHost ?? configuration.host,
             advertisedPort: Int32(configuration.advertisedPort ?? port), clusterID: clusterID,
             autoCreateTopics: configuration.autoCreateTopics, coordinator: coordinator,
-            producerIDs: ProducerIDs(directory: configuration.dataDirectory), producerStates: ProducerStates(logger: logger),
-            logger: logger)
+            producerIDs: producerIDs, producerStates: producerStates, transactions: transactions, logger: logger)
         logger.info(
             "kafka.listening", metadata: ["kafka.address": "\(configuration.host):\(port)", "kafka.cluster_id": "\(clusterID)"])
         onBound(port)
         defer { topics.closeAll() }
         try await withTaskCancellationHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    // Transactions open past their timeout are aborted (transaction.timeout.ms).
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        _ = try? await NIOThreadPool.singleton.runIfActive { transactions.abortExpired() }
+                    }
+                }
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
                         group.addTask { await Self.serve(connection, handler: handler, logger: self.logger) }

@@ -20,12 +20,17 @@ public struct KafkaServerConfiguration: Sendable {
     /// A new consumer group's first join phase waits this long for more members
     /// (Kafka's group.initial.rebalance.delay.ms).
     public var groupInitialRebalanceDelay: Duration
+    /// The largest replication factor CreateTopics accepts (default 1). Above
+    /// 1, a topic asked for with more copies still has one, on this server:
+    /// for code written for a Kafka cluster (its test suites), not for safety.
+    public var maxReplicationFactor: Int16
 
     public init(
         dataDirectory: FilePath, host: String = "127.0.0.1", port: Int = 9092, advertisedHost: String? = nil,
         advertisedPort: Int? = nil, maxRequestBytes: Int = 100 << 20, autoCreateTopics: Bool = false,
-        defaultPartitions: Int32 = 1, groupInitialRebalanceDelay: Duration = .seconds(3)
+        defaultPartitions: Int32 = 1, groupInitialRebalanceDelay: Duration = .seconds(3), maxReplicationFactor: Int16 = 1
     ) {
+        self.maxReplicationFactor = maxReplicationFactor
         self.groupInitialRebalanceDelay = groupInitialRebalanceDelay
         self.dataDirectory = dataDirectory
         self.host = host

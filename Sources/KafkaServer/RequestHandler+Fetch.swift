@@ -74,10 +74,26 @@ extension RequestHandler {
                 // Reserved up front (memory a fetch leaves unused is never touched): growing a buffer of
                 // megabytes would move it again and again.
                 var records = ByteBufferAllocator().buffer(capacity: offset < highWatermark ? min(limit, 64 << 20) : 0)
-                if offset < highWatermark, limit > 0 {
+                // read_committed: up to the last stable offset, with the aborted transactions among what is read.
+                var lastStable: Int64?
+                var aborted: [FetchResponse.AbortedTransaction] = []
+                var end = highWatermark
+                if request.isolationLevel == 1 || (offset < highWatermark && limit > 0) {
                     do {
-                        try log.readRecordBatches(from: offset, maxBytes: limit, firstAlways: total == 0) {
-                            records.writeBytes($0)
+                        if request.isolationLevel == 1 {
+                            let stable = try producerStates.readCommitted(
+                                log, TopicPartition(topic: topic.name, partition: partition.index), end: highWatermark,
+                                range: offset..<highWatermark)
+                            lastStable = stable.lastStableOffset
+                            end = stable.lastStableOffset
+                            aborted = stable.aborted.filter { $0.firstOffset < end }.map {
+                                .init(producerID: $0.producerID, firstOffset: $0.firstOffset)
+                            }
+                        }
+                        if offset < end, limit > 0 {
+                            try log.readRecordBatches(from: offset, maxBytes: limit, firstAlways: total == 0, end: end) {
+                                records.writeBytes($0)
+                            }
                         }
                     } catch let error as LogStoreError {
                         // Retention took the offset meanwhile: out of range. Damage on disk (a batch failing
@@ -99,10 +115,11 @@ extension RequestHandler {
                 }
                 if records.readableBytes == 0 { waitOn.append(LogWaiter(log: log, offset: highWatermark)) }
                 total += records.readableBytes
+                if records.readableBytes == 0 { aborted = [] }
                 partitions.append(
                     .init(
-                        index: partition.index, errorCode: .none, highWatermark: highWatermark, logStartOffset: logStart,
-                        records: records))
+                        index: partition.index, errorCode: .none, highWatermark: highWatermark, lastStableOffset: lastStable,
+                        logStartOffset: logStart, abortedTransactions: aborted, records: records))
             }
             topicsOut.append(.init(name: topic.name, partitions: partitions))
         }
@@ -136,6 +153,13 @@ extension RequestHandler {
                         switch partition.timestamp {
                         case ListOffsetsRequest.earliestTimestamp:
                             return .init(index: index, errorCode: .none, offset: log.lowestOffset)
+                        case ListOffsetsRequest.latestTimestamp where request.isolationLevel == 1:
+                            // read_committed: the last stable offset.
+                            let end = log.nextOffset
+                            let stable = try? producerStates.readCommitted(
+                                log, TopicPartition(topic: topic.name, partition: index), end: end, range: end..<end)
+                            guard let stable else { return .init(index: index, errorCode: .kafkaStorageError) }
+                            return .init(index: index, errorCode: .none, offset: stable.lastStableOffset)
                         case ListOffsetsRequest.latestTimestamp:
                             return .init(index: index, errorCode: .none, offset: log.nextOffset)
                         default:

@@ -208,11 +208,12 @@ extension RequestHandler {
         }
         let count = topic.partitionCount == -1 ? topics.defaultPartitions : topic.partitionCount
         if let problem = TopicRegistry.partitionCountProblem(count) { return .failure(.init(.invalidPartitions, problem)) }
-        guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
+        guard topic.replicationFactor == -1 || (1...topics.maxReplicationFactor).contains(topic.replicationFactor) else {
+            let allowed = topics.maxReplicationFactor > 1 ? "1 to \(topics.maxReplicationFactor) (--max-replication-factor)" : "1"
             return .failure(
                 .init(
                     .invalidReplicationFactor,
-                    "logd is a single server: replication factor 1; \(topic.replicationFactor) was asked for"))
+                    "logd is a single server: replication factor \(allowed); \(topic.replicationFactor) was asked for"))
         }
         return .success(count)
     }

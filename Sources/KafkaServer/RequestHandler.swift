@@ -16,6 +16,7 @@ struct RequestHandler: Sendable {
     let coordinator: GroupCoordinator
     let producerIDs: ProducerIDs
     let producerStates: ProducerStates
+    let transactions: TransactionCoordinator
     let logger: Logger
 
     /// The response frame for `request` from `clientHost`; nil when none is due (Produce with acks=0).
@@ -89,21 +90,20 @@ struct RequestHandler: Sendable {
             let response = try await NIOThreadPool.singleton.runIfActive { self.createPartitions(createPartitions) }
             return frame { response.encode(into: &$0, version: version) }
         case .initProducerId(let initProducerId):
-            let response = self.initProducerId(initProducerId)
+            let response = try await self.initProducerId(initProducerId)
             return frame { response.encode(into: &$0, version: version) }
-        }
-    }
-
-    /// An id for an idempotent producer; transactions are not served (docs/KAFKA.md).
-    func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
-        guard request.transactionalID == nil else {
-            return InitProducerIdResponse(errorCode: .transactionalIDAuthorizationFailed, producerID: -1, producerEpoch: -1)
-        }
-        do {
-            return InitProducerIdResponse(producerID: try producerIDs.next(), producerEpoch: 0)
-        } catch {
-            logger.error("kafka.producer_id_failed", metadata: ["error": "\(error)"])
-            return InitProducerIdResponse(errorCode: .kafkaStorageError, producerID: -1, producerEpoch: -1)
+        case .addPartitionsToTxn(let add):
+            let response = try await addPartitionsToTxn(add)
+            return frame { response.encode(into: &$0, version: version) }
+        case .addOffsetsToTxn(let add):
+            let response = try await addOffsetsToTxn(add)
+            return frame { response.encode(into: &$0, version: version) }
+        case .txnOffsetCommit(let commit):
+            let response = try await txnOffsetCommit(commit)
+            return frame { response.encode(into: &$0, version: version) }
+        case .endTxn(let end):
+            let response = try await endTxn(end)
+            return frame { response.encode(into: &$0, version: version) }
         }
     }
 
@@ -198,6 +198,7 @@ struct RequestHandler: Sendable {
             switch error.code {
             case .invalidArgument: return failed(.corruptMessage, error.message)
             case .unsupportedCompression: return failed(.unsupportedCompressionType, error.message)
+            case .tooLarge: return failed(.messageTooLarge, error.message)
             case .unavailable where (try? topics.log(topic, partition: partition.index))?.isReadOnly == true:
                 return failed(.kafkaStorageError, "topic \(topic) is written by another process (read-only here)")
             default:

@@ -21,6 +21,8 @@ final class TopicRegistry: Sendable {
     let directory: FilePath
     /// The partitions of a topic that auto-creation makes (Kafka's `num.partitions`).
     let defaultPartitions: Int32
+    /// The largest replication factor CreateTopics accepts; whatever it asks, a partition has one copy, here.
+    let maxReplicationFactor: Int16
     private let state = Mutex(State())
     private let opening = Mutex(())
     private let logger: Logger
@@ -32,7 +34,8 @@ final class TopicRegistry: Sendable {
         var deleting: Set<String> = []
     }
 
-    init(directory: FilePath, defaultPartitions: Int32 = 1, logger: Logger) {
+    init(directory: FilePath, defaultPartitions: Int32 = 1, maxReplicationFactor: Int16 = 1, logger: Logger) {
+        self.maxReplicationFactor = maxReplicationFactor
         self.directory = directory
         self.defaultPartitions = defaultPartitions
         self.logger = logger

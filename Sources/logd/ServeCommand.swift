@@ -39,6 +39,12 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "count"))
     var defaultPartitions: Int32 = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "The largest replication factor a CreateTopics may ask for. logd is one server: a topic keeps one copy whatever the factor, so above 1 this only lets code written for a Kafka cluster (its tests, its setup scripts) create its topics.",
+            valueName: "count"))
+    var maxReplicationFactor: Int16 = 1
+
     @Option(help: ArgumentHelp("Requests larger than this close the connection.", valueName: "bytes"))
     var maxRequestBytes = 100 << 20
 
@@ -54,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...KafkaServerConfiguration.maxPartitions).contains(defaultPartitions) else {
             throw ValidationError(
                 "--default-partitions must be between 1 and \(KafkaServerConfiguration.maxPartitions), got \(defaultPartitions)")
+        }
+        guard (1...16).contains(maxReplicationFactor) else {
+            throw ValidationError("--max-replication-factor must be between 1 and 16, got \(maxReplicationFactor)")
         }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
         guard (0...300_000).contains(groupInitialRebalanceDelayMs) else {
@@ -75,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: KafkaServerConfiguration(
                 dataDirectory: data.path, host: host, port: port, advertisedHost: advertised?.0, advertisedPort: advertised?.1,
                 maxRequestBytes: maxRequestBytes, autoCreateTopics: autoCreateTopics,
-                defaultPartitions: defaultPartitions, groupInitialRebalanceDelay: .milliseconds(groupInitialRebalanceDelayMs)))
+                defaultPartitions: defaultPartitions, groupInitialRebalanceDelay: .milliseconds(groupInitialRebalanceDelayMs),
+                maxReplicationFactor: maxReplicationFactor))
         let serving = Task {
             try await server.run { bound in FileHandleError.note("serving \(data.path.string) on \(host):\(bound)") }
         }

@@ -9,8 +9,11 @@ scripts/lib/kafka-clients.sh installs them into a venv and exports LOGD_KAFKA_PY
     metadata       [--topic T]                    {"brokers": [[id, host, port]...], "topics": {name: partitions}}
     produce        --topic T [--acks 0|1|all] [--idempotent] [--compression C] [--linger-ms N]
                    stdin: one {"key", "value", "headers", "timestamp"} per line; prints {"offset": N|null} each
-    consume        --topic T --count N [--from earliest|latest|offset:N|timestamp:MS]
+    consume        --topic T --count N [--from earliest|latest|offset:N|timestamp:MS] [--isolation I]
                    partition 0 assigned (no group); prints each record, and {"ready": true} first for latest
+    transact       --topic T --transactional-id ID [--end commit|abort|none] [--transaction-timeout-ms N]
+                   stdin as produce, all in one transaction on partition 0; prints {"offset": N} each, then
+                   {"ended": commit|abort}; with none the process exits with the transaction open
     group-consume  --topic T --group G --count N [--commit sync|none] [--assignor A] [--from earliest|latest]
                    prints each record, then {"committed": next_offset}, then leaves the group
     group-member   --topic T --group G --hold SECONDS [--assignor A] [--from earliest|latest]
@@ -233,6 +236,23 @@ class KafkaPythonClient:
         finally:
             producer.close(timeout=self.progress.remaining())
 
+    def transact(self, topic, messages, transactional_id, end, timeout_ms):
+        producer = self.kafka.KafkaProducer(**self.common, transactional_id=transactional_id,
+                                            transaction_timeout_ms=timeout_ms)
+        producer.init_transactions()
+        producer.begin_transaction()
+        futures = [producer.send(topic, key=m["key"], value=m["value"], headers=m["headers"] or None, partition=0)
+                   for m in messages]
+        self.progress.doing = "flushing"
+        producer.flush(timeout=self.progress.remaining())
+        offsets = [f.get(timeout=self.progress.remaining()).offset for f in futures]
+        self.progress.doing = f"ending the transaction ({end})"
+        if end == "commit":
+            producer.commit_transaction()
+        elif end == "abort":
+            producer.abort_transaction()
+        return offsets
+
     def _read(self, consumer, count):
         while self.progress.records < count:
             if self.progress.expired():
@@ -245,8 +265,8 @@ class KafkaPythonClient:
                         self.progress.records += 1
                         self.last = (r.topic, r.partition, r.offset)
 
-    def consume(self, topic, start, count):
-        consumer = self.consumer()
+    def consume(self, topic, start, count, isolation):
+        consumer = self.consumer(**({"isolation_level": isolation} if isolation else {}))
         try:
             tp = self.kafka.TopicPartition(topic, 0)
             consumer.assign([tp])
@@ -452,6 +472,31 @@ class ConfluentKafkaClient:
 
         return [Failure(f"delivery failed: {error}") if error else offset for error, offset in reports]
 
+    def transact(self, topic, messages, transactional_id, end, timeout_ms):
+        producer = self.ck.Producer({**self.common, "transactional.id": transactional_id,
+                                     "transaction.timeout.ms": timeout_ms})
+        producer.init_transactions(self.progress.remaining())
+        producer.begin_transaction()
+        offsets = [None] * len(messages)
+
+        def delivered(index):
+            def report(error, message):
+                offsets[index] = Failure(f"delivery failed: {error}") if error else message.offset()
+            return report
+
+        for index, m in enumerate(messages):
+            producer.produce(topic, value=m["value"], key=m["key"], headers=m["headers"] or None, partition=0,
+                             on_delivery=delivered(index))
+        self.progress.doing = "flushing"
+        if producer.flush(self.progress.remaining()) > 0:
+            raise self.progress.timed_out()
+        self.progress.doing = f"ending the transaction ({end})"
+        if end == "commit":
+            producer.commit_transaction(self.progress.remaining())
+        elif end == "abort":
+            producer.abort_transaction(self.progress.remaining())
+        return offsets
+
     def _read(self, consumer, count):
         last_error = None
         while self.progress.records < count:
@@ -473,8 +518,8 @@ class ConfluentKafkaClient:
             self.progress.records += 1
             self.last = (message.topic(), message.partition(), message.offset())
 
-    def consume(self, topic, start, count):
-        consumer = self.consumer(None)
+    def consume(self, topic, start, count, isolation):
+        consumer = self.consumer(None, **({"isolation.level": isolation} if isolation else {}))
         try:
             kind, number = start
             tp = self.ck.TopicPartition(topic, 0)
@@ -692,6 +737,32 @@ class AiokafkaClient:
         finally:
             await producer.stop()
 
+    async def transact(self, topic, messages, transactional_id, end, timeout_ms):
+        producer = self.aiokafka.AIOKafkaProducer(**self.common, transactional_id=transactional_id,
+                                                  transaction_timeout_ms=timeout_ms)
+        await producer.start()
+        try:
+            await producer.begin_transaction()
+            futures = [await producer.send(topic, key=m["key"], value=m["value"], headers=m["headers"] or None,
+                                           partition=0)
+                       for m in messages]
+            self.progress.doing = "flushing"
+            offsets = [(await f).offset for f in futures]
+        except BaseException:
+            await producer.stop()
+            raise
+        if end == "none":
+            return offsets  # the caller exits with the transaction open: no EndTxn, no stop()
+        try:
+            self.progress.doing = f"ending the transaction ({end})"
+            if end == "commit":
+                await producer.commit_transaction()
+            else:
+                await producer.abort_transaction()
+            return offsets
+        finally:
+            await producer.stop()
+
     async def _read(self, consumer, count, partitions=()):
         while self.progress.records < count:
             batches = await consumer.getmany(*partitions, timeout_ms=500)
@@ -702,8 +773,8 @@ class AiokafkaClient:
                         self.progress.records += 1
                         self.last = (r.topic, r.partition, r.offset)
 
-    async def consume(self, topic, start, count):
-        consumer = await self.consumer()
+    async def consume(self, topic, start, count, isolation):
+        consumer = await self.consumer(**({"isolation_level": isolation} if isolation else {}))
         try:
             tp = self.aiokafka.TopicPartition(topic, 0)
             consumer.assign([tp])
@@ -875,7 +946,20 @@ def run_action(client, call, args, progress):
     elif action == "consume":
         kind, number = args.start
         progress.doing = f"positioning at {kind}" + (f":{number}" if number is not None else "")
-        call(client.consume, args.topic, args.start, args.count)
+        call(client.consume, args.topic, args.start, args.count, args.isolation)
+    elif action == "transact":
+        messages = read_messages()
+        progress.doing = f"producing {len(messages)} messages in a transaction"
+        offsets = call(client.transact, args.topic, messages, args.transactional_id, args.end,
+                       args.transaction_timeout_ms)
+        for index, offset in enumerate(offsets):
+            if isinstance(offset, Failure):
+                raise Failure(f"message {index}: {offset}")
+            emit({"offset": offset})
+        if args.end == "none":
+            sys.stdout.flush()
+            os._exit(0)  # the transaction stays open: no EndTxn, no close
+        emit({"ended": args.end})
     elif action == "group-consume":
         progress.doing = "joining the group"
         call(client.group_consume, args.topic, args.group, args.count, args.commit, args.assignor, args.start)
@@ -972,6 +1056,14 @@ def parse_args(argv):
     consume.add_argument("--count", type=int, required=True)
     consume.add_argument("--from", dest="start", default="earliest", type=parse_from,
                          help="earliest (default), latest, offset:N or timestamp:MS")
+    consume.add_argument("--isolation", choices=("read_committed", "read_uncommitted"),
+                         help="isolation.level (default: the client's own)")
+
+    transact = action("transact")
+    transact.add_argument("--transactional-id", required=True)
+    transact.add_argument("--end", choices=("commit", "abort", "none"), default="commit",
+                          help="how the transaction ends; none: the process exits with it open")
+    transact.add_argument("--transaction-timeout-ms", type=int, default=60000)
 
     for name in ("group-consume", "group-member"):
         group = action(name)

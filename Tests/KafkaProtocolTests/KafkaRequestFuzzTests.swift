@@ -57,6 +57,10 @@ struct KafkaRequestFuzzTests {
                 ])
                 .encode(into: &$0, version: 1)
             },
+            frame(.addPartitionsToTxn, version: 2) { TransactionRequestTests.addPartitions.encode(into: &$0, version: 2) },
+            frame(.addOffsetsToTxn, version: 2) { TransactionRequestTests.addOffsets.encode(into: &$0, version: 2) },
+            frame(.endTxn, version: 2) { TransactionRequestTests.endTxn.encode(into: &$0, version: 2) },
+            frame(.txnOffsetCommit, version: 2) { TransactionRequestTests.txnOffsetCommit.encode(into: &$0, version: 2) },
         ]
     }
 

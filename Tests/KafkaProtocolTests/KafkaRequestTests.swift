@@ -40,7 +40,7 @@ struct KafkaRequestTests {
             .produce: 9, .fetch: 12, .listOffsets: 6, .metadata: 9, .offsetCommit: 8, .offsetFetch: 6, .findCoordinator: 3,
             .joinGroup: 6, .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .apiVersions: 3,
             .initProducerId: 2, .createTopics: 5, .deleteTopics: 4, .describeConfigs: 4, .alterConfigs: 2,
-            .createPartitions: 2,
+            .createPartitions: 2, .addPartitionsToTxn: 3, .addOffsetsToTxn: 3, .endTxn: 3, .txnOffsetCommit: 3,
         ]
         for api in APIKey.allCases {
             #expect(api.supportedVersions.upperBound < flexibleFrom[api, default: 0], "\(api)")

@@ -28,10 +28,14 @@ import Testing
             _ = try await log.append(Record(value))
             try log.sync()
         }
+        let producerIDs = ProducerIDs(directory: directory)
+        let producerStates = ProducerStates(logger: logger)
         let handler = RequestHandler(
             topics: topics, advertisedHost: "127.0.0.1", advertisedPort: 9092, clusterID: "test", autoCreateTopics: false,
-            coordinator: GroupCoordinator(logger: logger), producerIDs: ProducerIDs(directory: directory),
-            producerStates: ProducerStates(logger: logger), logger: logger)
+            coordinator: GroupCoordinator(logger: logger), producerIDs: producerIDs, producerStates: producerStates,
+            transactions: TransactionCoordinator(
+                directory: directory, topics: topics, producerStates: producerStates, producerIDs: producerIDs, logger: logger),
+            logger: logger)
         func fetch(maxBytes: Int32, partitionMaxBytes: Int32) async throws -> [Int] {
             let response = try await handler.fetch(
                 FetchRequest(

@@ -86,7 +86,8 @@ import Testing
         #expect(refused(setting(good, at: BatchLayout.magic, 1)) == .invalidArgument, "magic 1")
         #expect(refused(setting(good, at: BatchLayout.baseOffset + 7, 5)) == .invalidArgument, "base offset 5")
         #expect(refused(resealed(setting(good, at: BatchLayout.lastOffsetDelta + 3, 5))) == .invalidArgument, "last offset delta")
-        #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 0x10))) == .invalidArgument, "transactional")
+        // A control batch (a transaction marker) is the server's to write; a transactional batch is stored.
+        #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 0x30))) == .invalidArgument, "control")
         #expect(refused(resealed(setting(good, at: BatchLayout.attributes + 1, 5))) == .unsupportedCompression, "codec 5")
         #expect(
             refused(resealed(setting(good, at: BatchLayout.attributes + 1, 2))) == .invalidArgument, "snappy, not snappy data")

@@ -275,7 +275,7 @@ struct KafkaClientTests {
                 var described = try describe("made")
                 var configs = described["configs"] as? [String: String] ?? [:]
                 #expect(configs["cleanup.policy"] == "compact" && configs["retention.ms"] == "60000", "\(described)")
-                #expect(configs["segment.bytes"] == String(256 << 20) && configs.count == 7, "every setting, defaults too")
+                #expect(configs["segment.bytes"] == String(256 << 20) && configs.count == 8, "every setting, defaults too")
                 #expect((described["defaults"] as? [String])?.contains("cleanup.policy") == false)
                 let altered = try #require(
                     try KafkaClients.run(
@@ -503,6 +503,77 @@ struct KafkaClientTests {
                 misplaced.isEmpty,
                 "acknowledged but not at their offset: \(misplaced.prefix(5).map { ($0.key, $0.value, stored[$0.key] ?? []) })")
             try directory.expectVerifies("durable")
+        }
+    }
+
+    @Test(
+        "transactions: read_committed consumers see committed ones only, read_uncommitted all; an open one holds read_committed back until its timeout or a restart aborts it; logd read skips the markers",
+        .enabled(if: KafkaClients.isAvailable), arguments: KafkaClients.all)
+    func transactions(client: String) async throws {
+        try await offPool {
+            let directory = try TestDirectory()
+            var (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
+            defer { server.send(SIGKILL) }
+            let topic = "tx-\(client)"
+            func input(_ values: [String]) -> String { values.map { TestMessage(value: $0).json + "\n" }.joined() }
+            func transact(_ values: [String], _ end: String, id: String, timeoutMs: Int = 60000) throws -> [Int64] {
+                let lines = try KafkaClients.run(
+                    client, "transact",
+                    [
+                        "--bootstrap", broker, "--topic", topic, "--transactional-id", id, "--end", end,
+                        "--transaction-timeout-ms", String(timeoutMs),
+                    ], input: input(values))
+                if end != "none" { #expect(lines.last?["ended"] as? String == end, "\(lines)") }
+                return lines.compactMap { jsonInt($0["offset"]) }
+            }
+            func consume(_ count: Int, _ isolation: String, from: String = "earliest") throws -> [(Int64, String)] {
+                try KafkaClients.run(
+                    client, "consume",
+                    ["--bootstrap", broker, "--topic", topic, "--count", String(count), "--isolation", isolation, "--from", from]
+                ).compactMap { record in jsonInt(record["offset"]).map { ($0, KafkaClients.text(record["value"]) ?? "") } }
+            }
+            func produce(_ value: String) throws -> Int64? {
+                try KafkaClients.run(client, "produce", ["--bootstrap", broker, "--topic", topic], input: input([value]))
+                    .first.flatMap { jsonInt($0["offset"]) }
+            }
+
+            // Each transaction ends with a marker, which takes an offset.
+            #expect(try transact(["a0", "a1", "a2"], "commit", id: "t1") == [0, 1, 2])
+            #expect(try transact(["b0", "b1"], "abort", id: "t1") == [4, 5])
+            #expect(try produce("p0") == 7)
+            #expect(try transact(["c0"], "commit", id: "t2") == [8])
+            let committed = try consume(5, "read_committed")
+            #expect(committed.map(\.1) == ["a0", "a1", "a2", "p0", "c0"], "\(committed)")
+            #expect(committed.map(\.0) == [0, 1, 2, 7, 8])
+            let uncommitted = try consume(7, "read_uncommitted")
+            #expect(uncommitted.map(\.1) == ["a0", "a1", "a2", "b0", "b1", "p0", "c0"], "\(uncommitted)")
+
+            // A transaction left open (its producer gone) holds read_committed consumers at its start...
+            #expect(try transact(["d0"], "none", id: "t3") == [10])
+            #expect(try produce("p1") == 11)
+            let held = try KafkaClients.start(
+                client, "consume",
+                [
+                    "--bootstrap", broker, "--topic", topic, "--count", "1", "--isolation", "read_committed", "--from",
+                    "offset:10", "--timeout", "4",
+                ])
+            #expect(try held.wait(timeout: .seconds(60)) == .exited(1), "nothing past the open transaction: \(held.stdout.text)")
+            // ... until a restart aborts it: the server finishes what it finds open.
+            try LogdServe.stop(server)
+            (server, broker) = try LogdServe.start(directory, ["--auto-create-topics"])
+            let afterRestart = try consume(1, "read_committed", from: "offset:10")
+            #expect(afterRestart.map(\.1) == ["p1"], "\(afterRestart)")
+
+            // A transaction open past its timeout is aborted by the server.
+            #expect(try transact(["e0"], "none", id: "t4", timeoutMs: 1000).count == 1)
+            #expect(try produce("p2") != nil)
+            let last = try consume(2, "read_committed", from: "offset:11")
+            #expect(last.map(\.1) == ["p1", "p2"], "\(last)")
+
+            try LogdServe.stop(server)
+            let read = try Logd.run(directory.args("read", topic))
+            #expect(read.lines == ["a0", "a1", "a2", "b0", "b1", "p0", "c0", "d0", "p1", "e0", "p2"], "\(read)")
+            try directory.expectVerifies(topic)
         }
     }
 }

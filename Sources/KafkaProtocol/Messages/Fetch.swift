@@ -88,14 +88,34 @@ public struct FetchResponse: Sendable, Equatable {
         public var errorCode: ErrorCode
         public var highWatermark: Int64
         public var logStartOffset: Int64
+        /// The end of what a read_committed consumer may read (nil: the high watermark).
+        public var lastStableOffset: Int64?
+        /// For read_committed: the aborted transactions the records overlap.
+        public var abortedTransactions: [AbortedTransaction]
         /// Whole record batches, straight from the store.
         public var records: ByteBuffer?
-        public init(index: Int32, errorCode: ErrorCode, highWatermark: Int64, logStartOffset: Int64, records: ByteBuffer?) {
+        public init(
+            index: Int32, errorCode: ErrorCode, highWatermark: Int64, lastStableOffset: Int64? = nil, logStartOffset: Int64,
+            abortedTransactions: [AbortedTransaction] = [], records: ByteBuffer?
+        ) {
             self.index = index
             self.errorCode = errorCode
             self.highWatermark = highWatermark
+            self.lastStableOffset = lastStableOffset
             self.logStartOffset = logStartOffset
+            self.abortedTransactions = abortedTransactions
             self.records = records
+        }
+    }
+
+    /// A transaction aborted in a partition: a read_committed consumer drops
+    /// the producer's records from `firstOffset` to its abort marker.
+    public struct AbortedTransaction: Sendable, Equatable {
+        public var producerID: Int64
+        public var firstOffset: Int64
+        public init(producerID: Int64, firstOffset: Int64) {
+            self.producerID = producerID
+            self.firstOffset = firstOffset
         }
     }
 
@@ -128,10 +148,12 @@ public struct FetchResponse: Sendable, Equatable {
             buffer.writeKafka(partition.index)
             buffer.writeKafka(partition.errorCode.rawValue)
             buffer.writeKafka(partition.highWatermark)
-            // No transactions: the last stable offset is the high watermark.
-            buffer.writeKafka(partition.highWatermark)
+            buffer.writeKafka(partition.lastStableOffset ?? partition.highWatermark)
             if version >= 5 { buffer.writeKafka(partition.logStartOffset) }
-            buffer.writeKafkaArray([Int64]()) { $0.writeKafka($1) }  // aborted_transactions: none
+            buffer.writeKafkaArray(partition.abortedTransactions) { buffer, aborted in
+                buffer.writeKafka(aborted.producerID)
+                buffer.writeKafka(aborted.firstOffset)
+            }
             if version >= 11 { buffer.writeKafka(Int32(-1)) }  // preferred_read_replica
             guard let records = partition.records, records.readableBytes > 0 else {
                 // An empty record set, never null: librdkafka 2.0 refuses a size of -1 before it reads

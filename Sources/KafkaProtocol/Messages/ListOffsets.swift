@@ -17,17 +17,22 @@ public struct ListOffsetsRequest: Sendable, Equatable {
     public typealias Topic = KafkaTopic<Partition>
 
     public var topics: [Topic]
-    public init(topics: [Topic]) { self.topics = topics }
+    /// 0: read_uncommitted; 1: read_committed (v2+), whose latest offset is the last stable offset.
+    public var isolationLevel: Int8
+    public init(isolationLevel: Int8 = 0, topics: [Topic]) {
+        self.isolationLevel = isolationLevel
+        self.topics = topics
+    }
 
     static func decode(_ reader: inout KafkaReader, version: Int16) throws(KafkaDecodingError) -> Self {
         _ = try reader.int32()  // replica_id
-        if version >= 2 { _ = try reader.int8() }  // isolation_level: no transactions, so both levels agree
+        let isolationLevel = version >= 2 ? try reader.int8() : 0
         let topics = try reader.topics { (reader: inout KafkaReader) throws(KafkaDecodingError) in
             let index = try reader.int32()
             if version >= 4 { _ = try reader.int32() }  // current_leader_epoch
             return Partition(index: index, timestamp: try reader.int64())
         }
-        return ListOffsetsRequest(topics: topics)
+        return ListOffsetsRequest(isolationLevel: isolationLevel, topics: topics)
     }
 }
 

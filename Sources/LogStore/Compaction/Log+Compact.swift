@@ -134,8 +134,9 @@ extension Log {
     private func fillKeyMap(_ map: KeyOffsetMap, from start: Int64, extents: [SegmentExtent]) throws -> Int64 {
         var stop: Int64?
         for extent in extents where extent.nextOffset > start {
-            try forEachSealedRecord(in: extent, from: start) { record in
-                guard record.offset >= start, let key = record.key else { return true }
+            try forEachSealedRecord(in: extent, from: start) { record, header in
+                // Records of transactions supersede nothing: an aborted one must not hide an older value.
+                guard !header.isTransactional, record.offset >= start, let key = record.key else { return true }
                 guard map.put(KeyHash(key), offset: record.offset) else {
                     stop = record.offset
                     return false
@@ -147,10 +148,13 @@ extension Log {
         return extents.last?.nextOffset ?? start
     }
 
-    /// Calls `body` with the records of a sealed segment from the batch that
-    /// holds `offset` on, until it returns false. Every batch is checked
-    /// (CRC, offset sequence); damage is an error, never skipped.
-    private func forEachSealedRecord(in extent: SegmentExtent, from offset: Int64, _ body: (RecordView) throws -> Bool) throws {
+    /// Calls `body` with the records of a sealed segment, and the header of
+    /// the batch of each, from the batch that holds `offset` on, until it
+    /// returns false. Every batch is checked (CRC, offset sequence); damage is
+    /// an error, never skipped.
+    private func forEachSealedRecord(
+        in extent: SegmentExtent, from offset: Int64, _ body: (RecordView, BatchHeader) throws -> Bool
+    ) throws {
         let index = extent.segment.index
         var position: Int64 = 0
         var batchBase = extent.baseOffset
@@ -165,7 +169,7 @@ extension Log {
         let scan = try StoreScanner(file: store, fileSize: extent.storeSize).scanBatches(from: position, baseOffset: batchBase) {
             _, header, bytes in
             try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
-                more = try body(record)
+                more = try body(record, header)
                 return more
             }
             return more
@@ -207,8 +211,15 @@ extension Log {
                 targetRecordsBytes: Self.compactedBatchBytes,
                 compress: compress)
             var dropped = 0
+            var transactional = false
             var tombstones: Int64 = 0
-            try forEachSealedRecord(in: extent, from: extent.baseOffset) { record in
+            try forEachSealedRecord(in: extent, from: extent.baseOffset) { record, header in
+                // A segment with batches of Kafka transactions stays as it is: rewriting it would drop
+                // their producer ids and markers, which read_committed consumers need (docs/FORMAT.md).
+                if header.isTransactional {
+                    transactional = true
+                    return false
+                }
                 if rule.keeps(record, tombstonesRemoved: &tombstones) {
                     builder.add(record)
                     if builder.output.count >= 1 << 20 { try builder.drain { try output.write($0, at: $1) } }
@@ -217,7 +228,7 @@ extension Log {
                 }
                 return true
             }
-            guard dropped > 0 else { return nil }
+            guard dropped > 0, !transactional else { return nil }
             report.tombstonesRemoved += tombstones
             builder.close(lastOffset: extent.nextOffset - 1, emptyTimestamp: segmentMaxTimestamp)
             try builder.drain { try output.write($0, at: $1) }

@@ -12,6 +12,7 @@ import SystemPackage
 /// | `compression.gzip.level` | 1 (fastest, the default) ... 9 (smallest) |
 /// | `cleanup.policy` | `delete` (retention only) or `compact` (also keep only the latest record per key) |
 /// | `delete.retention.ms` | how long compaction keeps tombstones (default 86400000) |
+/// | `max.message.bytes` | the largest record batch a Kafka producer may append (default 67108864, `Log.maxBatchBytes`) |
 ///
 /// Settings take effect when the log is next opened for writing.
 public struct LogConfig: Sendable, Equatable {
@@ -22,6 +23,7 @@ public struct LogConfig: Sendable, Equatable {
     public var gzipLevel: Int?
     public var cleanupPolicy: CleanupPolicy?
     public var deleteRetentionMilliseconds: Int64?
+    public var maxMessageBytes: Int64?
 
     /// `compression.type` values.
     public enum CompressionType: String, Sendable, CaseIterable {
@@ -30,7 +32,7 @@ public struct LogConfig: Sendable, Equatable {
 
     public static let keys = [
         "retention.bytes", "retention.ms", "segment.bytes", "compression.type", "compression.gzip.level", "cleanup.policy",
-        "delete.retention.ms",
+        "delete.retention.ms", "max.message.bytes",
     ]
     static let fileName = "config"
 
@@ -81,6 +83,7 @@ public struct LogConfig: Sendable, Equatable {
         case "compression.gzip.level": return gzipLevel.map(String.init)
         case "cleanup.policy": return cleanupPolicy?.rawValue
         case "delete.retention.ms": return deleteRetentionMilliseconds.map(String.init)
+        case "max.message.bytes": return maxMessageBytes.map(String.init)
         default: return nil
         }
     }
@@ -93,6 +96,7 @@ public struct LogConfig: Sendable, Equatable {
         case "cleanup.policy": return CleanupPolicy.delete.rawValue
         case "delete.retention.ms": return String(LogOptions().deleteRetentionMilliseconds)
         case "segment.bytes": return String(LogOptions().maxSegmentBytes)
+        case "max.message.bytes": return String(Log.maxBatchBytes)
         default: return "-1"
         }
     }
@@ -140,6 +144,11 @@ public struct LogConfig: Sendable, Equatable {
                 throw LogStoreError(.invalidArgument, "delete.retention.ms must be at least 0, got \(number)")
             }
             deleteRetentionMilliseconds = number
+        case "max.message.bytes":
+            guard (1...Int64(Log.maxBatchBytes)).contains(number) else {
+                throw LogStoreError(.invalidArgument, "max.message.bytes must be 1...\(Log.maxBatchBytes), got \(number)")
+            }
+            maxMessageBytes = number
         default:
             guard number >= 1024 else {
                 throw LogStoreError(.invalidArgument, "segment.bytes must be at least 1024, got \(number)")
@@ -161,6 +170,7 @@ public struct LogConfig: Sendable, Equatable {
         }
         if let cleanupPolicy { options.cleanupPolicy = cleanupPolicy }
         if let deleteRetentionMilliseconds { options.deleteRetentionMilliseconds = deleteRetentionMilliseconds }
+        if let maxMessageBytes { options.maxMessageBytes = Int(maxMessageBytes) }
         return options
     }
 }

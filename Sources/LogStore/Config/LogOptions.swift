@@ -53,6 +53,9 @@ public struct LogOptions: Sendable {
     /// counted from its timestamp, so that consumers catch up with the delete.
     /// Default one day, as Kafka's `delete.retention.ms`.
     public var deleteRetentionMilliseconds: Int64 = 86_400_000
+    /// The largest record batch `appendRecordBatch` takes (a Kafka producer's;
+    /// Kafka's `max.message.bytes`). nil: up to `Log.maxBatchBytes`.
+    public var maxMessageBytes: Int?
 
     /// - Parameters:
     ///   - maxSegmentBytes: default 256 MiB.

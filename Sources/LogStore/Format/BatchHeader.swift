@@ -10,6 +10,10 @@ struct BatchHeader: Sendable {
     var recordCount: Int32
 
     var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    /// A batch of a Kafka transaction (a data batch or its marker).
+    var isTransactional: Bool { attributes & BatchLayout.transactional != 0 }
+    /// A control batch: a transaction marker, not records of the log.
+    var isControl: Bool { attributes & BatchLayout.control != 0 }
 
     /// The index entry of this batch at `position` of a segment based at `segmentBase`
     /// (the batch's own maximum timestamp: appending it makes it a running maximum).

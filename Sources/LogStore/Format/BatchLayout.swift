@@ -18,8 +18,11 @@ enum BatchLayout {
     /// `baseOffset` and `batchLength`: the bytes not counted by `batchLength`.
     static let logOverhead = 12
     static let magicValue: UInt8 = 2
-    /// Attribute bits 4 (transactional) and 5 (control): batches of Kafka transactions, not stored here.
-    static let transactionalOrControl: Int16 = 0x30
+    /// Attribute bit 4: a batch of a Kafka transaction (its records count once the
+    /// transaction's commit marker follows them).
+    static let transactional: Int16 = 0x10
+    /// Attribute bit 5: a control batch, holding one transaction marker (only the server writes them).
+    static let control: Int16 = 0x20
     /// The largest batch accepted (Kafka's default message.max.bytes is 1 MiB;
     /// we allow larger batches but bound them so a damaged length cannot make
     /// a reader allocate gigabytes).

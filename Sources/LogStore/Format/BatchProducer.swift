@@ -32,6 +32,12 @@ public struct BatchProducer: Sendable, Hashable {
 public struct RecordBatchSummary: Sendable, Hashable {
     public var offsets: Range<Int64>
     public var producer: BatchProducer?
+    /// A batch of a Kafka transaction: its records, or (with `marker`) its end.
+    public var isTransactional: Bool
+    /// The transaction marker of a control batch; nil for a batch of records.
+    public var marker: TransactionMarker?
+    /// A control batch: `marker`, or a control record logd does not know.
+    public var isControl: Bool
 
     /// The summary of the batch at the start of `batch`; nil when it is too short for a batch header.
     public init?(batch: UnsafeRawBufferPointer) {
@@ -40,5 +46,9 @@ public struct RecordBatchSummary: Sendable, Hashable {
         let lastDelta = batch.loadBigEndian(at: BatchLayout.lastOffsetDelta, as: Int32.self)
         offsets = base..<base + Int64(lastDelta) + 1
         producer = BatchProducer(batch: batch)
+        let attributes = batch.loadBigEndian(at: BatchLayout.attributes, as: Int16.self)
+        isTransactional = attributes & BatchLayout.transactional != 0
+        isControl = attributes & BatchLayout.control != 0
+        marker = isControl ? TransactionMarker(controlBatch: batch) : nil
     }
 }

@@ -20,8 +20,8 @@ enum RecordBatchCheck {
         guard header.recordCount > 0, header.lastOffsetDelta == header.recordCount - 1 else {
             throw invalid("record count \(header.recordCount) with last offset delta \(header.lastOffsetDelta)")
         }
-        guard header.attributes & BatchLayout.transactionalOrControl == 0 else {
-            throw invalid("transactional and control batches are not supported")
+        guard !header.isControl else {
+            throw invalid("a control batch (transaction markers are written by the server alone)")
         }
         guard BatchCodec.isReadable(header.codec) else {
             throw LogStoreError(

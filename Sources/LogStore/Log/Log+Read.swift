@@ -91,6 +91,11 @@ extension Log {
     public func forEachRecord(from offset: Int64, maxBytes: Int = 1 << 20, _ body: (RecordView) throws -> Bool) throws -> Int64 {
         var next = offset
         try forEachBatch(from: offset, maxBytes: maxBytes) { bytes, header in
+            // A transaction marker takes an offset but is no record of the log.
+            if header.isControl {
+                next = max(next, header.nextOffset)
+                return true
+            }
             var more = true
             try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
                 guard record.offset >= offset else { return true }

@@ -14,9 +14,15 @@ extension Log {
     /// every other waiter.
     /// - Throws: `LogStoreError`: `.invalidArgument` for a batch that fails a
     ///   check (the message says which), `.unsupportedCompression` for a codec
-    ///   this build cannot read, `.io` or `.unavailable` as `append(_:)`.
+    ///   this build cannot read, `.tooLarge` for a batch over the log's
+    ///   `max.message.bytes`, `.io` or `.unavailable` as `append(_:)`.
     public func appendRecordBatch(_ batch: UnsafeRawBufferPointer) throws -> AppendReceipt {
         let header = try RecordBatchCheck.check(batch)
+        if let limit = options.maxMessageBytes, header.size > limit {
+            throw LogStoreError(
+                .tooLarge, "record batch refused: \(header.size) bytes, over the log's max.message.bytes \(limit)",
+                path: directory.string)
+        }
         let (offsets, sequence) = try appendEncoded(
             size: header.size, recordCount: Int(header.recordCount), waitForDurability: false
         ) { pointer, baseOffset in
@@ -28,6 +34,25 @@ extension Log {
         return AppendReceipt(offsets: offsets, sequence: sequence)
     }
 
+    /// Appends the control batch that ends the transaction of `producerID`
+    /// at `epoch` in this log with `marker` (commit or abort), as a Kafka
+    /// transaction coordinator does (docs/FORMAT.md). It takes one offset;
+    /// `forEachRecord` and every reader of records skip it. Returns at once,
+    /// as `appendRecordBatch(_:)` does.
+    public func appendTransactionMarker(
+        _ marker: TransactionMarker, producerID: Int64, epoch: Int16, coordinatorEpoch: Int32 = 0
+    ) throws -> AppendReceipt {
+        let now = currentTimeMillis()
+        let batch = marker.controlBatch(producerID: producerID, epoch: epoch, coordinatorEpoch: coordinatorEpoch, timestamp: now)
+        let (offsets, sequence) = try appendEncoded(size: batch.count, recordCount: 1, waitForDurability: false) {
+            pointer, baseOffset in
+            batch.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: pointer, count: batch.count).copyMemory(from: $0) }
+            pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
+            return now
+        }
+        return AppendReceipt(offsets: offsets, sequence: sequence)
+    }
+
     /// Calls `body` with the stored bytes of whole batches from the one that
     /// holds `offset` on, as a Kafka fetch answers: the first batch always
     /// (even over `maxBytes`, so that a consumer never stalls on a large
@@ -35,16 +60,20 @@ extension Log {
     /// With `firstAlways` false, no batch goes over `maxBytes`, the first
     /// either (a fetch's later partitions, once the response holds data).
     /// Every batch is verified before `body` sees it. A batch may start before
-    /// `offset`; the reader skips the records below it.
+    /// `offset`; the reader skips the records below it. With `end`, no batch
+    /// that starts at or after it is read (a read_committed fetch stops at the
+    /// last stable offset).
     /// - Returns: the bytes passed to `body` (0 when `offset` is the next offset).
     /// - Throws: `.offsetOutOfRange` below the oldest retained offset or past
     ///   the next one; `.corruption` for damaged data.
     @discardableResult
     public func readRecordBatches(
-        from offset: Int64, maxBytes: Int, firstAlways: Bool = true, _ body: (UnsafeRawBufferPointer) throws -> Void
+        from offset: Int64, maxBytes: Int, firstAlways: Bool = true, end: Int64? = nil,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> Int {
         var total = 0
         try forEachBatch(from: offset, maxBytes: maxBytes) { bytes, header in
+            if let end, header.baseOffset >= end { return false }
             guard (total == 0 && firstAlways) || total + header.size <= maxBytes else { return false }
             try body(UnsafeRawBufferPointer(rebasing: bytes[0..<header.size]))
             total += header.size

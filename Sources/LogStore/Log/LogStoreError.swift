@@ -23,6 +23,9 @@ public struct LogStoreError: Error, Sendable, CustomStringConvertible {
         /// A batch encoded elsewhere uses a compression codec this build cannot read (Kafka's
         /// UNSUPPORTED_COMPRESSION_TYPE): nothing of it is stored.
         public static let unsupportedCompression = Code("unsupportedCompression")
+        /// A record batch encoded elsewhere is larger than the log's `max.message.bytes`
+        /// (Kafka's MESSAGE_TOO_LARGE): nothing of it is stored.
+        public static let tooLarge = Code("tooLarge")
         /// The log was closed, or is open in another process.
         public static let unavailable = Code("unavailable")
     }
