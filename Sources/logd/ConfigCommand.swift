@@ -12,7 +12,9 @@ struct ConfigCommand: ParsableCommand {
             compression.type (none or gzip: how appended batches are compressed), \
             compression.gzip.level (1 fastest ... 9 smallest; default 1), \
             cleanup.policy (delete, or compact: keep the latest record per key, see logd compact), \
-            delete.retention.ms (how long compaction keeps tombstones; default 86400000). \
+            delete.retention.ms (how long compaction keeps tombstones; default 86400000), \
+            max.message.bytes (the largest record batch a Kafka producer may append through logd serve; \
+            default 67108864). \
             They are stored in the log directory and take effect when the log is next opened for writing \
             (logd append, logd retain). Retention deletes whole segments, never the active one. \
             With --set, a log that does not exist yet is created with these settings.

@@ -150,6 +150,45 @@ import Testing
         #expect(polled.map(\.offset) == (try log.read(from: 0, maxRecords: Int.max, maxBytes: Int.max)).map(\.offset))
     }
 
+    @Test func segmentsWithKafkaTransactionsAreKeptWholeAndTheirRecordsSupersedeNothing() throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: Self.options())
+        defer { try? log.close() }
+        try log.append(Record("committed", key: "k"))
+        // A transactional batch of producer 3 with a newer value of k, then its abort marker.
+        let record = Record(key: Array("k".utf8), value: Array("aborted".utf8), timestamp: 1_700_000_000_000)
+        let size = BatchEncoder.encodedSize([record], now: 0)
+        var batch = [UInt8](repeating: 0, count: size)
+        batch.withUnsafeMutableBytes { raw in
+            let pointer = raw.baseAddress!
+            BatchEncoder.encode([record], baseOffset: 0, now: 0, size: size, to: pointer)
+            pointer.storeBigEndian(BatchLayout.transactional, at: BatchLayout.attributes)
+            pointer.storeBigEndian(Int64(3), at: BatchLayout.producerId)
+            pointer.storeBigEndian(Int16(0), at: BatchLayout.producerEpoch)
+            pointer.storeBigEndian(Int32(0), at: BatchLayout.baseSequence)
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[BatchLayout.attributes...]))
+            pointer.storeBigEndian(crc, at: BatchLayout.crc)
+        }
+        #expect(try batch.withUnsafeBytes { try log.appendRecordBatch($0) }.offsets == 1..<2)
+        #expect(try log.appendTransactionMarker(.abort, producerID: 3, epoch: 0).offsets == 2..<3)
+        for round in 0..<60 { try log.append(Record(String(repeating: "x", count: 40), key: "other-\(round % 3)")) }
+        let transactionSegment = try #require(try log.segments().first)
+        #expect(try log.segments().count > 2)
+
+        try log.compact()
+        // The aborted value hid nothing, and its segment still holds the producer's batch and the marker.
+        #expect(try log.read(at: 0).value == Array("committed".utf8))
+        var summaries: [RecordBatchSummary] = []
+        try log.readRecordBatches(from: 0, maxBytes: 1 << 20) { summaries.append(RecordBatchSummary(batch: $0)!) }
+        #expect(summaries.contains { $0.isTransactional && $0.producer?.producerID == 3 && $0.offsets == 1..<2 })
+        #expect(summaries.contains { $0.marker == .abort && $0.offsets == 2..<3 })
+        #expect(try log.segments().first?.storeBytes == transactionSegment.storeBytes, "left as it was")
+        // Readers of records skip the marker; the other keys were compacted.
+        #expect(try log.read(from: 0, maxRecords: 3).map(\.offset) == [0, 1, 3])
+        try log.close()
+        #expect(try Log.verify(directory: directory.log()).isClean)
+    }
+
     @Test func emptiedSegmentsKeepTheirOffsets() throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log(), options: Self.options())
