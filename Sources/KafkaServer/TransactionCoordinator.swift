@@ -133,12 +133,7 @@ final class TransactionCoordinator: Sendable, ProducerStates.Transactions {
                 case .empty, .completeCommit, .completeAbort: break
                 }
                 transaction = transactions[transactionalID] ?? transaction
-                if transaction.epoch >= Int16.max - 1 {
-                    transaction.producerID = try producerIDs.next()
-                    transaction.epoch = 0
-                } else {
-                    transaction.epoch += 1
-                }
+                try bumpEpoch(&transaction)
                 transaction.timeoutMilliseconds = timeoutMilliseconds
                 transaction.state = .empty
                 try save(transaction, as: transactionalID, in: &transactions)
@@ -231,9 +226,12 @@ final class TransactionCoordinator: Sendable, ProducerStates.Transactions {
     func endTransaction(_ transactionalID: String, producerID: Int64, epoch: Int16, commit: Bool) -> ErrorCode {
         answer(transactionalID) {
             try lock.withLock { transactions in
-                let transaction = try current(transactionalID, producerID: producerID, epoch: epoch, in: transactions)
+                let transaction = try current(
+                    transactionalID, producerID: producerID, epoch: epoch, in: transactions, ending: true)
                 switch (transaction.state, commit) {
-                case (.ongoing, _): try end(transactionalID, commit: commit, in: &transactions)
+                // A decided end that failed half way (a marker's write) is finished by its retry.
+                case (.ongoing, _), (.prepareCommit, true), (.prepareAbort, false):
+                    try end(transactionalID, commit: commit, in: &transactions)
                 case (.completeCommit, true), (.completeAbort, false): return
                 default:
                     throw Refusal(
@@ -247,15 +245,22 @@ final class TransactionCoordinator: Sendable, ProducerStates.Transactions {
     }
 
     /// Aborts every transaction open longer than its timeout, and bumps its
-    /// epoch so that its producer is fenced (as Kafka does).
+    /// epoch so that its producer is fenced (as Kafka does); finishes an end
+    /// decided that long ago which failed half way (a marker's write).
     func abortExpired(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) {
         lock.withLock { transactions in
-            for (id, transaction) in transactions
-            where transaction.state == .ongoing && now - transaction.startedAt > Int64(transaction.timeoutMilliseconds) {
+            for (id, transaction) in transactions where now - transaction.startedAt > Int64(transaction.timeoutMilliseconds) {
                 do {
+                    switch transaction.state {
+                    case .prepareCommit, .prepareAbort:
+                        try end(id, commit: transaction.state == .prepareCommit, in: &transactions)
+                        continue
+                    case .ongoing: break
+                    case .empty, .completeCommit, .completeAbort: continue
+                    }
                     try end(id, commit: false, in: &transactions)
                     var aborted = transactions[id] ?? transaction
-                    aborted.epoch += 1
+                    try bumpEpoch(&aborted)
                     try save(aborted, as: id, in: &transactions)
                     logger.notice(
                         "kafka.transaction_timed_out",
@@ -318,9 +323,11 @@ final class TransactionCoordinator: Sendable, ProducerStates.Transactions {
         }
     }
 
-    /// The transaction of `transactionalID` if `producerID` and `epoch` are its current producer's.
+    /// The transaction of `transactionalID` if `producerID` and `epoch` are its current producer's
+    /// and it is not being ended (unless `ending`: EndTxn may finish an end decided before).
     private func current(
-        _ transactionalID: String, producerID: Int64, epoch: Int16, in transactions: [String: Transaction]
+        _ transactionalID: String, producerID: Int64, epoch: Int16, in transactions: [String: Transaction],
+        ending: Bool = false
     ) throws -> Transaction {
         guard let transaction = transactions[transactionalID], transaction.producerID == producerID else {
             throw Refusal(
@@ -333,9 +340,19 @@ final class TransactionCoordinator: Sendable, ProducerStates.Transactions {
                 message: "epoch \(epoch) of producer \(producerID) is not the current \(transaction.epoch)")
         }
         switch transaction.state {
-        case .prepareCommit, .prepareAbort:
+        case .prepareCommit where !ending, .prepareAbort where !ending:
             throw Refusal(code: .concurrentTransactions, message: "the transaction of \(transactionalID) is ending")
         default: return transaction
+        }
+    }
+
+    /// The next epoch of the transactional id's producer; a new producer id once the epoch would overflow.
+    private func bumpEpoch(_ transaction: inout Transaction) throws {
+        if transaction.epoch >= Int16.max - 1 {
+            transaction.producerID = try producerIDs.next()
+            transaction.epoch = 0
+        } else {
+            transaction.epoch += 1
         }
     }
 

@@ -110,6 +110,34 @@ import Testing
         #expect(try Log.verify(directory: log.directory).isClean)
     }
 
+    @Test func aTransactionPastItsTimeoutIsAbortedAndItsProducerFenced() throws {
+        let server = server()
+        try server.topics.create("t", partitions: 1, config: LogConfig())
+        let log = try #require(try server.topics.log("t"))
+        let partition = TopicPartition(topic: "t", partition: 0)
+        #expect(throws: TransactionCoordinator.Refusal.self) {
+            try server.coordinator.initProducer("slow", timeoutMilliseconds: TransactionCoordinator.maxTimeoutMilliseconds + 1)
+        }
+        let (producer, epoch) = try server.coordinator.initProducer("slow", timeoutMilliseconds: 1000)
+        #expect(
+            server.coordinator.addPartitions("slow", producerID: producer, epoch: epoch, partitions: [partition]) == [
+                partition: .none
+            ])
+        let batch = Self.transactional(["x"], producer: producer, epoch: epoch, sequence: 0)
+        _ = try batch.withUnsafeBytes { try server.states.append($0, to: log, of: partition) }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        server.coordinator.abortExpired(now: now)
+        #expect(try Self.batches(log).last?.marker == nil, "within its timeout")
+        server.coordinator.abortExpired(now: now + 60_000)
+        #expect(try Self.batches(log).last?.marker == .abort)
+        #expect(
+            server.coordinator.endTransaction("slow", producerID: producer, epoch: epoch, commit: true) == .invalidProducerEpoch)
+        let stable = try server.states.readCommitted(log, partition, end: log.nextOffset, range: 0..<log.nextOffset)
+        #expect(stable.lastStableOffset == log.nextOffset && stable.aborted.count == 1)
+        server.topics.closeAll()
+        #expect(try Log.verify(directory: log.directory).isClean)
+    }
+
     @Test func aStartFinishesADecidedCommitAndAbortsATransactionNobodyEnds() throws {
         // What a crash between EndTxn's decision and its markers leaves: the coordinator's file says
         // prepareCommit, the log has the batches but no marker. Producer 9's batch has no transaction at all.
