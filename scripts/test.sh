@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib/apt.sh
 # postgresql-15: the PostgresCDC tests start a throwaway Postgres 15 of their own.
-# kcat, python3-venv: the Kafka compatibility tests drive `logd serve` with real clients.
+# kcat, python3-venv: the Kafka compatibility tests drive `logd serve` with real clients;
+# jq: a test pipes `logd read --value-format json` of an ingested log into it.
 ensure_apt_packages "${LOGD_BUILD_PACKAGES[@]}" "${LOGD_TEST_PACKAGES[@]}"
 
 source scripts/lib/kafka-clients.sh

@@ -36,10 +36,22 @@ struct ConfigCommand: ParsableCommand {
         let exists = DataDirectoryOptions.isDirectory(path)
         if !exists && settings.isEmpty {
             throw CLIError(
-                "no log named '\(log)' in \(data.path.string) (see `logd list`; `--set key=value` creates it with settings)")
+                "no log named '\(log)' in \(data.path.string) (see `logd list`; `logd create \(log) [--set key=value]...` creates it)"
+            )
         }
         var config = exists ? try LogConfig.load(logDirectory: path) : LogConfig()
         // Every setting is checked before anything is written or created.
+        try Self.apply(settings, to: &config)
+        if !exists {
+            // A new log, made with its settings before its first append.
+            try data.openLog(log, options: config.applied(to: LogOptions(syncPolicy: .always)), create: true).close()
+        }
+        if !settings.isEmpty { try config.save(logDirectory: path) }
+        Self.printSettings(config)
+    }
+
+    /// Sets each `key=value` of `settings` in `config`; the first bad one is the error.
+    static func apply(_ settings: [String], to config: inout LogConfig) throws {
         for setting in settings {
             guard let equals = setting.firstIndex(of: "=") else {
                 throw CLIError("--set '\(setting)' is not of the form key=value")
@@ -50,16 +62,48 @@ struct ConfigCommand: ParsableCommand {
                 throw CLIError(error.message)
             }
         }
-        if !exists {
-            // A new log, made with its settings before its first append.
-            try data.openLog(log, options: config.applied(to: LogOptions(syncPolicy: .always)), create: true).close()
-        }
-        if !settings.isEmpty { try config.save(logDirectory: path) }
+    }
+
+    /// Every setting, `key=value` a line, defaults marked.
+    static func printSettings(_ config: LogConfig) {
         for key in LogConfig.keys {
             print(
                 "\(key)=\(config.value(for: key) ?? LogConfig.defaultValue(for: key))"
                     + (config.value(for: key) == nil ? "  (default)" : ""))
         }
+    }
+}
+
+struct CreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create an empty log, with settings.",
+        discussion: """
+            Makes the log with the settings given (see logd config for them) before its first append; \
+            fails if the log exists (logd config changes an existing log's settings). Prints the settings.
+            """
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Argument(help: "The log to create.")
+    var log: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("A setting (repeatable).", valueName: "key=value"))
+    var settings: [String] = []
+
+    func validate() throws { try DataDirectoryOptions.validate(logName: log) }
+
+    func run() throws {
+        let path = try data.logPath(log)
+        guard !DataDirectoryOptions.isDirectory(path) else {
+            throw CLIError("a log named '\(log)' already exists in \(data.path.string) (logd config changes its settings)")
+        }
+        var config = LogConfig()
+        try ConfigCommand.apply(settings, to: &config)
+        try data.openLog(log, options: config.applied(to: LogOptions(syncPolicy: .always)), create: true).close()
+        try config.save(logDirectory: path)
+        ConfigCommand.printSettings(config)
     }
 }
 

@@ -15,7 +15,8 @@ struct Logd: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             AppendCommand.self, ReadCommand.self, StatCommand.self, VerifyCommand.self, ListCommand.self, GroupsCommand.self,
-            ConfigCommand.self, RetainCommand.self, CompactCommand.self, IngestCommand.self, ServeCommand.self, BenchCommand.self,
+            CreateCommand.self, ConfigCommand.self, RetainCommand.self, CompactCommand.self, IngestCommand.self,
+            ServeCommand.self, BenchCommand.self,
         ]
     )
 

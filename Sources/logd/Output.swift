@@ -35,6 +35,19 @@ final class OutputBuffer {
         bytes.append(byte)
     }
 
+    /// Appends `number` in decimal (no String made).
+    func write(decimal number: Int64) {
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        } while divisor > 0
+    }
+
     private func flushIfFull() {
         if bytes.count >= limit { flush() }
     }
@@ -66,6 +79,25 @@ final class OutputBuffer {
 
     func writeJSONString(_ string: String) {
         JSONString.append(string, to: &bytes, style: .commandOutput)
+    }
+
+    /// Appends `raw` as a JSON string literal and returns true if it is valid
+    /// UTF-8; else appends nothing and returns false.
+    func writeJSONStringIfValid(_ raw: UnsafeRawBufferPointer) -> Bool {
+        defer { flushIfFull() }
+        return JSONString.appendIfValid(raw, to: &bytes, style: .commandOutput)
+    }
+
+    /// Appends the base64 of `raw` as a JSON string literal.
+    func writeBase64String(_ raw: UnsafeRawBufferPointer) {
+        JSONString.appendBase64(raw, to: &bytes)
+        flushIfFull()
+    }
+
+    /// Appends `raw`, a JSON document, minified, and returns true; false (nothing appended) when it is none.
+    func writeMinifiedJSON(_ raw: UnsafeRawBufferPointer) -> Bool {
+        defer { flushIfFull() }
+        return JSONText.appendMinified(raw, to: &bytes)
     }
 }
 

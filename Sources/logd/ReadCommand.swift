@@ -9,7 +9,11 @@ struct ReadCommand: AsyncParsableCommand {
         discussion: """
             text prints each value on its own line. json prints one object per line: \
             {"offset", "timestamp" (ms since the epoch), "key", "value", "headers": {k: v}}; \
-            key and value are strings (invalid UTF-8 replaced by U+FFFD) or null. \
+            key and value are strings or null, and nothing is lost: a key or value that is not valid UTF-8 \
+            is printed in base64 with "key_encoding": "base64" (or "value_encoding") beside it, a header \
+            value so with "header_encodings": {k: "base64"}. --value-format json embeds each value that is \
+            a JSON document as JSON (a CDC log's changes: jq '.value.after'), base64 prints every value \
+            in base64; --key-format likewise for keys. \
             Works while another process appends to the log. \
             With --group, reading starts at the group's committed offset (or where --reset-policy says) and the offset \
             after each batch is committed once the batch is written to standard output: a reader killed midway \
@@ -19,6 +23,23 @@ struct ReadCommand: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, json
+    }
+
+    /// How `--format json` prints a key or a value.
+    enum FieldFormat: String, ExpressibleByArgument, CaseIterable {
+        /// A JSON string; base64 (and marked so) when the bytes are not valid UTF-8.
+        case string
+        /// The bytes' JSON document embedded as JSON; as `string` when they are none.
+        case json
+        /// Always base64, marked so.
+        case base64
+    }
+
+    /// What `--format` and the field formats ask for, passed to `write`.
+    struct Layout {
+        var format: Format
+        var key: FieldFormat = .string
+        var value: FieldFormat = .string
     }
 
     @OptionGroup var data: DataDirectoryOptions
@@ -58,6 +79,18 @@ struct ReadCommand: AsyncParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
+    @Option(
+        name: .customLong("key-format"),
+        help: "With --format json, how keys are printed: string, json (a JSON document embedded as JSON) or base64.")
+    var keyFormat: FieldFormat = .string
+
+    @Option(
+        name: .customLong("value-format"),
+        help: "With --format json, how values are printed: string, json (a JSON document embedded as JSON) or base64.")
+    var valueFormat: FieldFormat = .string
+
+    var layout: Layout { Layout(format: format, key: keyFormat, value: valueFormat) }
+
     func validate() throws {
         try DataDirectoryOptions.validate(logName: log)
         if let from, from < 0 { throw ValidationError("--from must not be negative") }
@@ -76,6 +109,9 @@ struct ReadCommand: AsyncParsableCommand {
             throw ValidationError("--no-commit goes with --group")
         }
         if let fromTime { _ = try Self.parseTime(fromTime) }
+        if format == .text, keyFormat != .string || valueFormat != .string {
+            throw ValidationError("--key-format and --value-format go with --format json (text prints values as they are)")
+        }
     }
 
     /// Milliseconds since the epoch from ISO 8601 or a number of milliseconds.
@@ -100,11 +136,11 @@ struct ReadCommand: AsyncParsableCommand {
         var next = from ?? log.lowestOffset
         if let fromTime { next = try log.offset(atOrAfter: try Self.parseTime(fromTime)) ?? log.nextOffset }
         var remaining = count ?? Int.max
-        let format = format
+        let layout = layout
         while remaining > 0 {
             let before = next
             next = try log.forEachRecord(from: next) { record in
-                Self.write(record, format: format, to: output)
+                Self.write(record, layout, to: output)
                 remaining -= 1
                 return remaining > 0
             }
@@ -121,10 +157,10 @@ struct ReadCommand: AsyncParsableCommand {
         let consumer = try Consumer(log: log, group: group, resetPolicy: resetPolicy)
         let output = OutputBuffer()
         var remaining = count ?? Int.max
-        let format = format
+        let layout = layout
         while remaining > 0 {
             let read = try consumer.poll(maxRecords: min(remaining, 1000)) { record in
-                Self.write(record, format: format, to: output)
+                Self.write(record, layout, to: output)
             }
             remaining -= read
             if read > 0 {
@@ -138,32 +174,60 @@ struct ReadCommand: AsyncParsableCommand {
         output.flush()
     }
 
-    static func write(_ record: RecordView, format: Format, to output: OutputBuffer) {
-        switch format {
+    static func write(_ record: RecordView, _ layout: Layout, to output: OutputBuffer) {
+        switch layout.format {
         case .text:
             if let value = record.value { output.write(value) }
             output.write(byte: UInt8(ascii: "\n"))
         case .json:
-            output.write("{\"offset\":\(record.offset),\"timestamp\":\(record.timestamp),\"key\":")
-            writeJSON(record.key, to: output)
+            output.write("{\"offset\":")
+            output.write(decimal: record.offset)
+            output.write(",\"timestamp\":")
+            output.write(decimal: record.timestamp)
+            output.write(",\"key\":")
+            writeField(record.key, layout.key, base64Marker: ",\"key_encoding\":\"base64\"", to: output)
             output.write(",\"value\":")
-            writeJSON(record.value, to: output)
+            writeField(record.value, layout.value, base64Marker: ",\"value_encoding\":\"base64\"", to: output)
             output.write(",\"headers\":{")
+            var base64Headers: [String] = []
             for (number, header) in record.headers().enumerated() {
                 if number > 0 { output.write(byte: UInt8(ascii: ",")) }
                 output.writeJSONString(header.key)
                 output.write(byte: UInt8(ascii: ":"))
                 if let value = header.value {
-                    value.withUnsafeBytes { output.writeJSONString($0) }
+                    if !value.withUnsafeBytes({ output.writeJSONStringIfValid($0) }) {
+                        value.withUnsafeBytes { output.writeBase64String($0) }
+                        base64Headers.append(header.key)
+                    }
                 } else {
                     output.write("null")
                 }
             }
-            output.write("}}\n")
+            output.write(byte: UInt8(ascii: "}"))
+            if !base64Headers.isEmpty {
+                output.write(",\"header_encodings\":{")
+                for (number, key) in base64Headers.enumerated() {
+                    if number > 0 { output.write(byte: UInt8(ascii: ",")) }
+                    output.writeJSONString(key)
+                    output.write(":\"base64\"")
+                }
+                output.write(byte: UInt8(ascii: "}"))
+            }
+            output.write("}\n")
         }
     }
 
-    private static func writeJSON(_ bytes: UnsafeRawBufferPointer?, to output: OutputBuffer) {
-        if let bytes { output.writeJSONString(bytes) } else { output.write("null") }
+    /// The bytes as `format` says, then `base64Marker` when they went out in base64.
+    private static func writeField(
+        _ bytes: UnsafeRawBufferPointer?, _ format: FieldFormat, base64Marker: String, to output: OutputBuffer
+    ) {
+        guard let bytes else {
+            output.write("null")
+            return
+        }
+        if format == .json, output.writeMinifiedJSON(bytes) { return }
+        if format != .base64, output.writeJSONStringIfValid(bytes) { return }
+        output.writeBase64String(bytes)
+        output.write(base64Marker)
     }
 }

@@ -66,6 +66,24 @@ struct IngestCLITests {
         #expect(headers[CDCHeader.operation] as? String == "d")
         #expect(headers[CDCHeader.transactionSequence] as? String == "3")
 
+        // The changes as JSON values, piped into jq (scripts/test.sh installs it): no fromjson needed.
+        let embedded = try Logd.run(
+            directory.args("read", "items", "--format", "json", "--value-format", "json", "--key-format", "json"))
+        #expect(embedded.succeeded, "\(embedded)")
+        let jq = try #require(
+            ["/usr/bin/jq", "/usr/local/bin/jq"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "jq (Debian's package) is needed: scripts/test.sh installs it")
+        let filter = try ChildProcess(
+            executable: jq, arguments: ["-c", "[.key.id, .value.op, .value.after.id, .value.after.price]"],
+            environment: ProcessInfo.processInfo.environment, workingDirectory: nil)
+        filter.writeInBackground(embedded.stdout)
+        #expect(try filter.wait(timeout: .seconds(30)) == .exited(0), "\(filter.stderr.text)")
+        #expect(
+            filter.stdout.text.split(separator: "\n").dropFirst() == [
+                "[1,\"c\",1,\"1.50\"]", "[2,\"c\",2,\"3.25\"]", "[1,\"u\",1,\"1.75\"]", "[2,\"d\",null,null]",
+                "[2,null,null,null]",
+            ], "\(filter.stdout.text)")
+
         let stat = try Logd.run(directory.args("stat", "items", "--json"))
         #expect(stat.succeeded, "\(stat)")
         let source = try #require(try parseJSONObject(stat.output)["source"] as? [String: Any])

@@ -5,7 +5,7 @@
 
 # Debian packages the build and the tests need.
 LOGD_BUILD_PACKAGES=(zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
-LOGD_TEST_PACKAGES=(postgresql-15 kcat python3-venv)
+LOGD_TEST_PACKAGES=(postgresql-15 kcat python3-venv jq)
 
 _apt_updated=""
 ensure_apt_packages() {

@@ -41,11 +41,36 @@ public enum JSONString {
     ///   - output: where the literal is appended.
     ///   - style: `.changeEnvelope` or `.commandOutput`.
     public static func append(_ utf8: UnsafeBufferPointer<UInt8>, to output: inout [UInt8], style: Style) {
+        _ = append(utf8, to: &output, style: style, replacing: true)
+    }
+
+    /// Appends `utf8` as a JSON string literal if it is well-formed UTF-8,
+    /// and returns true; else appends nothing and returns false (for output
+    /// that must not lose a byte: the caller writes it otherwise, as base64).
+    public static func appendIfValid(_ utf8: UnsafeRawBufferPointer, to output: inout [UInt8], style: Style) -> Bool {
+        utf8.withMemoryRebound(to: UInt8.self) { append($0, to: &output, style: style, replacing: false) }
+    }
+
+    /// The one escaping loop: with `replacing` false it stops at the first
+    /// ill-formed byte, takes back what it appended and returns false.
+    private static func append(
+        _ utf8: UnsafeBufferPointer<UInt8>, to output: inout [UInt8], style: Style, replacing: Bool
+    ) -> Bool {
+        let start = output.count
         output.append(quote)
         let count = utf8.count
         var index = 0
         var runStart = 0
+        let base = UnsafeRawPointer(utf8.baseAddress)
         while index < count {
+            // Eight bytes at a time while none of them needs a look of its own (a quote, a
+            // backslash, a control character or a non-ASCII byte): most text is such runs.
+            if let base {
+                while index + 8 <= count, !Self.needsLook(base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
+                }
+                if index >= count { break }
+            }
             let byte = utf8[index]
             if byte < 0x80 {
                 if byte >= 0x20 && byte != quote && byte != backslash {
@@ -57,6 +82,10 @@ public enum JSONString {
                 if sequence.isWellFormed {
                     index += sequence.length
                     continue
+                }
+                guard replacing else {
+                    output.removeSubrange(start...)
+                    return false
                 }
             }
             // A byte to escape or replace: first copy the run before it in one go.
@@ -71,6 +100,23 @@ public enum JSONString {
             runStart = index
         }
         output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
+        output.append(quote)
+        return true
+    }
+
+    /// Appends the standard base64 (RFC 4648, padded) of `data` as a JSON string literal.
+    public static func appendBase64<C: Collection<UInt8>>(_ data: C, to output: inout [UInt8]) {
+        output.append(quote)
+        var iterator = data.makeIterator()
+        while let first = iterator.next() {
+            let second = iterator.next()
+            let third = iterator.next()
+            let chunk = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
+            output.append(base64Alphabet[Int(chunk >> 18 & 0x3F)])
+            output.append(base64Alphabet[Int(chunk >> 12 & 0x3F)])
+            output.append(second == nil ? UInt8(ascii: "=") : base64Alphabet[Int(chunk >> 6 & 0x3F)])
+            output.append(third == nil ? UInt8(ascii: "=") : base64Alphabet[Int(chunk & 0x3F)])
+        }
         output.append(quote)
     }
 
@@ -114,10 +160,27 @@ public enum JSONString {
 
     // MARK: - Private
 
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any byte of `word` is below 0x20, a quote, a backslash or 0x80 and above
+    /// (SWAR: a byte's high bit marks it in each term; no false negatives, and the
+    /// bytes that are not ASCII are excluded from the subtraction terms by `~word`).
+    @inline(__always)
+    static func needsLook(_ word: UInt64) -> Bool {
+        let control = (word &- ones &* 0x20) & ~word
+        let quoted = word ^ (ones &* UInt64(quote))
+        let escaped = word ^ (ones &* UInt64(backslash))
+        let quoteByte = (quoted &- ones) & ~quoted
+        let backslashByte = (escaped &- ones) & ~escaped
+        return (control | quoteByte | backslashByte | word) & highBits != 0
+    }
+
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
     private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     private static func appendEscape(_ byte: UInt8, to output: inout [UInt8], style: Style) {
         switch byte {
@@ -140,7 +203,7 @@ public enum JSONString {
     /// that starts there (Unicode 15, table 3-7), or, when it is ill-formed,
     /// the length of its maximal subpart (the lead byte and the continuation
     /// bytes that fit it before the first that does not; at least 1).
-    private static func sequence(in utf8: UnsafeBufferPointer<UInt8>, at index: Int) -> (length: Int, isWellFormed: Bool) {
+    static func sequence(in utf8: UnsafeBufferPointer<UInt8>, at index: Int) -> (length: Int, isWellFormed: Bool) {
         let continuations: Int
         let second: ClosedRange<UInt8>
         switch utf8[index] {

@@ -74,18 +74,7 @@ struct JSONWriter {
 
     /// A JSON string holding the standard base64 (RFC 4648, padded) of `data`.
     mutating func base64String<C: Collection<UInt8>>(_ data: C) {
-        bytes.append(UInt8(ascii: "\""))
-        var iterator = data.makeIterator()
-        while let first = iterator.next() {
-            let second = iterator.next()
-            let third = iterator.next()
-            let chunk = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
-            bytes.append(JSONWriter.base64Alphabet[Int(chunk >> 18 & 0x3F)])
-            bytes.append(JSONWriter.base64Alphabet[Int(chunk >> 12 & 0x3F)])
-            bytes.append(second == nil ? UInt8(ascii: "=") : JSONWriter.base64Alphabet[Int(chunk >> 6 & 0x3F)])
-            bytes.append(third == nil ? UInt8(ascii: "=") : JSONWriter.base64Alphabet[Int(chunk & 0x3F)])
-        }
-        bytes.append(UInt8(ascii: "\""))
+        JSONString.appendBase64(data, to: &bytes)
     }
 
     /// Whether `text` is a number by the JSON grammar (RFC 8259 section 6):
@@ -122,5 +111,4 @@ struct JSONWriter {
         utf8.withContiguousStorageIfAvailable { JSONString.isValidUTF8($0) } ?? JSONString.isValidUTF8(Array(utf8))
     }
 
-    private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 }

@@ -55,6 +55,37 @@ import Testing
             #expect(JSONWriter.isValidUTF8(bytes) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
         }
     }
+
+    @Test("eight bytes at a time: a word needs a look exactly when one of its bytes does, at any position")
+    func wordsAtATime() {
+        func needsLook(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x80 }
+        for byte in UInt8.min...UInt8.max {
+            for position in 0..<8 {
+                for filler: UInt8 in [0x20, 0x41, 0x7E, 0x5D, 0x23] {
+                    var word = [UInt8](repeating: filler, count: 8)
+                    word[position] = byte
+                    let value = word.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    #expect(JSONString.needsLook(value) == needsLook(byte), "byte \(byte) at \(position) among \(filler)")
+                }
+            }
+        }
+        // Long runs with a rare byte to escape or check anywhere: the same bytes as the old escapers.
+        var random = SeededGenerator(seed: 0x5357_4152)
+        let rare: [UInt8] = [0x00, 0x0A, 0x22, 0x5C, 0x1F, 0xC3, 0xA9, 0xFF, 0xE2, 0x82, 0xAC]
+        for _ in 0..<5_000 {
+            let bytes = (0..<Int.random(in: 0...70, using: &random)).map { _ in
+                Int.random(in: 0..<12, using: &random) == 0
+                    ? rare.randomElement(using: &random) ?? 0 : UInt8.random(in: 0x20...0x7E, using: &random)
+            }
+            var output: [UInt8] = []
+            bytes.withUnsafeBytes { JSONString.append($0, to: &output, style: .commandOutput) }
+            #expect(output == OldEscapers.commandOutput(bytes), "\(bytes)")
+            var exact: [UInt8] = [1, 2]
+            let valid = bytes.withUnsafeBytes { JSONString.appendIfValid($0, to: &exact, style: .commandOutput) }
+            #expect(valid == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
+            #expect(exact == (valid ? [1, 2] + output : [1, 2]), "nothing appended for bytes that are not UTF-8")
+        }
+    }
 }
 
 /// The two escapers as they were before `JSONString`.
