@@ -44,15 +44,18 @@ struct PostgresIngestCommand: AsyncParsableCommand {
     @Option(help: "The logical replication slot to stream from.")
     var slot: String
 
-    @Option(help: "The publication naming the tables to stream.")
+    @Option(
+        help: ArgumentHelp(
+            "The publications naming the tables to stream, comma-separated (each table once, whichever publishes it). Names as Postgres keeps them: lower case, at most 63 bytes.",
+            valueName: "name,..."))
     var publication: String
 
-    @Flag(help: "Create the publication (for --tables, else for all tables) and the slot when missing.")
+    @Flag(help: "Create the missing publications (each for --tables, else for all tables) and the slot when missing.")
     var create = false
 
     @Option(
         help: ArgumentHelp(
-            "Tables of the publication --create makes, comma-separated (default: all tables).", valueName: "schema.table,..."))
+            "Tables of the publications --create makes, comma-separated (default: all tables).", valueName: "schema.table,..."))
     var tables: String?
 
     @Flag(help: "First copy the published tables in a consistent snapshot (creates the slot), then stream from there.")
@@ -109,9 +112,13 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         guard reconnectTimeoutSeconds >= 0 else { throw ValidationError("--reconnect-timeout must not be negative") }
         guard slotWaitSeconds >= 0 else { throw ValidationError("--slot-wait must not be negative") }
         guard !slot.isEmpty else { throw ValidationError("--slot must not be empty") }
-        guard !publication.isEmpty else { throw ValidationError("--publication must not be empty") }
+        do {
+            _ = try PostgresIngestOptions.publications(parsing: publication)
+        } catch {
+            throw ValidationError("--publication: \(error.message)")
+        }
         if tables != nil && !create {
-            throw ValidationError("--tables names the tables of the publication --create makes: add --create")
+            throw ValidationError("--tables names the tables of the publications --create makes: add --create")
         }
         if resnapshot && allowGap { throw ValidationError("--resnapshot and --allow-gap exclude each other") }
         for table in tableList where table.isEmpty || table.hasPrefix(".") || table.hasSuffix(".") {
@@ -131,7 +138,8 @@ struct PostgresIngestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let connection = try PostgresConnectionConfiguration(dsn: dsn).resolvingPassword()
-        var options = PostgresIngestOptions(connection: connection, slot: slot, publication: publication)
+        var options = PostgresIngestOptions(
+            connection: connection, slot: slot, publications: try PostgresIngestOptions.publications(parsing: publication))
         options.create = create
         options.tables = tableList
         options.snapshot = snapshot

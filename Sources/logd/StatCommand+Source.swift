@@ -20,7 +20,7 @@ struct IngestStat {
             source.acknowledgedLSN.map { "acknowledged up to \($0)" },
         ].compactMap { $0 }
         output.write("slot:          \(source.slot)\(positions.isEmpty ? "" : " (\(positions.joined(separator: ", ")))")\n")
-        output.write("publication:   \(source.publication)\n")
+        output.write("publication:   \(source.publications.joined(separator: ","))\n")
         output.write("snapshot:      \(source.snapshot.rawValue)\n")
         output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
         output.write("transactions:  \(checkpoint?.transactionCount ?? 0)\n")
@@ -43,7 +43,7 @@ struct IngestStat {
         output.write(",\"slot_created_lsn\":" + (source.slotCreatedLSN.map { "\"\($0)\"" } ?? "null"))
         output.write(",\"acknowledged_lsn\":" + (source.acknowledgedLSN.map { "\"\($0)\"" } ?? "null"))
         output.write(",\"publication\":")
-        output.writeJSONString(source.publication)
+        output.writeJSONString(source.publications.joined(separator: ","))
         output.write(",\"snapshot\":")
         output.writeJSONString(source.snapshot.rawValue)
         if let checkpoint {

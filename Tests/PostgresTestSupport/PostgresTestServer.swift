@@ -103,9 +103,9 @@ public final class PostgresTestServer: Sendable {
             port = \(port)
             unix_socket_directories = '\(directory)'
             wal_level = \(walLevel)
-            max_replication_slots = 32
-            max_wal_senders = 32
-            max_connections = 100
+            max_replication_slots = 64
+            max_wal_senders = 64
+            max_connections = 200
             authentication_timeout = '10min'
             fsync = off
             synchronous_commit = off

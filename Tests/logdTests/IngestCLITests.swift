@@ -217,6 +217,13 @@ struct IngestCLITests {
                 "--status-interval-ms"
             ),
             (["--dsn", "postgres://u@h/db?sslmode=verify-full", "--slot", "s", "--publication", "p"], "sslmode"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,,b"], "'a,,b' has an empty name"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,b,a"], "names publication a twice"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,Orders"], "'Orders' has upper-case letters"),
+            (
+                ["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", String(repeating: "p", count: 64)],
+                "is 64 bytes long"
+            ),
         ])
     func badArguments(arguments: [String], mentions: String) throws {
         let directory = try TestDirectory()

@@ -140,8 +140,8 @@ public struct ChangeEnvelope: Sendable {
         return makeRecord(.gap, key: nil, source: source, table: nil)
     }
 
-    /// A schema record (op `s`): the table's columns with type, type modifier
-    /// and key flag. Append one whenever `RelationCache.apply` says
+    /// A schema record (op `s`): the table's columns with type (and base type
+    /// for a domain), type modifier and key flag. Append one whenever `RelationCache.apply` says
     /// `needsSchemaRecord`, before the change that follows the Relation.
     public mutating func schema(_ relation: CachedRelation, source: ChangeSource) -> Record {
         let table = relation.relation
@@ -167,6 +167,10 @@ public struct ChangeEnvelope: Sendable {
             value.string(column.name)
             value.raw(#","type":"#)
             if let name = relation.typeNames[index] { value.string(name) } else { value.null() }
+            if let base = relation.baseTypeNames[index] {
+                value.raw(#","base_type":"#)
+                value.string(base)
+            }
             value.raw(#","type_oid":"#)
             value.integer(column.typeOID)
             value.raw(#","type_modifier":"#)

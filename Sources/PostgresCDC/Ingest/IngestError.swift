@@ -19,6 +19,9 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notAnIngestedLog = Code("notAnIngestedLog")
         /// The log was ingested from another server, database or slot.
         public static let sourceMismatch = Code("sourceMismatch")
+        /// A publication name is empty, given twice, or one Postgres would
+        /// fold to lower case or cut short (`PostgresIngestOptions.validatePublications`).
+        public static let invalidPublication = Code("invalidPublication")
         /// The slot or publication is missing and `create` was not asked for,
         /// or the slot is not a pgoutput slot of this database.
         public static let setupMissing = Code("setupMissing")

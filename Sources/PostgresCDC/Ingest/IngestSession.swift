@@ -29,6 +29,7 @@ struct IngestSession {
         try await ReplicationConnection.withConnection(configuration: options.connection, logger: logger) { connection in
             let identity = try await connection.identifySystem()
             let (startLSN, source) = try await prepare(connection, identity: identity, summary: &summary)
+            let types = try await DomainCatalog.lookUp(publishedBy: options.publications, on: connection)
             if options.untilCaughtUp && target == nil {
                 // IDENTIFY_SYSTEM gives the flush position; a transaction committed with
                 // synchronous_commit=off may end past it. The insert position covers it.
@@ -48,7 +49,8 @@ struct IngestSession {
                 ])
             do {
                 let record = AcknowledgementRecord(source: source, logDirectory: ingester.log.directory)
-                return try await consume(stream, sender: connection.statusSender, record: record, target: target)
+                return try await consume(
+                    stream, sender: connection.statusSender, record: record, target: target, types: types)
             } catch {
                 // Whatever ended the stream, the log must end on a whole transaction.
                 try writer.abandon()
@@ -70,7 +72,7 @@ struct IngestSession {
         let directory = ingester.log.directory
         let stored = try IngestSource.load(logDirectory: directory)
         var source = try checkSource(stored: stored, identity: identity)
-        try await ensurePublication(connection)
+        try await ensurePublications(connection)
         let slot = try await checkSlot(connection)
         if let gap = detectGap(slot: slot, stored: stored) {
             let start = try await handleGap(gap, connection, slot: slot, source: &source, summary: &summary)
@@ -105,7 +107,7 @@ struct IngestSession {
         var source = IngestSource(
             systemID: identity.systemID, host: options.connection.host, port: options.connection.port,
             database: options.connection.database, user: options.connection.user, slot: options.slot,
-            publication: options.publication, snapshot: stored?.snapshot ?? .none)
+            publications: options.publications, snapshot: stored?.snapshot ?? .none)
         source.gaps = stored?.gaps ?? 0
         source.lastGap = stored?.lastGap
         source.gapPending = stored?.gapPending
@@ -117,6 +119,15 @@ struct IngestSession {
                 "log \(ingester.log.directory) holds changes of system \(stored.systemID), database \(stored.database), slot \(stored.slot); "
                     + "this is system \(source.systemID), database \(source.database), slot \(source.slot): ingest into a new log"
             )
+        }
+        if let stored, Set(stored.publications) != Set(source.publications) {
+            // Allowed (the tables streamed may change), and recorded when the source is saved.
+            logger.notice(
+                "ingest.publications_changed",
+                metadata: [
+                    "postgres.publications": "\(source.publications.joined(separator: ","))",
+                    "ingest.previous_publications": "\(stored.publications.joined(separator: ","))",
+                ])
         }
         return source
     }
@@ -343,25 +354,33 @@ struct IngestSession {
         return created.consistentPoint
     }
 
-    private func ensurePublication(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection)
+    /// Makes the publications that are missing when `create` allows it, all
+    /// in one statement (an implicit transaction: all of them or none).
+    private func ensurePublications(isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection)
         async throws
     {
         let rows = try await connection.simpleQuery(
-            "SELECT 1 FROM pg_publication WHERE pubname = \(SQL.literal(options.publication))")
-        guard rows.isEmpty else { return }
+            "SELECT pubname FROM pg_publication WHERE pubname IN (\(SQL.literals(options.publications)))")
+        let existing = Set(rows.compactMap { $0.first ?? nil })
+        let missing = options.publications.filter { !existing.contains($0) }
+        guard !missing.isEmpty else { return }
         guard options.create else {
+            let names = missing.joined(separator: ", ")
+            let creates = missing.map { "CREATE PUBLICATION \(SQL.identifier($0)) FOR ALL TABLES" }.joined(separator: "; ")
             throw IngestError(
                 .setupMissing,
-                "publication \(options.publication) does not exist in database \(options.connection.database): pass --create, "
-                    + "or run CREATE PUBLICATION \(SQL.identifier(options.publication)) FOR ALL TABLES")
+                "\(missing.count == 1 ? "publication \(names) does not" : "publications \(names) do not") exist in database "
+                    + "\(options.connection.database): pass --create, or run \(creates)")
         }
         let what =
             options.tables.isEmpty
             ? "FOR ALL TABLES" : "FOR TABLE " + options.tables.map(SQL.qualifiedIdentifier).joined(separator: ", ")
-        _ = try await connection.simpleQuery("CREATE PUBLICATION \(SQL.identifier(options.publication)) \(what)")
-        logger.info(
-            "ingest.publication_created",
-            metadata: ["postgres.publication": "\(options.publication)", "postgres.tables": "\(what)"])
+        _ = try await connection.simpleQuery(
+            missing.map { "CREATE PUBLICATION \(SQL.identifier($0)) \(what)" }.joined(separator: "; "))
+        for name in missing {
+            logger.info(
+                "ingest.publication_created", metadata: ["postgres.publication": "\(name)", "postgres.tables": "\(what)"])
+        }
     }
 
     /// The slot as `pg_replication_slots` shows it.
@@ -401,7 +420,7 @@ struct IngestSession {
             let failure: PostgresReplicationError
             do {
                 return try await connection.startReplication(
-                    slot: options.slot, startLSN: start, publications: [options.publication])
+                    slot: options.slot, startLSN: start, publications: options.publications)
             } catch {
                 failure = error
             }
@@ -425,7 +444,7 @@ struct IngestSession {
 
     private func consume(
         isolation: isolated (any Actor)? = #isolation, _ stream: ReplicationStream, sender: StandbyStatusSender,
-        record: AcknowledgementRecord, target: LSN?
+        record: AcknowledgementRecord, target: LSN?, types: DomainCatalog.Lookup
     ) async throws -> SessionOutcome {
         let acknowledger = IngestAcknowledger(start: writer.lastEndLSN)
         ingester.stopSignal.attach(acknowledger)
@@ -434,6 +453,7 @@ struct IngestSession {
         let log = ingester.log
         let interval = options.statusInterval
         var decoder = StreamDecoder(writer: writer, logger: logger, tombstones: options.tombstonesOnDelete)
+        decoder.relations.apply(lookedUp: types.lookedUp, domains: types.domains)
         var group = TaskGroupHandle()
         group.start {
             // Acknowledges each transaction once it is durable (waiting on the newest covers the older ones).
@@ -451,7 +471,11 @@ struct IngestSession {
             for try await message in stream {
                 switch message {
                 case .xLogData(let data):
-                    if let committed = try decoder.handle(data) {
+                    let decoded = try PgOutputDecoder.decode(data.payload)
+                    if case .relation(let relation) = decoded {
+                        try await lookUpNewTypes(of: relation, into: &decoder.relations)
+                    }
+                    if let committed = try decoder.handle(decoded, at: data.dataStart) {
                         acknowledger.appended(end: committed.end)
                         if let receipt = committed.receipt {
                             receiptSink.yield((receipt, committed.end))
@@ -474,6 +498,19 @@ struct IngestSession {
         await group.cancelAndWait()
         let state = acknowledger.state.withLock { $0 }
         return SessionOutcome(acknowledged: state.acknowledged, streamEnded: true, caughtUp: state.caughtUp)
+    }
+
+    /// Looks up the column types of `relation` that this session has not
+    /// looked up yet (a domain, or an array of one, is written as its base
+    /// type), before the decoder applies it: on a normal connection, as the
+    /// replication connection streams (`DomainCatalog`).
+    private func lookUpNewTypes(
+        isolation: isolated (any Actor)? = #isolation, of relation: RelationMessage, into relations: inout RelationCache
+    ) async throws {
+        let unknown = relations.typesToLookUp(in: relation)
+        guard !unknown.isEmpty else { return }
+        let found = try await DomainCatalog.lookUp(types: unknown, configuration: options.connection, logger: logger)
+        relations.apply(lookedUp: found.lookedUp, domains: found.domains)
     }
 }
 

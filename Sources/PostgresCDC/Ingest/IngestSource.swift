@@ -15,7 +15,10 @@ public struct IngestSource: Sendable, Hashable {
     public var database: String
     public var user: String
     public var slot: String
-    public var publication: String
+    /// The publications of the last run, kept as one comma-separated
+    /// `publication=` line (a file written for one publication reads as a
+    /// list of one). They may change from run to run.
+    public var publications: [String]
     /// Where the initial snapshot (or the last resnapshot) stands.
     public var snapshot: SnapshotState
     /// Gaps recorded in the log (op `g` markers), and the last one's range
@@ -46,7 +49,7 @@ public struct IngestSource: Sendable, Hashable {
     }
 
     public init(
-        systemID: String, host: String, port: Int, database: String, user: String, slot: String, publication: String,
+        systemID: String, host: String, port: Int, database: String, user: String, slot: String, publications: [String],
         snapshot: SnapshotState
     ) {
         self.systemID = systemID
@@ -55,7 +58,7 @@ public struct IngestSource: Sendable, Hashable {
         self.database = database
         self.user = user
         self.slot = slot
-        self.publication = publication
+        self.publications = publications
         self.snapshot = snapshot
     }
 
@@ -77,8 +80,8 @@ public struct IngestSource: Sendable, Hashable {
                 .notAnIngestedLog, "\(directory.appending(fileName)) is damaged: it lacks a field or a field does not parse")
         }
         var source = IngestSource(
-            systemID: systemID, host: host, port: port, database: database, user: user, slot: slot, publication: publication,
-            snapshot: snapshot)
+            systemID: systemID, host: host, port: port, database: database, user: user, slot: slot,
+            publications: publication.split(separator: ",").map(String.init), snapshot: snapshot)
         // Fields added later: absent from older files.
         source.gaps = fields["gaps"].flatMap { Int($0) } ?? 0
         source.lastGap = fields["last_gap"]
@@ -98,7 +101,7 @@ public struct IngestSource: Sendable, Hashable {
             database=\(database)
             user=\(user)
             slot=\(slot)
-            publication=\(publication)
+            publication=\(publications.joined(separator: ","))
             snapshot=\(snapshot.rawValue)
             gaps=\(gaps)
 

@@ -5,12 +5,14 @@ public struct PostgresIngestOptions: Sendable {
     public var connection: PostgresConnectionConfiguration
     /// The logical replication slot (pgoutput) to stream from.
     public var slot: String
-    /// The publication that names the tables to stream.
-    public var publication: String
-    /// Create the publication (for `tables`, else for all tables) and the slot
-    /// when they are missing.
+    /// The publications that name the tables to stream: pgoutput streams the
+    /// tables of all of them, a table in several once. Names as Postgres
+    /// stores them (see `validatePublications`).
+    public var publications: [String]
+    /// Create the publications that are missing (each for `tables`, else for
+    /// all tables) and the slot when missing.
     public var create = false
-    /// `schema.table` names for a publication `create` makes; empty: all tables.
+    /// `schema.table` names for the publications `create` makes; empty: all tables.
     public var tables: [String] = []
     /// Follow each delete of a row with a key by a tombstone (same key, null
     /// value), so that key compaction (`cleanup.policy=compact`) removes
@@ -39,10 +41,15 @@ public struct PostgresIngestOptions: Sendable {
     public var maxPendingRecords = 1024
     public var maxPendingBytes = 1 << 20
 
-    public init(connection: PostgresConnectionConfiguration, slot: String, publication: String) {
+    public init(connection: PostgresConnectionConfiguration, slot: String, publications: [String]) {
         self.connection = connection
         self.slot = slot
-        self.publication = publication
+        self.publications = publications
+    }
+
+    /// Options streaming the tables of one publication.
+    public init(connection: PostgresConnectionConfiguration, slot: String, publication: String) {
+        self.init(connection: connection, slot: slot, publications: [publication])
     }
 }
 

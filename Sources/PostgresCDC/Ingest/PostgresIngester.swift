@@ -45,12 +45,14 @@ public struct PostgresIngester: Sendable {
     ///   snapshot, about once a second and when a table is done.
     /// - Returns: what this run did and where the log stands.
     /// - Throws: `PostgresReplicationError` (with a code: wrong password,
-    ///   missing privilege, wal_level, missing publication...), `IngestError`,
+    ///   missing privilege, wal_level, missing publication...), `IngestError`
+    ///   (`invalidPublication` before anything is done, ...),
     ///   or `LogStoreError`. The log is left on a whole transaction.
     public func run(
         isolation: isolated (any Actor)? = #isolation,
         onSnapshotProgress: @escaping @Sendable (SnapshotProgress) -> Void = { _ in }
     ) async throws -> IngestSummary {
+        try options.validatePublications()
         let checkpoint = try IngestCheckpoint.recover(log, logger: logger)
         let writer = TransactionWriter(
             log: log, checkpoint: checkpoint, maxPendingRecords: options.maxPendingRecords,

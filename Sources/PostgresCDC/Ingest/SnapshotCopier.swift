@@ -34,13 +34,22 @@ struct SnapshotCopier {
             try await ReplicationConnection.withConnection(configuration: configuration, logger: session.logger) { connection in
                 _ = try await connection.simpleQuery("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 _ = try await connection.simpleQuery("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshotName))")
+                // A table in several publications is copied once; pgoutput streams a
+                // row that any of their row filters passes (none if one has no filter).
                 let tables = try await connection.simpleQuery(
-                    "SELECT schemaname, tablename, rowfilter FROM pg_publication_tables WHERE pubname = \(SQL.literal(options.publication)) ORDER BY 1, 2"
-                )
+                    """
+                    SELECT schemaname, tablename,
+                           CASE WHEN bool_or(rowfilter IS NULL) THEN NULL ELSE string_agg('(' || rowfilter || ')', ' OR ') END
+                    FROM pg_publication_tables WHERE pubname IN (\(SQL.literals(options.publications)))
+                    GROUP BY 1, 2 ORDER BY 1, 2
+                    """)
+                let types = try await DomainCatalog.lookUp(publishedBy: options.publications, on: connection)
+                let domains = Dictionary(types.domains.map { ($0.oid, $0) }, uniquingKeysWith: { first, _ in first })
                 var envelope = ChangeEnvelope()
                 for table in tables {
                     guard table.count == 3, let schema = table[0], let name = table[1] else { continue }
-                    total += try await copyTable(connection, schema: schema, name: name, rowFilter: table[2], envelope: &envelope)
+                    total += try await copyTable(
+                        connection, schema: schema, name: name, rowFilter: table[2], domains: domains, envelope: &envelope)
                 }
                 _ = try await connection.simpleQuery("COMMIT")
             }
@@ -56,9 +65,9 @@ struct SnapshotCopier {
 
     private func copyTable(
         isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, schema: String, name: String,
-        rowFilter: String?, envelope: inout ChangeEnvelope
+        rowFilter: String?, domains: [UInt32: PostgresDomain], envelope: inout ChangeEnvelope
     ) async throws -> Int64 {
-        let relation = try await describe(connection, schema: schema, name: name)
+        let relation = try await describe(connection, schema: schema, name: name, domains: domains)
         try writer.add(envelope.schema(relation, source: writer.currentSource(for: "the snapshot")))
         let columns = relation.relation.columns
         let list = columns.map { SQL.identifier($0.name) }.joined(separator: ", ")
@@ -95,9 +104,11 @@ struct SnapshotCopier {
 
     /// The table's published columns as pgoutput would announce them: no
     /// dropped or generated columns, the publication's column list, key
-    /// flags from the replica identity (every column under FULL).
+    /// flags from the replica identity (every column under FULL); `domains`
+    /// types columns of a domain by its base type.
     private func describe(
-        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, schema: String, name: String
+        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, schema: String, name: String,
+        domains: [UInt32: PostgresDomain]
     ) async throws -> CachedRelation {
         let classRows = try await connection.simpleQuery(
             """
@@ -108,22 +119,24 @@ struct SnapshotCopier {
             let identityText = classRow[1], let identityByte = identityText.utf8.first
         else {
             throw IngestError(
-                .protocolViolation, "table \(schema).\(name) of publication \(options.publication) is not in pg_class")
+                .protocolViolation,
+                "table \(schema).\(name) of publications \(options.publications.joined(separator: ",")) is not in pg_class")
         }
         let identity = RelationMessage.ReplicaIdentity(byte: identityByte)
         let columnRows = try await connection.simpleQuery(
             """
             SELECT a.attname, a.atttypid, a.atttypmod,
                    COALESCE(a.attnum = ANY(i.indkey::int2[]), false), t.typname, tn.nspname
-            FROM pg_publication_tables p
-            JOIN pg_attribute a ON a.attrelid = \(oid) AND a.attnum > 0 AND NOT a.attisdropped
-                 AND a.attgenerated = '' AND a.attname = ANY(p.attnames)
+            FROM pg_attribute a
             JOIN pg_type t ON t.oid = a.atttypid
             JOIN pg_namespace tn ON tn.oid = t.typnamespace
             LEFT JOIN pg_index i ON i.indrelid = \(oid)
                  AND ((\(SQL.literal(identityText)) = 'd' AND i.indisprimary) OR (\(SQL.literal(identityText)) = 'i' AND i.indisreplident))
-            WHERE p.pubname = \(SQL.literal(options.publication)) AND p.schemaname = \(SQL.literal(schema))
-                  AND p.tablename = \(SQL.literal(name))
+            WHERE a.attrelid = \(oid) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                  AND EXISTS (SELECT 1 FROM pg_publication_tables p
+                              WHERE p.pubname IN (\(SQL.literals(options.publications)))
+                                    AND p.schemaname = \(SQL.literal(schema)) AND p.tablename = \(SQL.literal(name))
+                                    AND a.attname = ANY(p.attnames))
             ORDER BY a.attnum
             """)
         var types: [UInt32: PgOutputMessage.TypeMessage] = [:]
@@ -141,7 +154,7 @@ struct SnapshotCopier {
             default: isKey = inKey == "t"
             }
             // pgoutput announces types outside the built-in range with a Type message.
-            if typeOID >= 10_000 {
+            if typeOID >= PostgresType.firstNonBuiltinOID {
                 types[typeOID] = .init(oid: typeOID, namespace: typeSchema == "pg_catalog" ? "" : typeSchema, name: typeName)
             }
             columns.append(
@@ -150,6 +163,6 @@ struct SnapshotCopier {
         let message = RelationMessage(
             oid: oid, namespace: schema == "pg_catalog" ? "" : schema, name: name,
             replicaIdentity: identity, columns: columns)
-        return CachedRelation(relation: message, types: types)
+        return CachedRelation(relation: message, types: types, domains: domains)
     }
 }

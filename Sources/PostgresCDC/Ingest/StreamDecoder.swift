@@ -30,17 +30,19 @@ struct StreamDecoder {
         self.tombstones = tombstones
     }
 
-    /// Handles one XLogData message.
+    /// Handles the pgoutput message of one XLogData. A Relation is applied
+    /// with the types `relations` knows: look up its new types first
+    /// (`RelationCache.typesToLookUp`).
+    /// - Parameter position: the XLogData's start.
     /// - Returns: the transaction it ended, if it was a commit (or a lone message).
-    /// - Throws: `PgOutputDecodingError`, `ChangeEncodingError`, `IngestError`, `LogStoreError`.
-    mutating func handle(_ data: XLogData) throws -> Committed? {
-        let message = try PgOutputDecoder.decode(data.payload)
-        writer.setPosition(data.dataStart)
+    /// - Throws: `ChangeEncodingError`, `IngestError`, `LogStoreError`.
+    mutating func handle(_ message: PgOutputMessage, at position: LSN) throws -> Committed? {
+        writer.setPosition(position)
         switch message {
         case .begin(let begin):
             try writer.begin(
                 ChangeSource(
-                    lsn: data.dataStart, commitLSN: begin.finalLSN, xid: begin.xid, transactionOrdinal: 0,
+                    lsn: position, commitLSN: begin.finalLSN, xid: begin.xid, transactionOrdinal: 0,
                     commitTimestamp: begin.commitTimestamp))
         case .commit(let commit):
             let receipt = try writer.commit(endLSN: commit.endLSN)

@@ -52,6 +52,17 @@ public enum PostgresType {
     /// The name of a built-in type (`int4`, `_text`, ...), nil when not built in.
     public static func name(ofBuiltin oid: UInt32) -> String? { builtins[oid]?.name }
 
+    /// The built-in type of a `pg_catalog` name (`int4`, `_text`, ...), nil when not built in.
+    public static func builtin(named name: String) -> Builtin? { builtinsByName[name] }
+
+    /// Types below this OID are built in (`FirstGenbkiObjectId`, hand-assigned
+    /// in `pg_type.dat`): never domains. pgoutput announces every other column
+    /// type with a Type message.
+    public static let firstNonBuiltinOID: UInt32 = 10_000
+
+    static let builtinsByName: [String: Builtin] = Dictionary(
+        builtins.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+
     static let builtins: [UInt32: Builtin] = {
         var table: [UInt32: Builtin] = [:]
         func add(_ oid: UInt32, _ arrayOID: UInt32?, _ name: String, _ scalar: PostgresValueFormat.Scalar) {

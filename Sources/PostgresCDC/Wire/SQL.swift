@@ -11,6 +11,11 @@ enum SQL {
         return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
+    /// `'a', 'b'`: literals for an `IN (...)` list.
+    static func literals(_ texts: [String]) -> String {
+        texts.map(literal).joined(separator: ", ")
+    }
+
     /// `"name"`, quotes doubled.
     static func identifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""

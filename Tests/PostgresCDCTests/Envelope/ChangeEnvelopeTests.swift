@@ -211,19 +211,28 @@ import Testing
     @Test func schemaRecordDescribesColumns() throws {
         var cache = RelationCache()
         cache.apply(PgOutputMessage.TypeMessage(oid: 90_001, namespace: "public", name: "mood"))
+        // A domain over int4: pgoutput's Type message names the base, pg_type the domain.
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_002, namespace: "", name: "int4"))
+        cache.apply(
+            lookedUp: [90_001, 90_002],
+            domains: [
+                PostgresDomain(
+                    oid: 90_002, name: "public.posint", baseOID: 23, baseName: "int4", baseTypeName: "int4", isArray: false)
+            ])
         cache.apply(
             RelationMessage(
                 oid: 30, namespace: "public", name: "people", replicaIdentity: .index,
                 columns: [
                     .init(flags: 1, name: "id", typeOID: 20, typeModifier: -1),
                     .init(flags: 0, name: "mood", typeOID: 90_001, typeModifier: -1),
+                    .init(flags: 0, name: "age", typeOID: 90_002, typeModifier: -1),
                     .init(flags: 0, name: "x", typeOID: 77_777, typeModifier: 5),
                 ]))
         var envelope = ChangeEnvelope()
         let record = envelope.schema(try #require(cache[30]), source: Self.source)
         #expect(
             text(record.value)
-                == #"{"op":"s","before":null,"after":null,"schema":{"relation_oid":30,"namespace":"public","name":"people","replica_identity":"index","columns":[{"name":"id","type":"int8","type_oid":20,"type_modifier":-1,"key":true},{"name":"mood","type":"public.mood","type_oid":90001,"type_modifier":-1,"key":false},{"name":"x","type":null,"type_oid":77777,"type_modifier":5,"key":false}]},"source":{"lsn":"16/B374D800","commit_lsn":"16/B374D848","xid":747,"tx_ordinal":2,"schema":"public","table":"people","commit_ts":1700000000123456}}"#
+                == #"{"op":"s","before":null,"after":null,"schema":{"relation_oid":30,"namespace":"public","name":"people","replica_identity":"index","columns":[{"name":"id","type":"int8","type_oid":20,"type_modifier":-1,"key":true},{"name":"mood","type":"public.mood","type_oid":90001,"type_modifier":-1,"key":false},{"name":"age","type":"public.posint","base_type":"int4","type_oid":90002,"type_modifier":-1,"key":false},{"name":"x","type":null,"type_oid":77777,"type_modifier":5,"key":false}]},"source":{"lsn":"16/B374D800","commit_lsn":"16/B374D848","xid":747,"tx_ordinal":2,"schema":"public","table":"people","commit_ts":1700000000123456}}"#
         )
         #expect(header(record, CDCHeader.operation) == "s")
         #expect(header(record, CDCHeader.table) == "public.people")

@@ -31,12 +31,12 @@ func expectRow(
     expectJSON(record.value["unchanged"], unchanged, sourceLocation: sourceLocation)
 }
 
-/// `name type [key]` of each column of a schema record; empty for other records.
+/// `name type [(base_type)] [key]` of each column of a schema record; empty for other records.
 func columnSummary(_ record: IngestedRecord) -> [String] {
     let columns = (record.value["schema"] as? [String: Any])?["columns"] as? [[String: Any]] ?? []
     return columns.map { column in
         "\(column["name"] as? String ?? "?") \(column["type"] as? String ?? "null")"
-            + (column["key"] as? Bool == true ? " key" : "")
+            + ((column["base_type"] as? String).map { " (\($0))" } ?? "") + (column["key"] as? Bool == true ? " key" : "")
     }
 }
 

@@ -15,12 +15,15 @@ struct IngestFixture {
     let tables: [String]
     let log: Log
 
-    /// - Parameter ownServer: run on a Postgres of the test's own rather than
-    ///   the shared one (for tests whose WAL, rows of 60 MB and more, every
-    ///   other test's walsender would have to decode too).
+    /// - Parameters:
+    ///   - ownServer: run on a Postgres of the test's own rather than the
+    ///     shared one (for tests whose WAL, rows of 60 MB and more, every
+    ///     other test's walsender would have to decode too).
+    ///   - publications: publications the test makes besides `name`, dropped
+    ///     at the end as `name` is.
     static func run(
-        _ name: String, tables: [String], createSlot: Bool = true, ownServer: Bool = false, setup: String,
-        _ body: (IngestFixture) async throws -> Void
+        _ name: String, tables: [String], createSlot: Bool = true, ownServer: Bool = false, publications: [String] = [],
+        setup: String, _ body: (IngestFixture) async throws -> Void
     ) async throws {
         let own = ownServer ? try PostgresTestServer(walLevel: "logical", tls: false) : nil
         defer { own?.stop() }
@@ -44,7 +47,7 @@ struct IngestFixture {
             result = .failure(error)
         }
         try await fixture.dropSlot(name)
-        try await server.sql("DROP PUBLICATION IF EXISTS \(name)")
+        try await server.sql("DROP PUBLICATION IF EXISTS \(([name] + publications).joined(separator: ", "))")
         try result.get()
         // Every test that writes a log ends by verifying it.
         try log.close()
@@ -126,9 +129,10 @@ struct IngestFixture {
         Issue.record("replication slot \(slot) stayed active")
     }
 
-    /// Waits until no walsender holds the slot (after an ingester stopped).
+    /// Waits until no walsender holds the slot (after an ingester stopped): up to 30 s, as a
+    /// walsender busy decoding a large transaction on a loaded machine notices the disconnect late.
     func waitUntilSlotIsFree(_ slot: String) async throws {
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             if try await slotIsActive(slot) != true { return }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -102,4 +102,80 @@ import Testing
             ])
         #expect(cached.hasKey)
     }
+
+    private func column(_ name: String, _ oid: UInt32) -> RelationMessage.Column {
+        .init(flags: 0, name: name, typeOID: oid, typeModifier: -1)
+    }
+
+    @Test func domainsAreWrittenAsTheirBaseAndNamedWithIt() throws {
+        var cache = RelationCache()
+        // pgoutput's Type message names a domain by its base type, an array by itself.
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_010, namespace: "", name: "int4"))
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_011, namespace: "public", name: "_posint"))
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_012, namespace: "", name: "numeric"))
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_001, namespace: "public", name: "mood"))
+        let columns = [
+            id, column("n", 90_010), column("ns", 90_011), column("amount", 90_012), column("again", 90_010),
+            column("m", 90_001), column("ints", 1007),
+        ]
+        #expect(cache.typesToLookUp(in: relation(columns)) == [90_010, 90_011, 90_012, 90_001])
+        cache.apply(
+            lookedUp: [90_010, 90_011, 90_012, 90_001],
+            domains: [
+                PostgresDomain(
+                    oid: 90_010, name: "public.posint", baseOID: 23, baseName: "int4", baseTypeName: "int4", isArray: false),
+                PostgresDomain(
+                    oid: 90_011, name: "public._posint", baseOID: 23, baseName: "_int4", baseTypeName: "int4", isArray: true),
+                PostgresDomain(
+                    oid: 90_012, name: "public.amount", baseOID: 1700, baseName: "numeric", baseTypeName: "numeric",
+                    isArray: false),
+            ])
+        #expect(cache.typesToLookUp(in: relation(columns)).isEmpty, "each type is looked up once")
+        cache.apply(relation(columns))
+        let cached = try #require(cache[16_384])
+        #expect(
+            cached.typeNames == [
+                "int4", "public.posint", "public._posint", "public.amount", "public.posint", "public.mood", "_int4",
+            ])
+        #expect(cached.baseTypeNames == [nil, "int4", "_int4", "numeric", "int4", nil, nil])
+        #expect(
+            cached.formats == [
+                PostgresValueFormat(scalar: .integer), PostgresValueFormat(scalar: .integer),
+                PostgresValueFormat(scalar: .integer, isArray: true), PostgresValueFormat(scalar: .numeric),
+                PostgresValueFormat(scalar: .integer), PostgresValueFormat(scalar: .text),
+                PostgresValueFormat(scalar: .integer, isArray: true),
+            ])
+    }
+
+    @Test(
+        "a domain's format follows its base",
+        arguments: [
+            (UInt32(23), "int4", false, PostgresValueFormat(scalar: .integer)),
+            (1007, "_int4", false, PostgresValueFormat(scalar: .integer, isArray: true)),  // a domain over int[]
+            (16, "bool", true, PostgresValueFormat(scalar: .bool, isArray: true)),  // an array of a domain over bool
+            (1007, "_int4", true, PostgresValueFormat(scalar: .text, isArray: true)),  // an array of a domain over int[]
+            (90_001, "mood", true, PostgresValueFormat(scalar: .text, isArray: true)),  // over an enum
+            (90_002, "_mood", false, PostgresValueFormat(scalar: .text, isArray: true)),  // over an enum's array
+        ])
+    func domainFormats(baseOID: UInt32, baseTypeName: String, isArray: Bool, format: PostgresValueFormat) {
+        let domain = PostgresDomain(
+            oid: 90_100, name: "public.d", baseOID: baseOID, baseName: baseTypeName, baseTypeName: baseTypeName, isArray: isArray)
+        #expect(domain.format == format)
+    }
+
+    @Test func aDomainNotFoundIsTypedByTheBaseItsTypeMessageNames() throws {
+        var cache = RelationCache()
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_020, namespace: "", name: "int8"))
+        // Outside pg_catalog a built-in's name is a type of its own.
+        cache.apply(PgOutputMessage.TypeMessage(oid: 90_021, namespace: "public", name: "int8"))
+        cache.apply(lookedUp: [90_020, 90_021], domains: [])
+        cache.apply(relation([id, column("gone", 90_020), column("own", 90_021)]))
+        let cached = try #require(cache[16_384])
+        #expect(cached.typeNames == ["int4", "int8", "public.int8"])
+        #expect(cached.baseTypeNames == [nil, nil, nil])
+        #expect(
+            cached.formats == [
+                PostgresValueFormat(scalar: .integer), PostgresValueFormat(scalar: .integer), PostgresValueFormat(scalar: .text),
+            ])
+    }
 }
