@@ -35,17 +35,10 @@ final class OutputBuffer {
         bytes.append(byte)
     }
 
-    /// Appends `number` in decimal (no String made).
-    func write(decimal number: Int64) {
-        if number < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        var divisor: UInt64 = 1
-        while magnitude / divisor >= 10 { divisor *= 10 }
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        } while divisor > 0
+    /// Lets `body` append to the buffer: one access to it however many appends.
+    func append(_ body: (inout [UInt8]) -> Void) {
+        body(&bytes)
+        flushIfFull()
     }
 
     private func flushIfFull() {
@@ -71,33 +64,31 @@ final class OutputBuffer {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// Appends `raw` as a JSON string literal (quotes included). Invalid UTF-8
-    /// is replaced by U+FFFD (`JSONString`, command-output style).
-    func writeJSONString(_ raw: UnsafeRawBufferPointer) {
-        JSONString.append(raw, to: &bytes, style: .commandOutput)
-    }
-
     func writeJSONString(_ string: String) {
         JSONString.append(string, to: &bytes, style: .commandOutput)
     }
 
-    /// Appends `raw` as a JSON string literal and returns true if it is valid
-    /// UTF-8; else appends nothing and returns false.
-    func writeJSONStringIfValid(_ raw: UnsafeRawBufferPointer) -> Bool {
-        defer { flushIfFull() }
-        return JSONString.appendIfValid(raw, to: &bytes, style: .commandOutput)
+}
+
+/// Appends to an output line's bytes without making Strings.
+enum OutputBytes {
+    static func append(_ literal: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
-    /// Appends the base64 of `raw` as a JSON string literal.
-    func writeBase64String(_ raw: UnsafeRawBufferPointer) {
-        JSONString.appendBase64(raw, to: &bytes)
-        flushIfFull()
-    }
-
-    /// Appends `raw`, a JSON document, minified, and returns true; false (nothing appended) when it is none.
-    func writeMinifiedJSON(_ raw: UnsafeRawBufferPointer) -> Bool {
-        defer { flushIfFull() }
-        return JSONText.appendMinified(raw, to: &bytes)
+    /// `number` in decimal, written from its last digit into a small buffer (division by the constant 10).
+    static func append(decimal number: Int64, to bytes: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = number.magnitude
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if number < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
+        }
     }
 }
 

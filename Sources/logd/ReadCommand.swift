@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import PostgresCDC
 
 struct ReadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -180,54 +181,59 @@ struct ReadCommand: AsyncParsableCommand {
             if let value = record.value { output.write(value) }
             output.write(byte: UInt8(ascii: "\n"))
         case .json:
-            output.write("{\"offset\":")
-            output.write(decimal: record.offset)
-            output.write(",\"timestamp\":")
-            output.write(decimal: record.timestamp)
-            output.write(",\"key\":")
-            writeField(record.key, layout.key, base64Marker: ",\"key_encoding\":\"base64\"", to: output)
-            output.write(",\"value\":")
-            writeField(record.value, layout.value, base64Marker: ",\"value_encoding\":\"base64\"", to: output)
-            output.write(",\"headers\":{")
-            var base64Headers: [String] = []
-            for (number, header) in record.headers().enumerated() {
-                if number > 0 { output.write(byte: UInt8(ascii: ",")) }
-                output.writeJSONString(header.key)
-                output.write(byte: UInt8(ascii: ":"))
-                if let value = header.value {
-                    if !value.withUnsafeBytes({ output.writeJSONStringIfValid($0) }) {
-                        value.withUnsafeBytes { output.writeBase64String($0) }
-                        base64Headers.append(header.key)
-                    }
-                } else {
-                    output.write("null")
-                }
-            }
-            output.write(byte: UInt8(ascii: "}"))
-            if !base64Headers.isEmpty {
-                output.write(",\"header_encodings\":{")
-                for (number, key) in base64Headers.enumerated() {
-                    if number > 0 { output.write(byte: UInt8(ascii: ",")) }
-                    output.writeJSONString(key)
-                    output.write(":\"base64\"")
-                }
-                output.write(byte: UInt8(ascii: "}"))
-            }
-            output.write("}\n")
+            // One access to the buffer for the whole line (each is checked for exclusivity at run time).
+            output.append { bytes in appendJSON(record, layout, to: &bytes) }
         }
     }
 
+    static func appendJSON(_ record: RecordView, _ layout: Layout, to bytes: inout [UInt8]) {
+        OutputBytes.append("{\"offset\":", to: &bytes)
+        OutputBytes.append(decimal: record.offset, to: &bytes)
+        OutputBytes.append(",\"timestamp\":", to: &bytes)
+        OutputBytes.append(decimal: record.timestamp, to: &bytes)
+        OutputBytes.append(",\"key\":", to: &bytes)
+        appendField(record.key, layout.key, base64Marker: ",\"key_encoding\":\"base64\"", to: &bytes)
+        OutputBytes.append(",\"value\":", to: &bytes)
+        appendField(record.value, layout.value, base64Marker: ",\"value_encoding\":\"base64\"", to: &bytes)
+        OutputBytes.append(",\"headers\":{", to: &bytes)
+        var base64Headers: [String] = []
+        for (number, header) in record.headers().enumerated() {
+            if number > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONString.append(header.key, to: &bytes, style: .commandOutput)
+            bytes.append(UInt8(ascii: ":"))
+            if let value = header.value {
+                if !value.withUnsafeBytes({ JSONString.appendIfValid($0, to: &bytes, style: .commandOutput) }) {
+                    JSONString.appendBase64(value, to: &bytes)
+                    base64Headers.append(header.key)
+                }
+            } else {
+                OutputBytes.append("null", to: &bytes)
+            }
+        }
+        bytes.append(UInt8(ascii: "}"))
+        if !base64Headers.isEmpty {
+            OutputBytes.append(",\"header_encodings\":{", to: &bytes)
+            for (number, key) in base64Headers.enumerated() {
+                if number > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONString.append(key, to: &bytes, style: .commandOutput)
+                OutputBytes.append(":\"base64\"", to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+        OutputBytes.append("}\n", to: &bytes)
+    }
+
     /// The bytes as `format` says, then `base64Marker` when they went out in base64.
-    private static func writeField(
-        _ bytes: UnsafeRawBufferPointer?, _ format: FieldFormat, base64Marker: String, to output: OutputBuffer
+    private static func appendField(
+        _ field: UnsafeRawBufferPointer?, _ format: FieldFormat, base64Marker: StaticString, to bytes: inout [UInt8]
     ) {
-        guard let bytes else {
-            output.write("null")
+        guard let field else {
+            OutputBytes.append("null", to: &bytes)
             return
         }
-        if format == .json, output.writeMinifiedJSON(bytes) { return }
-        if format != .base64, output.writeJSONStringIfValid(bytes) { return }
-        output.writeBase64String(bytes)
-        output.write(base64Marker)
+        if format == .json, JSONText.appendMinified(field, to: &bytes) { return }
+        if format != .base64, JSONString.appendIfValid(field, to: &bytes, style: .commandOutput) { return }
+        JSONString.appendBase64(field, to: &bytes)
+        OutputBytes.append(base64Marker, to: &bytes)
     }
 }

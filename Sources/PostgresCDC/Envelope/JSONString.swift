@@ -66,6 +66,15 @@ public enum JSONString {
             // Eight bytes at a time while none of them needs a look of its own (a quote, a
             // backslash, a control character or a non-ASCII byte): most text is such runs.
             if let base {
+                while index + 32 <= count {
+                    let marks =
+                        Self.marks(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                        | Self.marks(base.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
+                        | Self.marks(base.loadUnaligned(fromByteOffset: index + 16, as: UInt64.self))
+                        | Self.marks(base.loadUnaligned(fromByteOffset: index + 24, as: UInt64.self))
+                    if marks != 0 { break }
+                    index += 32
+                }
                 while index + 8 <= count, !Self.needsLook(base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
                     index += 8
                 }
@@ -167,13 +176,17 @@ public enum JSONString {
     /// (SWAR: a byte's high bit marks it in each term; no false negatives, and the
     /// bytes that are not ASCII are excluded from the subtraction terms by `~word`).
     @inline(__always)
-    static func needsLook(_ word: UInt64) -> Bool {
+    static func needsLook(_ word: UInt64) -> Bool { marks(word) != 0 }
+
+    /// The high bits that `needsLook` tests: nonzero when some byte needs a look.
+    @inline(__always)
+    static func marks(_ word: UInt64) -> UInt64 {
         let control = (word &- ones &* 0x20) & ~word
         let quoted = word ^ (ones &* UInt64(quote))
         let escaped = word ^ (ones &* UInt64(backslash))
         let quoteByte = (quoted &- ones) & ~quoted
         let backslashByte = (escaped &- ones) & ~escaped
-        return (control | quoteByte | backslashByte | word) & highBits != 0
+        return (control | quoteByte | backslashByte | word) & highBits
     }
 
     private static let quote = UInt8(ascii: "\"")
@@ -182,20 +195,22 @@ public enum JSONString {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
     private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
+    /// Byte by byte: an array literal here would be allocated for every escape.
     private static func appendEscape(_ byte: UInt8, to output: inout [UInt8], style: Style) {
+        output.append(backslash)
         switch byte {
-        case quote: output.append(contentsOf: [backslash, quote])
-        case backslash: output.append(contentsOf: [backslash, backslash])
-        case 0x0A: output.append(contentsOf: [backslash, UInt8(ascii: "n")])
-        case 0x0D: output.append(contentsOf: [backslash, UInt8(ascii: "r")])
-        case 0x09: output.append(contentsOf: [backslash, UInt8(ascii: "t")])
-        case 0x08 where style.shortEscapesBackspaceAndFormFeed: output.append(contentsOf: [backslash, UInt8(ascii: "b")])
-        case 0x0C where style.shortEscapesBackspaceAndFormFeed: output.append(contentsOf: [backslash, UInt8(ascii: "f")])
+        case quote, backslash: output.append(byte)
+        case 0x0A: output.append(UInt8(ascii: "n"))
+        case 0x0D: output.append(UInt8(ascii: "r"))
+        case 0x09: output.append(UInt8(ascii: "t"))
+        case 0x08 where style.shortEscapesBackspaceAndFormFeed: output.append(UInt8(ascii: "b"))
+        case 0x0C where style.shortEscapesBackspaceAndFormFeed: output.append(UInt8(ascii: "f"))
         default:
-            output.append(contentsOf: [
-                backslash, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)],
-                hexDigits[Int(byte & 0xF)],
-            ])
+            output.append(UInt8(ascii: "u"))
+            output.append(UInt8(ascii: "0"))
+            output.append(UInt8(ascii: "0"))
+            output.append(hexDigits[Int(byte >> 4)])
+            output.append(hexDigits[Int(byte & 0xF)])
         }
     }
 

@@ -34,7 +34,12 @@ public enum JSONText {
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func value(into output: inout [UInt8], depth: Int) -> Bool {
@@ -88,7 +93,17 @@ public enum JSONText {
         mutating func string(into output: inout [UInt8]) -> Bool {
             let start = index
             index += 1
+            let base = UnsafeRawPointer(bytes.baseAddress)
             while index < bytes.count {
+                // Eight bytes at a time while none is a quote, a backslash, a control or non-ASCII byte.
+                if let base {
+                    while index + 8 <= bytes.count,
+                        !JSONString.needsLook(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    {
+                        index += 8
+                    }
+                    if index >= bytes.count { return false }
+                }
                 let byte = bytes[index]
                 switch byte {
                 case UInt8(ascii: "\""):
@@ -104,8 +119,13 @@ public enum JSONText {
                         else { return false }
                         index += 6
                     } else {
-                        guard Array("\"\\/bfnrt".utf8).contains(escaped) else { return false }
-                        index += 2
+                        switch escaped {
+                        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                            index += 2
+                        default:
+                            return false
+                        }
                     }
                 case 0..<0x20:
                     return false
@@ -133,7 +153,7 @@ public enum JSONText {
             let start = index
             while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
             let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
-            guard !run.isEmpty, JSONWriter.isJSONNumber(Array(run)) else { return false }
+            guard !run.isEmpty, JSONWriter.isJSONNumber(run) else { return false }
             output.append(contentsOf: run)
             return true
         }
