@@ -80,23 +80,34 @@ public enum JSONString {
                 }
                 if index >= count { break }
             }
-            let byte = utf8[index]
-            if byte < 0x80 {
-                if byte >= 0x20 && byte != quote && byte != backslash {
-                    index += 1
-                    continue
+            // Byte by byte through the eight that need a look (or the tail), to the first to
+            // escape or replace; a window with none (a false positive, or well-formed UTF-8)
+            // goes back to the word-wide scan.
+            let windowEnd = min(count, index + 8)
+            var found = false
+            while index < windowEnd {
+                let byte = utf8[index]
+                if byte < 0x80 {
+                    if byte >= 0x20 && byte != quote && byte != backslash {
+                        index += 1
+                        continue
+                    }
+                } else {
+                    let sequence = Self.sequence(in: utf8, at: index)
+                    if sequence.isWellFormed {
+                        index += sequence.length
+                        continue
+                    }
+                    guard replacing else {
+                        output.removeSubrange(start...)
+                        return false
+                    }
                 }
-            } else {
-                let sequence = Self.sequence(in: utf8, at: index)
-                if sequence.isWellFormed {
-                    index += sequence.length
-                    continue
-                }
-                guard replacing else {
-                    output.removeSubrange(start...)
-                    return false
-                }
+                found = true
+                break
             }
+            guard found else { continue }
+            let byte = utf8[index]
             // A byte to escape or replace: first copy the run before it in one go.
             output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
             if byte < 0x80 {
