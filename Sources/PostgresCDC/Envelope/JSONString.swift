@@ -61,6 +61,7 @@ public enum JSONString {
         let count = utf8.count
         var index = 0
         var runStart = 0
+        var pending = Pending()
         let base = UnsafeRawPointer(utf8.baseAddress)
         while index < count {
             // Eight bytes at a time while none of them needs a look of its own (a quote, a
@@ -108,20 +109,75 @@ public enum JSONString {
             }
             guard found else { continue }
             let byte = utf8[index]
-            // A byte to escape or replace: first copy the run before it in one go.
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+            // A byte to escape or replace: the run before it, then the escape. Short runs and
+            // escapes gather in `pending` (one append to `output` for many of them: text that
+            // needs an escape every few bytes would otherwise pay an append for each).
+            pending.add(UnsafeBufferPointer(rebasing: utf8[runStart..<index]), to: &output)
             if byte < 0x80 {
-                appendEscape(byte, to: &output, style: style)
+                pending.addEscape(byte, style: style, to: &output)
                 index += 1
             } else {
-                output.append(contentsOf: replacementCharacter)
+                pending.addReplacementCharacter(to: &output)
                 index += style.replacesMaximalSubparts ? Self.sequence(in: utf8, at: index).length : 1
             }
             runStart = index
         }
+        pending.flush(to: &output)
         output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
         output.append(quote)
         return true
+    }
+
+    /// Bytes waiting to be appended to the output together: a fixed array, no allocation.
+    private struct Pending {
+        static let capacity = 128
+        var bytes:
+            (
+                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                UInt64, UInt64
+            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+
+        mutating func flush(to output: inout [UInt8]) {
+            guard count > 0 else { return }
+            let used = count
+            withUnsafeBytes(of: &bytes) { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<used])) }
+            count = 0
+        }
+
+        /// A run of input: gathered when short, else appended at once (after what is gathered).
+        mutating func add(_ run: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
+            if run.count > 32 {
+                flush(to: &output)
+                output.append(contentsOf: run)
+                return
+            }
+            if count + run.count > Self.capacity { flush(to: &output) }
+            let at = count
+            withUnsafeMutableBytes(of: &bytes) { raw in
+                UnsafeMutableRawBufferPointer(rebasing: raw[at..<at + run.count]).copyMemory(from: UnsafeRawBufferPointer(run))
+            }
+            count += run.count
+        }
+
+        mutating func addReplacementCharacter(to output: inout [UInt8]) {
+            if count + 3 > Self.capacity { flush(to: &output) }
+            let at = count
+            withUnsafeMutableBytes(of: &bytes) { raw in
+                raw[at] = JSONString.replacementCharacter.0
+                raw[at + 1] = JSONString.replacementCharacter.1
+                raw[at + 2] = JSONString.replacementCharacter.2
+            }
+            count += 3
+        }
+
+        mutating func addEscape(_ byte: UInt8, style: Style, to output: inout [UInt8]) {
+            if count + 6 > Self.capacity { flush(to: &output) }
+            let at = count
+            count += withUnsafeMutableBytes(of: &bytes) { raw in
+                JSONString.writeEscape(byte, style: style, to: raw.baseAddress! + at)
+            }
+        }
     }
 
     /// Appends the standard base64 (RFC 4648, padded) of `data` as a JSON string literal.
@@ -202,27 +258,32 @@ public enum JSONString {
 
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
-    private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]
+    /// U+FFFD in UTF-8.
+    private static let replacementCharacter: (UInt8, UInt8, UInt8) = (0xEF, 0xBF, 0xBD)
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
     private static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    /// Byte by byte: an array literal here would be allocated for every escape.
-    private static func appendEscape(_ byte: UInt8, to output: inout [UInt8], style: Style) {
-        output.append(backslash)
+    /// Writes the escape of `byte` at `destination` (room for 6 bytes); returns its length.
+    fileprivate static func writeEscape(_ byte: UInt8, style: Style, to destination: UnsafeMutableRawPointer) -> Int {
+        destination.storeBytes(of: backslash, as: UInt8.self)
+        var second: UInt8
         switch byte {
-        case quote, backslash: output.append(byte)
-        case 0x0A: output.append(UInt8(ascii: "n"))
-        case 0x0D: output.append(UInt8(ascii: "r"))
-        case 0x09: output.append(UInt8(ascii: "t"))
-        case 0x08 where style.shortEscapesBackspaceAndFormFeed: output.append(UInt8(ascii: "b"))
-        case 0x0C where style.shortEscapesBackspaceAndFormFeed: output.append(UInt8(ascii: "f"))
+        case quote, backslash: second = byte
+        case 0x0A: second = UInt8(ascii: "n")
+        case 0x0D: second = UInt8(ascii: "r")
+        case 0x09: second = UInt8(ascii: "t")
+        case 0x08 where style.shortEscapesBackspaceAndFormFeed: second = UInt8(ascii: "b")
+        case 0x0C where style.shortEscapesBackspaceAndFormFeed: second = UInt8(ascii: "f")
         default:
-            output.append(UInt8(ascii: "u"))
-            output.append(UInt8(ascii: "0"))
-            output.append(UInt8(ascii: "0"))
-            output.append(hexDigits[Int(byte >> 4)])
-            output.append(hexDigits[Int(byte & 0xF)])
+            destination.storeBytes(of: UInt8(ascii: "u"), toByteOffset: 1, as: UInt8.self)
+            destination.storeBytes(of: UInt8(ascii: "0"), toByteOffset: 2, as: UInt8.self)
+            destination.storeBytes(of: UInt8(ascii: "0"), toByteOffset: 3, as: UInt8.self)
+            destination.storeBytes(of: hexDigits[Int(byte >> 4)], toByteOffset: 4, as: UInt8.self)
+            destination.storeBytes(of: hexDigits[Int(byte & 0xF)], toByteOffset: 5, as: UInt8.self)
+            return 6
         }
+        destination.storeBytes(of: second, toByteOffset: 1, as: UInt8.self)
+        return 2
     }
 
     /// At a byte of 0x80 or more: the length of the well-formed sequence
