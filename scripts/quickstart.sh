@@ -106,6 +106,9 @@ echo
 echo "--- the same as JSON lines: offset, timestamp (commit time, ms), key (the primary key), value, headers"
 echo "    (the last record of each transaction carries the header tx_end_lsn)"
 run logd read quickstart-cdc --format json
+echo
+echo "--- with the keys and envelopes embedded as JSON, ready for jq '.value.after'"
+run logd read quickstart-cdc --format json --key-format json --value-format json --from 2 --count 2
 run logd stat quickstart-cdc
 run logd verify quickstart-cdc
 
