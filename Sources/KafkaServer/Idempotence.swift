@@ -227,17 +227,16 @@ final class ProducerStates: Sendable {
         return receipt
     }
 
-    /// What a read_committed fetch of `partition` needs: the last stable offset
-    /// (the first offset of the oldest open transaction, else `end`) and the
-    /// aborted transactions that overlap `range`.
-    func readCommitted(_ log: Log, _ partition: TopicPartition, end: Int64, range: Range<Int64>) throws -> (
+    /// What a read_committed fetch of `partition` from `offset` needs: the
+    /// last stable offset (the first offset of the oldest open transaction,
+    /// else `end`) and the aborted transactions that overlap what it may
+    /// return, `offset` up to that last stable offset.
+    func readCommitted(_ log: Log, _ partition: TopicPartition, from offset: Int64, end: Int64) throws -> (
         lastStableOffset: Int64, aborted: [AbortedTransaction]
     ) {
         try withState(log, partition) { state in
-            (
-                state.lastStableOffset(end: end),
-                state.aborted.filter { $0.firstOffset < range.upperBound && $0.lastOffset >= range.lowerBound }
-            )
+            let stable = state.lastStableOffset(end: end)
+            return (stable, state.aborted.filter { $0.firstOffset < stable && $0.lastOffset >= offset })
         }
     }
 

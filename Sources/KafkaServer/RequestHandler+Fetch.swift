@@ -82,13 +82,11 @@ extension RequestHandler {
                     do {
                         if request.isolationLevel == 1 {
                             let stable = try producerStates.readCommitted(
-                                log, TopicPartition(topic: topic.name, partition: partition.index), end: highWatermark,
-                                range: offset..<highWatermark)
+                                log, TopicPartition(topic: topic.name, partition: partition.index), from: offset,
+                                end: highWatermark)
                             lastStable = stable.lastStableOffset
                             end = stable.lastStableOffset
-                            aborted = stable.aborted.filter { $0.firstOffset < end }.map {
-                                .init(producerID: $0.producerID, firstOffset: $0.firstOffset)
-                            }
+                            aborted = stable.aborted.map { .init(producerID: $0.producerID, firstOffset: $0.firstOffset) }
                         }
                         if offset < end, limit > 0 {
                             try log.readRecordBatches(from: offset, maxBytes: limit, firstAlways: total == 0, end: end) {
@@ -157,7 +155,7 @@ extension RequestHandler {
                             // read_committed: the last stable offset.
                             let end = log.nextOffset
                             let stable = try? producerStates.readCommitted(
-                                log, TopicPartition(topic: topic.name, partition: index), end: end, range: end..<end)
+                                log, TopicPartition(topic: topic.name, partition: index), from: end, end: end)
                             guard let stable else { return .init(index: index, errorCode: .kafkaStorageError) }
                             return .init(index: index, errorCode: .none, offset: stable.lastStableOffset)
                         case ListOffsetsRequest.latestTimestamp:

@@ -31,12 +31,20 @@ extension RequestHandler {
             })
     }
 
+    /// The log an offset commit of `partition` of `topic` (a Kafka one or a
+    /// transaction's) goes to, or why it cannot be kept: metadata too long,
+    /// no such partition. Throws what opening the log throws.
+    func commitTarget(topic: String, partition: Int32, metadata: String?) throws -> (log: Log?, problem: ErrorCode) {
+        guard Array((metadata ?? "").utf8).count <= Log.maxCommitMetadataBytes else { return (nil, .offsetMetadataTooLarge) }
+        guard let log = try topics.log(topic, partition: partition) else { return (nil, .unknownTopicOrPartition) }
+        return (log, .none)
+    }
+
     private func commit(_ partition: OffsetCommitRequest.Partition, topic: String, group: String) -> ErrorCode {
-        let metadata = Array((partition.metadata ?? "").utf8)
-        guard metadata.count <= Log.maxCommitMetadataBytes else { return .offsetMetadataTooLarge }
         do {
-            guard let log = try topics.log(topic, partition: partition.index) else { return .unknownTopicOrPartition }
-            try log.commitOffset(partition.committedOffset, metadata: metadata, group: group)
+            let target = try commitTarget(topic: topic, partition: partition.index, metadata: partition.metadata)
+            guard let log = target.log else { return target.problem }
+            try log.commitOffset(partition.committedOffset, metadata: Array((partition.metadata ?? "").utf8), group: group)
             return .none
         } catch let error as LogStoreError {
             logger.warning(

@@ -66,12 +66,11 @@ extension RequestHandler {
         for topic in request.topics {
             for partition in topic.partitions {
                 let key = TopicPartition(topic: topic.name, partition: partition.index)
-                if Array((partition.metadata ?? "").utf8).count > Log.maxCommitMetadataBytes {
-                    problems[key] = .offsetMetadataTooLarge
+                let target = try? commitTarget(topic: topic.name, partition: partition.index, metadata: partition.metadata)
+                if target?.log == nil {
+                    problems[key] = target?.problem ?? .kafkaStorageError
                 } else if partition.committedOffset < 0 {
                     problems[key] = .offsetOutOfRange
-                } else if (try? topics.log(topic.name, partition: partition.index)) == nil {
-                    problems[key] = .unknownTopicOrPartition
                 }
             }
         }

@@ -79,7 +79,7 @@ import Testing
             ])
         #expect(try append(["a", "b"], epoch: epoch, sequence: 0) == 1..<3)
         try log.append(Record("after"))
-        var stable = try server.states.readCommitted(log, partition, end: log.nextOffset, range: 0..<log.nextOffset)
+        var stable = try server.states.readCommitted(log, partition, from: 0, end: log.nextOffset)
         #expect(stable.lastStableOffset == 1, "held at the open transaction's first batch")
 
         // A new producer of the id aborts the open transaction and fences the old epoch.
@@ -88,7 +88,7 @@ import Testing
         let batches = try Self.batches(log)
         #expect(
             batches.last?.marker == .abort && batches.last?.offsets == 4..<5 && batches.last?.producer?.producerID == producer)
-        stable = try server.states.readCommitted(log, partition, end: log.nextOffset, range: 0..<log.nextOffset)
+        stable = try server.states.readCommitted(log, partition, from: 0, end: log.nextOffset)
         #expect(stable.lastStableOffset == 5)
         #expect(stable.aborted == [AbortedTransaction(producerID: producer, firstOffset: 1, lastOffset: 4)])
         #expect(try AbortedTransaction.load(from: log.directory) == stable.aborted, "kept beside the log")
@@ -132,7 +132,7 @@ import Testing
         #expect(try Self.batches(log).last?.marker == .abort)
         #expect(
             server.coordinator.endTransaction("slow", producerID: producer, epoch: epoch, commit: true) == .invalidProducerEpoch)
-        let stable = try server.states.readCommitted(log, partition, end: log.nextOffset, range: 0..<log.nextOffset)
+        let stable = try server.states.readCommitted(log, partition, from: 0, end: log.nextOffset)
         #expect(stable.lastStableOffset == log.nextOffset && stable.aborted.count == 1)
         server.topics.closeAll()
         #expect(try Log.verify(directory: log.directory).isClean)
@@ -166,7 +166,7 @@ import Testing
         #expect(markers.map(\.0) == [9, 5] && markers.map(\.1) == [.abort, .commit], "\(markers)")
         #expect(try log.committedOffset(group: "g")?.offset == 3, "the committed transaction's offsets")
         let stable = try server.states.readCommitted(
-            log, TopicPartition(topic: "t", partition: 0), end: log.nextOffset, range: 0..<log.nextOffset)
+            log, TopicPartition(topic: "t", partition: 0), from: 0, end: log.nextOffset)
         #expect(stable.lastStableOffset == log.nextOffset)
         #expect(stable.aborted == [AbortedTransaction(producerID: 9, firstOffset: 3, lastOffset: 4)])
         let state = String(decoding: try #require(try LogMetadataFile.read(named: "transactions", in: directory)), as: UTF8.self)
@@ -177,7 +177,7 @@ import Testing
         let again = self.server()
         try again.coordinator.recover()
         let reopened = try #require(try again.topics.log("t"))
-        _ = try again.states.readCommitted(reopened, TopicPartition(topic: "t", partition: 0), end: end, range: 0..<end)
+        _ = try again.states.readCommitted(reopened, TopicPartition(topic: "t", partition: 0), from: 0, end: end)
         #expect(reopened.nextOffset == end)
         again.topics.closeAll()
         #expect(try Log.verify(directory: reopened.directory).isClean)
