@@ -65,7 +65,15 @@ let package = Package(
         // `offPool`: blocking test bodies on threads of their own, for every test target (they share one process).
         .target(name: "AsyncTestSupport", path: "Tests/AsyncTestSupport"),
         // The codec libraries too: CodecTests compresses batches as producers do.
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "AsyncTestSupport", "CSnappy", "CLZ4", "CZstd"]),
+        // The crash-state explorer: records a workload's file operations and builds what a power loss could leave.
+        .target(
+            name: "CrashStateSupport",
+            dependencies: ["LogStore", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/CrashStateSupport"
+        ),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "AsyncTestSupport", "CrashStateSupport", "CSnappy", "CLZ4", "CZstd"]),
         .testTarget(name: "logdTests", dependencies: ["LogStore", "logd", "PostgresTestSupport", "AsyncTestSupport"]),
         // pgoutput decoding and the change-record format of `logd ingest postgres` (network-free part).
         // The replication connection (SwiftNIO) lives here too; LogStore stays NIO-free.
@@ -100,7 +108,8 @@ let package = Package(
         // A throwaway Postgres 15 for the tests of both PostgresCDC and the logd binary.
         .target(name: "PostgresTestSupport", dependencies: ["PostgresCDC", "LogStore"], path: "Tests/PostgresTestSupport"),
         .testTarget(
-            name: "PostgresCDCTests", dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport", "AsyncTestSupport"]),
+            name: "PostgresCDCTests",
+            dependencies: ["PostgresCDC", "LogStore", "PostgresTestSupport", "AsyncTestSupport", "CrashStateSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -38,6 +38,48 @@ import Testing
         try reopened.close()
     }
 
+    /// A power loss can keep a later unsynced write and lose an earlier one:
+    /// zeros (from a 512-byte boundary, or the whole lost write) and then good
+    /// batches. Nothing from the hole on was synced, so open sets those bytes
+    /// aside in a quarantine file and cuts; the same hole filled with other
+    /// bytes is damage and still refused.
+    @Test(arguments: [(0, true), (512, true), (0, false)])
+    func aLostWriteBeforeGoodBatchesIsSetAside(zerosFromSector: Int, zeros: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
+        var model = LogModel()
+        for number in 0..<40 { try model.append([Record("record \(number) " + String(repeating: "x", count: 100))], to: log) }
+        try log.flush()
+        let crashed = try DirectoryImage(of: directory.log())
+        try log.close()
+        let storeName = try #require(crashed.storeNames.last)
+        var store = try #require(crashed.files[storeName])
+        let batches = batchLayout(of: store)
+        // Lose the writes of batches 20 to 29 (or, torn, keep their first sector).
+        let lostStart = batches[20].position
+        let lostEnd = batches[30].position
+        let holeStart = zerosFromSector == 0 ? lostStart : (lostStart / 512 + 1) * 512
+        #expect(holeStart < lostEnd)
+        for position in holeStart..<lostEnd { store[position] = zeros ? 0 : 0x5A }
+        var image = crashed
+        image.files[storeName] = store
+        try image.materialize(at: directory.log("crashed"))
+        guard zeros else {
+            _ = expectLogStoreError(.corruption) { try Log.open(directory: directory.log("crashed"), options: LogOptions()) }
+            return
+        }
+        // The first batch the hole reaches (one record a batch: its index is its offset).
+        let firstLost = try #require(batches.firstIndex { $0.position + $0.header.size > holeStart })
+        let recovered = try Log.open(directory: directory.log("crashed"), options: LogOptions(syncPolicy: .never))
+        model.truncate(from: Int64(firstLost))
+        try model.expectLogMatches(recovered)
+        try recovered.close()
+        let quarantineName = storeName.replacingOccurrences(of: ".store", with: ".damaged-\(firstLost)")
+        let quarantine = try readBytes(directory.log("crashed").appending(quarantineName))
+        #expect(quarantine == Array(store[batches[firstLost].position...]), "the bytes from the lost write on are kept aside")
+        #expect(try Log.verify(directory: directory.log("crashed")).isClean)
+    }
+
     /// Appends still in the write buffer at the crash are lost, but the index
     /// entries already written for them must not be believed.
     @Test func indexEntriesForUnwrittenBatchesAreIgnored() throws {

@@ -59,12 +59,18 @@ extension Log {
 extension FileSystem {
     /// Removes `path` and, for a directory, everything in it.
     static func removeTree(_ path: FilePath) throws {
-        if unlink(path.string) == 0 || errno == ENOENT { return }
+        if unlink(path.string) == 0 {
+            FileOperations.report(.removed(path))
+            return
+        }
+        if errno == ENOENT { return }
         guard errno == EISDIR || errno == EPERM else {
             throw LogStoreError(.io, "cannot delete", path: path.string, underlying: Errno(rawValue: errno))
         }
         for name in try listDirectory(path) { try removeTree(path.appending(name)) }
-        if rmdir(path.string) != 0 && errno != ENOENT {
+        if rmdir(path.string) == 0 {
+            FileOperations.report(.removed(path))
+        } else if errno != ENOENT {
             throw LogStoreError(.io, "cannot delete directory", path: path.string, underlying: Errno(rawValue: errno))
         }
     }

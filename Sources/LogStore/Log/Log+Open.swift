@@ -13,6 +13,10 @@ extension Log {
     static let cleanShutdownMarker = ".clean-shutdown"
     /// Held with an exclusive `flock` by the process that has the log open.
     static let lockFileName = ".lock"
+    /// The suffix (after the segment's 20-digit base offset and a dot) of a
+    /// quarantine file: bytes moved out of that segment's store, by `repair`
+    /// or by an open that found a lost write.
+    static let quarantineSuffix = "damaged-"
 
     /// Creates a directory for logs (a data directory) and its missing
     /// parents, each new name made durable with an fsync of its parent, so
@@ -134,18 +138,30 @@ extension Log {
         var validEnd = storeSize
         if let damage = scan.damage {
             // After a clean shutdown nothing can be torn: damage at the end is damage too.
-            guard isActive, !clean, damage.isTail else {
+            guard isActive, !clean, damage.isCrashTail else {
                 throw LogStoreError(
                     .corruption,
-                    "damaged batch with good data after it (\(damage.problem)); run `logd verify` and restore the segment from a replica or backup",
+                    "damaged batch with good data after it (\(damage.problem)); `logd repair` moves the damage aside (try `--dry-run` first), or restore the segment from a replica",
                     path: storePath.string, offset: damage.expectedOffset, position: damage.position)
             }
-            logger.warning(
-                "log.torn_tail_truncated",
-                metadata: [
-                    "log.file": "\(storePath)", "log.position": "\(damage.position)",
-                    "log.bytes_dropped": "\(storeSize - damage.position)", "log.reason": "\(damage.problem)",
-                ])
+            if damage.isLostWrite {
+                // Never acknowledged (an fdatasync covers the whole file), but kept aside, not dropped.
+                let quarantine = try quarantineLostWrite(
+                    store: store, storeSize: storeSize, directory: directory, baseOffset: baseOffset, damage: damage)
+                logger.warning(
+                    "log.lost_write_tail_quarantined",
+                    metadata: [
+                        "log.file": "\(storePath)", "log.position": "\(damage.position)",
+                        "log.bytes_moved": "\(storeSize - damage.position)", "log.quarantine": "\(quarantine)",
+                    ])
+            } else {
+                logger.warning(
+                    "log.torn_tail_truncated",
+                    metadata: [
+                        "log.file": "\(storePath)", "log.position": "\(damage.position)",
+                        "log.bytes_dropped": "\(storeSize - damage.position)", "log.reason": "\(damage.problem)",
+                    ])
+            }
             try store.truncate(to: damage.position)
             validEnd = damage.position
         }
@@ -170,6 +186,28 @@ extension Log {
         logger.info(
             "log.index_rebuilt", metadata: ["log.file": "\(storePath)", "log.batches": "\(entries.count)"])
         return SegmentExtent(segment: segment, storeSize: validEnd, indexCount: entries.count, nextOffset: scan.nextOffset)
+    }
+
+    /// Copies the store's bytes from a lost write on (`StoreScanner.Damage.isLostWrite`)
+    /// into a quarantine file, durable before the store is cut.
+    /// - Returns: the quarantine file's name.
+    private static func quarantineLostWrite(
+        store: OpenFile, storeSize: Int64, directory: FilePath, baseOffset: Int64, damage: StoreScanner.Damage
+    ) throws -> String {
+        var bytes = [UInt8](repeating: 0, count: Int(storeSize - damage.position))
+        let read = try bytes.withUnsafeMutableBytes { try store.read(into: $0, at: damage.position) }
+        bytes.removeSubrange(read...)
+        let name = Segment.fileName(baseOffset: baseOffset, suffix: quarantineSuffix + String(damage.expectedOffset))
+        var candidate = name
+        var attempt = 1
+        // Another quarantine's name is never overwritten; the same bytes (an open that crashed after writing them) are.
+        while FileSystem.exists(directory.appending(candidate)), try FileSystem.readFile(directory.appending(candidate)) != bytes
+        {
+            attempt += 1
+            candidate = name + ".\(attempt)"
+        }
+        try FileSystem.replaceAtomically(directory.appending(candidate), with: bytes)
+        return candidate
     }
 
     /// The index as the file holds it, when cheap checks agree with the store:

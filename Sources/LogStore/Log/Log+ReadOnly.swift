@@ -72,10 +72,11 @@ extension Log {
         ) { position, header in
             entries.append(header.indexEntry(segmentBase: base, position: position))
         }
-        // A writer only ever leaves an incomplete batch at the end. Damage with
-        // good data after it is corruption, not the end of the log: report it,
-        // never drop the records after it silently (DESIGN.md rule 2).
-        if let damage = scan.damage, !damage.isTail {
+        // A writer only ever leaves an incomplete batch at the end, and a
+        // crash a lost write (which the writer's next open sets aside). Other
+        // damage with good data after it is corruption, not the end of the
+        // log: report it, never drop the records after it silently (DESIGN.md rule 2).
+        if let damage = scan.damage, !damage.isCrashTail {
             throw LogStoreError(
                 .corruption, "damaged batch with good data after it (\(damage.problem)); run `logd verify`",
                 path: extent.segment.store.path.string, offset: damage.expectedOffset, position: damage.position)

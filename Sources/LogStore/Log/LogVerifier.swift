@@ -91,6 +91,10 @@ extension Log {
                     report.notes.append(
                         "torn tail in \(storeName) at position \(damage.position) (\(damage.problem)): the next open cuts \(storeSize - damage.position) bytes"
                     )
+                } else if recoverable && damage.isLostWrite && !swapping {
+                    report.notes.append(
+                        "a write lost by a crash in \(storeName) at position \(damage.position) (zeros where a batch should be): the next open moves the \(storeSize - damage.position) bytes from there into a quarantine file and cuts"
+                    )
                 } else {
                     report.problems.append(
                         .init(

@@ -83,6 +83,7 @@ final class SegmentIndex: @unchecked Sendable {
         mapping = address
         mappedBytes = bytes
         capacity = bytes / Self.entrySize
+        if writable { FileOperations.report(.mapped(file.descriptor, path: file.path)) }
     }
 
     /// Grows the file to `preallocateBytes` (sparse) and maps it writable. Only

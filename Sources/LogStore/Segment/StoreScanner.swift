@@ -11,8 +11,19 @@ struct StoreScanner {
         var problem: BatchHeader.Problem
         /// True when no good batch follows the damage: a torn tail, which
         /// recovery cuts off. False means damage in the middle of the data,
-        /// which is reported, never cut silently (DESIGN.md rule 2).
+        /// which is reported, never cut silently (DESIGN.md rule 2), unless
+        /// it `isLostWrite`.
         var isTail: Bool
+        /// A good batch follows, but the bytes up to it end in zeros from a
+        /// 512-byte boundary (or are all zeros): what a power loss leaves when
+        /// it keeps a later unsynced write and loses an earlier one (a file's
+        /// unwritten bytes read as zeros). An `fdatasync` covers the whole
+        /// file, so nothing from here on was ever acknowledged as durable:
+        /// recovery sets it aside and cuts, as for a torn tail.
+        var isLostWrite = false
+
+        /// Whether the damage ends what a crash left: a torn tail or a lost write.
+        var isCrashTail: Bool { isTail || isLostWrite }
     }
 
     struct Result: Sendable {
@@ -97,22 +108,53 @@ struct StoreScanner {
     }
 
     private func damaged(at position: Int64, expected: Int64, problem: BatchHeader.Problem, batches: Int) throws -> Result {
-        let isTail = try !hasGoodBatch(after: position, expectedOffset: expected)
-        return Result(
-            validEnd: position, nextOffset: expected, batchCount: batches,
-            damage: Damage(position: position, expectedOffset: expected, problem: problem, isTail: isTail))
+        let goodBatch = try firstGoodBatch(after: position, expectedOffset: expected)
+        var damage = Damage(position: position, expectedOffset: expected, problem: problem, isTail: goodBatch == nil)
+        if let goodBatch { damage.isLostWrite = try endsInUnwrittenSectors(from: position, to: goodBatch) }
+        return Result(validEnd: position, nextOffset: expected, batchCount: batches, damage: damage)
     }
 
     /// Whether any good batch (valid CRC, base offset not below `expectedOffset`)
-    /// starts after `position`. Torn writes only ever leave garbage at the end,
-    /// so a good batch after the damage means the damage is in the middle.
+    /// starts after `position`. A torn write leaves garbage at the end; a good
+    /// batch after the damage means the damage is in the middle, or a lost write.
     func hasGoodBatch(after position: Int64, expectedOffset: Int64) throws -> Bool {
+        try firstGoodBatch(after: position, expectedOffset: expectedOffset) != nil
+    }
+
+    /// Whether the bytes in `start..<end` end in zeros that begin at `start`
+    /// or at a 512-byte boundary: sectors a lost write never filled.
+    func endsInUnwrittenSectors(from start: Int64, to end: Int64) throws -> Bool {
+        guard end > start else { return false }
+        let sector: Int64 = 512
+        var chunkEnd = end
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while chunkEnd > start {
+            let chunkStart = max(start, chunkEnd - Int64(buffer.count))
+            let count = Int(chunkEnd - chunkStart)
+            let read = try buffer.withUnsafeMutableBytes {
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<count]), at: chunkStart)
+            }
+            guard read == count else { return false }
+            if let last = buffer[0..<count].lastIndex(where: { $0 != 0 }) {
+                // Zeros run from just after the last written byte to `end`.
+                let zerosFrom = chunkStart + Int64(last) + 1
+                let boundary = (zerosFrom + sector - 1) / sector * sector
+                return boundary < end
+            }
+            chunkEnd = chunkStart
+        }
+        return true  // all zeros from `start`
+    }
+
+    /// The position of the first good batch (valid CRC, base offset not below
+    /// `expectedOffset`) that starts after `position`, if any.
+    func firstGoodBatch(after position: Int64, expectedOffset: Int64) throws -> Int64? {
         var start = position + 1
         var buffer = [UInt8](repeating: 0, count: Int(min(Int64(chunkSize), max(fileSize - start, 0))))
         while start + Int64(BatchLayout.headerSize) <= fileSize {
             let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: start) }
-            guard count >= BatchLayout.headerSize else { return false }
-            let found: Bool = try buffer.withUnsafeBytes { bytes in
+            guard count >= BatchLayout.headerSize else { return nil }
+            let found: Int64? = try buffer.withUnsafeBytes { bytes in
                 for local in 0...(count - BatchLayout.headerSize) {
                     let candidate = UnsafeRawBufferPointer(rebasing: bytes[local..<count])
                     guard case .success(let header) = BatchHeader.decode(candidate), header.baseOffset >= expectedOffset
@@ -122,13 +164,13 @@ struct StoreScanner {
                     var batch = [UInt8](repeating: 0, count: header.size)
                     let read = try batch.withUnsafeMutableBytes { try file.read(into: $0, at: batchStart) }
                     guard read == header.size else { continue }
-                    if case .success = batch.withUnsafeBytes({ BatchHeader.decodeAndVerify($0) }) { return true }
+                    if case .success = batch.withUnsafeBytes({ BatchHeader.decodeAndVerify($0) }) { return batchStart }
                 }
-                return false
+                return nil
             }
-            if found { return true }
+            if let found { return found }
             start += Int64(count - BatchLayout.headerSize + 1)
         }
-        return false
+        return nil
     }
 }

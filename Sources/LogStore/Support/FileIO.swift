@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -17,12 +18,15 @@ final class OpenFile: Sendable {
 
     init(path: FilePath, options: FileDescriptor.OpenOptions, mode: FileDescriptor.AccessMode = .readWrite) throws {
         self.path = path
+        let creating = FileOperations.isObserved && options.contains(.create) && !FileSystem.exists(path)
         do {
             descriptor = try FileDescriptor.open(
                 path, mode, options: options.union(.closeOnExec), permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch {
             throw LogStoreError(.io, "cannot open", path: path.string, underlying: error)
         }
+        if creating { FileOperations.report(.created(path, isDirectory: false)) }
+        if options.contains(.truncate) { FileOperations.report(.truncated(descriptor, path: path, size: 0)) }
     }
 
     deinit { try? descriptor.close() }
@@ -59,12 +63,14 @@ final class OpenFile: Sendable {
         } catch {
             throw LogStoreError(.io, "write failed", path: path.string, position: position, underlying: error)
         }
+        FileOperations.report(.wrote(descriptor, path: path, position: position, bytes: bytes))
     }
 
     func truncate(to size: Int64) throws {
         if ftruncate(descriptor.rawValue, off_t(size)) != 0 {
             throw LogStoreError(.io, "truncate failed", path: path.string, position: size, underlying: Errno(rawValue: errno))
         }
+        FileOperations.report(.truncated(descriptor, path: path, size: size))
     }
 
     /// Flushes the file's data (not necessarily its metadata) to stable storage.
@@ -77,13 +83,18 @@ final class OpenFile: Sendable {
 enum FileSystem {
     /// `fdatasync`, retried on EINTR (swift-system has no wrapper).
     static func syncData(_ descriptor: FileDescriptor, path: FilePath) throws {
+        // Reported on both sides: it covers only the writes that ended before it began.
+        FileOperations.report(.syncing(descriptor, path: path, done: false))
         while true {
             #if canImport(Darwin)
             let result = fsync(descriptor.rawValue)
             #else
             let result = fdatasync(descriptor.rawValue)
             #endif
-            if result == 0 { return }
+            if result == 0 {
+                FileOperations.report(.syncing(descriptor, path: path, done: true))
+                return
+            }
             if errno == EINTR { continue }
             throw LogStoreError(.io, "fdatasync failed", path: path.string, underlying: Errno(rawValue: errno))
         }
@@ -99,10 +110,12 @@ enum FileSystem {
             throw LogStoreError(.io, "cannot open directory", path: path.string, underlying: error)
         }
         defer { try? descriptor.close() }
+        FileOperations.report(.syncingDirectory(path, done: false))
         while fsync(descriptor.rawValue) != 0 {
             if errno == EINTR { continue }
             throw LogStoreError(.io, "fsync of directory failed", path: path.string, underlying: Errno(rawValue: errno))
         }
+        FileOperations.report(.syncingDirectory(path, done: true))
     }
 
     /// Creates `path` (and, with `creatingParents`, its missing parents) so that the new names survive
@@ -114,6 +127,7 @@ enum FileSystem {
         let parent = path.removingLastComponent()
         let parentToSync = parent.isEmpty ? FilePath(".") : parent
         if mkdir(path.string, 0o755) == 0 {
+            FileOperations.report(.created(path, isDirectory: true))
             try syncDirectory(parentToSync)
             return
         }
@@ -135,7 +149,9 @@ enum FileSystem {
     }
 
     static func remove(_ path: FilePath) throws {
-        if unlink(path.string) != 0 && errno != ENOENT {
+        if unlink(path.string) == 0 {
+            FileOperations.report(.removed(path))
+        } else if errno != ENOENT {
             throw LogStoreError(.io, "cannot delete", path: path.string, underlying: Errno(rawValue: errno))
         }
     }
@@ -144,6 +160,7 @@ enum FileSystem {
         if Glibc.rename(from.string, to.string) != 0 {
             throw LogStoreError(.io, "cannot rename to \(to.string)", path: from.string, underlying: Errno(rawValue: errno))
         }
+        FileOperations.report(.renamed(from, to: to))
     }
 
     /// The names of the entries in a directory (no `.` or `..`).
@@ -179,6 +196,66 @@ enum FileSystem {
         var bytes = [UInt8](repeating: 0, count: size)
         let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
         return Array(bytes[0..<read])
+    }
+}
+
+/// A file operation of LogStore, as `FileOperations` reports it to an
+/// observer: the tests' crash-state explorer records them to build every
+/// state a power loss could leave. Reported after the operation succeeded;
+/// syncs also before the call (a sync covers only the writes that ended
+/// before it began).
+package enum FileOperation {
+    /// A new file or directory (`mkdir`, `open` with `O_CREAT` of a missing name).
+    case created(FilePath, isDirectory: Bool)
+    case wrote(FileDescriptor, path: FilePath, position: Int64, bytes: UnsafeRawBufferPointer)
+    /// `ftruncate`, or `open` with `O_TRUNC`.
+    case truncated(FileDescriptor, path: FilePath, size: Int64)
+    /// `fdatasync` of a file: about to begin, or `done`.
+    case syncing(FileDescriptor, path: FilePath, done: Bool)
+    /// `fsync` of a directory: about to begin, or `done`.
+    case syncingDirectory(FilePath, done: Bool)
+    case renamed(FilePath, to: FilePath)
+    /// `unlink` of a file or `rmdir` of an empty directory.
+    case removed(FilePath)
+    /// A writable shared mapping of the file: stores into it change the file
+    /// without a `write` (a segment's index).
+    case mapped(FileDescriptor, path: FilePath)
+}
+
+/// Something that sees every `FileOperation` of this process.
+package protocol FileOperationObserver: AnyObject, Sendable {
+    /// Called on the thread doing the operation; must not call back into LogStore.
+    func observe(_ operation: FileOperation)
+}
+
+/// Where file operations are reported: to the observers tests start.
+/// Without one, a report costs one relaxed atomic load.
+package enum FileOperations {
+    private static let observed = Atomic<Bool>(false)
+    private static let observers = Mutex<[any FileOperationObserver]>([])
+
+    /// Sends every later file operation of the process to `observer` until `stopObserving(observer)`.
+    package static func startObserving(_ observer: any FileOperationObserver) {
+        observers.withLock { $0.append(observer) }
+        observed.store(true, ordering: .releasing)
+    }
+
+    package static func stopObserving(_ observer: any FileOperationObserver) {
+        observers.withLock { observers in
+            observers.removeAll { $0 === observer }
+            observed.store(!observers.isEmpty, ordering: .releasing)
+        }
+    }
+
+    static var isObserved: Bool { observed.load(ordering: .relaxed) }
+
+    @inline(__always)
+    static func report(_ operation: @autoclosure () -> FileOperation) {
+        guard observed.load(ordering: .relaxed) else { return }
+        let current = observers.withLock { $0 }
+        guard !current.isEmpty else { return }
+        let operation = operation()
+        for observer in current { observer.observe(operation) }
     }
 }
 

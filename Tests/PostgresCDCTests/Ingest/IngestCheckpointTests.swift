@@ -7,7 +7,8 @@ import Testing
 
 @Suite("Ingest checkpoint: the log ends on a whole transaction")
 struct IngestCheckpointTests {
-    private func record(commit: String, ordinal: Int, end: String? = nil, sequence: Int? = nil) -> Record {
+    /// A change record as the ingester writes it; the last of a transaction has `end` and `sequence`.
+    static func record(commit: String, ordinal: Int, end: String? = nil, sequence: Int? = nil) -> Record {
         var headers = [
             RecordHeader(CDCHeader.operation, "c"), RecordHeader(CDCHeader.commitLSN, commit),
             RecordHeader(CDCHeader.transactionOrdinal, String(ordinal)),
@@ -41,9 +42,11 @@ struct IngestCheckpointTests {
     @Test("a trailing partial transaction is cut; the checkpoint is the transaction before it")
     func partialTail() throws {
         try withLog { log in
-            try log.append([record(commit: "0/10", ordinal: 0), record(commit: "0/10", ordinal: 1, end: "0/20", sequence: 1)])
-            try log.append([record(commit: "0/30", ordinal: 0), record(commit: "0/30", ordinal: 1)])
-            try log.append([record(commit: "0/30", ordinal: 2)])
+            try log.append([
+                Self.record(commit: "0/10", ordinal: 0), Self.record(commit: "0/10", ordinal: 1, end: "0/20", sequence: 1),
+            ])
+            try log.append([Self.record(commit: "0/30", ordinal: 0), Self.record(commit: "0/30", ordinal: 1)])
+            try log.append([Self.record(commit: "0/30", ordinal: 2)])
             let expected = IngestCheckpoint(commitLSN: LSN(0x10), endLSN: LSN(0x20), transactionCount: 1, offset: 1)
             let read = try IngestCheckpoint.read(from: log)
             #expect(read == expected)
