@@ -16,7 +16,7 @@ struct Logd: AsyncParsableCommand {
         subcommands: [
             AppendCommand.self, ReadCommand.self, StatCommand.self, VerifyCommand.self, ListCommand.self, GroupsCommand.self,
             CreateCommand.self, ConfigCommand.self, RetainCommand.self, CompactCommand.self, IngestCommand.self,
-            ServeCommand.self, BenchCommand.self,
+            ServeCommand.self, BenchCommand.self, RepairCommand.self,
         ]
     )
 

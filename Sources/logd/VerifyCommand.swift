@@ -8,7 +8,8 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check every CRC and every index entry of a closed log.",
         discussion: """
             Exits 0 when the log is clean, 1 naming the first bad file, offset and position otherwise. \
-            Damage that the next open repairs by itself (a torn tail after a crash) is printed as a note and does not fail. \
+            Damage that the next open repairs by itself (a torn tail after a crash) is printed as a note and does not fail; \
+            other damage is what `logd repair` moves aside (never automatically: the line printed says how). \
             A Kafka topic's further partitions (`<log>/partitions/<n>`, made by `logd serve`) are checked too, each on a line of its own.
             """
     )
@@ -38,6 +39,13 @@ struct VerifyCommand: ParsableCommand {
                 "\(name): ok: \(report.segments) segments, \(report.batches) batches, \(report.records) records, \(report.bytes) bytes"
             )
         }
-        if let firstDamage { throw CLIError(firstDamage) }
+        if let firstDamage {
+            // On stdout: stderr's first line is the error.
+            let again = data.dir.map { " --dir \($0)" } ?? ""
+            print(
+                "to move the damaged data aside and keep the rest: `logd repair \(log)\(again) --dry-run` shows what would move, "
+                    + "`logd repair \(log)\(again)` does it")
+            throw CLIError(firstDamage)
+        }
     }
 }

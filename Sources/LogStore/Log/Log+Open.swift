@@ -189,25 +189,16 @@ extension Log {
     }
 
     /// Copies the store's bytes from a lost write on (`StoreScanner.Damage.isLostWrite`)
-    /// into a quarantine file, durable before the store is cut.
+    /// into a quarantine file, as `repair` does, durable before the store is cut.
     /// - Returns: the quarantine file's name.
     private static func quarantineLostWrite(
         store: OpenFile, storeSize: Int64, directory: FilePath, baseOffset: Int64, damage: StoreScanner.Damage
     ) throws -> String {
-        var bytes = [UInt8](repeating: 0, count: Int(storeSize - damage.position))
-        let read = try bytes.withUnsafeMutableBytes { try store.read(into: $0, at: damage.position) }
-        bytes.removeSubrange(read...)
-        let name = Segment.fileName(baseOffset: baseOffset, suffix: quarantineSuffix + String(damage.expectedOffset))
-        var candidate = name
-        var attempt = 1
-        // Another quarantine's name is never overwritten; the same bytes (an open that crashed after writing them) are.
-        while FileSystem.exists(directory.appending(candidate)), try FileSystem.readFile(directory.appending(candidate)) != bytes
-        {
-            attempt += 1
-            candidate = name + ".\(attempt)"
-        }
-        try FileSystem.replaceAtomically(directory.appending(candidate), with: bytes)
-        return candidate
+        let range = damage.position..<storeSize
+        let target = try SegmentRepairPlan.quarantineTarget(
+            directory: directory, baseOffset: baseOffset, firstLostOffset: damage.expectedOffset, store: store, range: range)
+        if !target.isWritten { try SegmentRepairPlan.writeQuarantine(store, range: range, to: target.path) }
+        return target.path.lastComponent?.string ?? target.path.string
     }
 
     /// The index as the file holds it, when cheap checks agree with the store:
