@@ -21,6 +21,8 @@ import Testing
         case committed(Int64)
         /// `LogConfig.save` returned with this retention.
         case configSaved(retentionBytes: Int64)
+        /// `Log.delete` returned.
+        case deleted
     }
 
     /// Small segments and indexes, so that a few records roll segments and fill indexes.
@@ -57,7 +59,7 @@ import Testing
                 durable = durable.filter { $0.key < from }
             case .truncated(let from):
                 truncatedFrom = from
-            case .committed, .configSaved: break
+            case .committed, .configSaved, .deleted: break
             }
         }
         guard FileSystem.exists(directory) else {
@@ -314,6 +316,33 @@ import Testing
             let before = (Int64(0)..<10).map { Mark.durable(offset: $0, value: Self.value($0)) }
             try Self.checkLog(
                 directory.appending("log"), marks: ArraySlice(before) + marks, expectations: expectations, notes: &notes)
+        }
+    }
+
+    /// `Log.delete`: the whole log or nothing, and a hidden `.deleted-*`
+    /// directory that `removeDeletedLogs` clears.
+    @Test func deletingALog() throws {
+        var expectations = LogExpectations()
+        for offset in Int64(0)..<12 { expectations.written[offset] = [Self.value(offset)] }
+        _ = try Self.explore("log deletion") { root in
+            try Self.prepareLog(root, count: 12)
+        } workload: { root, recorder in
+            try Log.delete(directory: root.appending("log"))
+            recorder.mark(.deleted)
+        } check: { directory, marks, notes in
+            let logDirectory = directory.appending("log")
+            let deleted = marks.contains { if case .deleted = $0 { true } else { false } }
+            guard FileSystem.exists(logDirectory) else {
+                notes["log gone", default: 0] += 1
+                try Log.removeDeletedLogs(in: directory)
+                let left = try FileManager.default.contentsOfDirectory(atPath: directory.string)
+                guard left.isEmpty else { throw CrashInvariantViolation("after removeDeletedLogs: \(left)") }
+                return
+            }
+            guard !deleted else { throw CrashInvariantViolation("the log is back after its deletion returned") }
+            // Not deleted: the whole log.
+            let all = (Int64(0)..<12).map { Mark.durable(offset: $0, value: Self.value($0)) }
+            try Self.checkLog(logDirectory, marks: ArraySlice(all), expectations: expectations, notes: &notes)
         }
     }
 
