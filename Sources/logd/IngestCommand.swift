@@ -84,6 +84,12 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         help: "Follow each delete with a tombstone (same key, null value), so that `logd compact` drops deleted rows.")
     var tombstones = true
 
+    @Option(
+        help: ArgumentHelp(
+            "on: Postgres 14 and newer stream large transactions while they run (pgoutput protocol 2); their changes wait on disk beside the log (<log>/.ingest-staging) and go into it at their commit, whole and in commit order. off: protocol 1, Postgres decodes each transaction after its commit (docs/CDC.md)."
+        ))
+    var streaming: IngestStreamingChoice = .on
+
     @Option(help: "When appended changes are made durable: always (group commit, as soon as possible) or interval.")
     var sync: IngestSyncChoice = .always
 
@@ -146,6 +152,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         options.gapHandling = resnapshot ? .resnapshot : allowGap ? .allowGap : .refuse
         options.untilCaughtUp = untilCaughtUp
         options.tombstonesOnDelete = tombstones
+        options.streaming = streaming == .on
         options.statusInterval = .milliseconds(statusIntervalMilliseconds)
         options.reconnectTimeout = .seconds(reconnectTimeoutSeconds)
         options.slotInUseTimeout = .seconds(slotWaitSeconds)
@@ -216,6 +223,10 @@ struct PostgresIngestCommand: AsyncParsableCommand {
 /// `--sync` for ingest: there is no `never` (acknowledging needs durability).
 enum IngestSyncChoice: String, ExpressibleByArgument, CaseIterable {
     case always, interval
+}
+
+enum IngestStreamingChoice: String, ExpressibleByArgument, CaseIterable {
+    case on, off
 }
 
 /// SIGINT and SIGTERM call `handler` once; a second signal exits at once.

@@ -6,11 +6,15 @@ import PostgresCDC
 struct IngestStat {
     var source: IngestSource
     var checkpoint: IngestCheckpoint?
+    /// Streamed transactions staged by a running ingest, not committed yet.
+    var inFlight: (transactions: Int, bytes: Int64)
 
     /// nil for a log that was not ingested.
     static func load(_ log: Log) throws -> IngestStat? {
         guard let source = try IngestSource.load(logDirectory: log.directory) else { return nil }
-        return IngestStat(source: source, checkpoint: try IngestCheckpoint.read(from: log))
+        return IngestStat(
+            source: source, checkpoint: try IngestCheckpoint.read(from: log),
+            inFlight: StreamStaging.inFlight(logDirectory: log.directory))
     }
 
     func writeText(to output: OutputBuffer) {
@@ -24,6 +28,7 @@ struct IngestStat {
         output.write("snapshot:      \(source.snapshot.rawValue)\n")
         output.write("last commit:   \(checkpoint.map { "\($0.commitLSN) (end \($0.endLSN))" } ?? "none")\n")
         output.write("transactions:  \(checkpoint?.transactionCount ?? 0)\n")
+        output.write("in flight:     \(inFlight.transactions) streamed transactions, \(inFlight.bytes) bytes staged\n")
         output.write(
             "gaps:          \(source.gaps)"
                 + (source.lastGap.map { " (last: changes after \($0.replacingOccurrences(of: "..", with: " up to ")) missing)" }
@@ -53,6 +58,6 @@ struct IngestStat {
         }
         output.write(",\"transactions\":\(checkpoint?.transactionCount ?? 0),\"gaps\":\(source.gaps),\"last_gap\":")
         if let lastGap = source.lastGap { output.writeJSONString(lastGap) } else { output.write("null") }
-        output.write("}")
+        output.write(",\"in_flight_transactions\":\(inFlight.transactions),\"staged_bytes\":\(inFlight.bytes)}")
     }
 }

@@ -286,6 +286,17 @@ public struct ChangeEnvelope: Sendable {
 
     /// `,"source":{...}}`: closes the envelope.
     private mutating func writeSource(_ source: ChangeSource, relation: CachedRelation?) {
+        writeSource(source, tableJSON: relation?.sourceTableJSON ?? Self.noTableJSON)
+    }
+
+    static let noTableJSON = Array(#","schema":null,"table":null"#.utf8)
+    /// Where the `source` object starts: the last place these bytes are in a
+    /// value (a string holding them would have its quotes escaped).
+    static let sourceStart = Array(#","source":{"lsn":""#.utf8)
+    static let ordinalField = Array(#","tx_ordinal":"#.utf8)
+    static let commitTimeField = Array(#","commit_ts":"#.utf8)
+
+    private mutating func writeSource(_ source: ChangeSource, tableJSON: some Collection<UInt8>) {
         value.raw(#","source":{"lsn":"#)
         value.lsn(source.lsn)
         value.raw(#","commit_lsn":"#)
@@ -294,14 +305,57 @@ public struct ChangeEnvelope: Sendable {
         if let xid = source.xid { value.integer(xid) } else { value.null() }
         value.raw(#","tx_ordinal":"#)
         value.integer(source.transactionOrdinal)
-        if let relation {
-            value.raw(relation.sourceTableJSON)
-        } else {
-            value.raw(#","schema":null,"table":null"#)
-        }
+        value.raw(tableJSON)
         value.raw(#","commit_ts":"#)
         if let timestamp = source.commitTimestamp { value.integer(timestamp.unixMicroseconds) } else { value.null() }
         value.raw("}}")
+    }
+
+    // MARK: - Streamed transactions
+
+    /// The parts of an envelope a streamed transaction's change keeps until
+    /// its commit: the value up to its `source` object, and the table part of
+    /// that object. Nil for a value this envelope did not write.
+    static func split(_ value: [UInt8]) -> (body: ArraySlice<UInt8>, tableJSON: ArraySlice<UInt8>)? {
+        guard let start = lastRange(of: sourceStart, in: value[...]),
+            let ordinal = lastRange(of: ordinalField, in: value[start.upperBound...]),
+            let commitTime = lastRange(of: commitTimeField, in: value[ordinal.upperBound...])
+        else { return nil }
+        var tableStart = ordinal.upperBound
+        while tableStart < commitTime.lowerBound, value[tableStart] >= UInt8(ascii: "0"), value[tableStart] <= UInt8(ascii: "9") {
+            tableStart += 1
+        }
+        return (value[..<start.lowerBound], value[tableStart..<commitTime.lowerBound])
+    }
+
+    private static func lastRange(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Range<Int>? {
+        var end = haystack.endIndex
+        while end - haystack.startIndex >= needle.count {
+            let start = end - needle.count
+            if haystack[start..<end].elementsEqual(needle) { return start..<end }
+            end -= 1
+        }
+        return nil
+    }
+
+    /// The value of a staged change once its transaction committed: `body`
+    /// (from `split`), then the `source` object with `source`'s commit LSN,
+    /// ordinal and commit time; byte for byte what the change would have been
+    /// had it not been streamed.
+    mutating func committedValue(body: ArraySlice<UInt8>, tableJSON: ArraySlice<UInt8>, source: ChangeSource) -> [UInt8] {
+        value.reset()
+        value.raw(body)
+        writeSource(source, tableJSON: tableJSON)
+        return Array(value.bytes)
+    }
+
+    /// The `commit_lsn` and `tx_ordinal` header values of `source`, shared by
+    /// every record of its transaction as `makeRecord` shares them.
+    mutating func headerValues(of source: ChangeSource) -> (commitLSN: [UInt8], ordinal: [UInt8]) {
+        if source.commitLSN != commitLSNCache.lsn { commitLSNCache = (source.commitLSN, source.commitLSN.utf8) }
+        var ordinal = JSONWriter(capacity: 8)
+        ordinal.decimal(Int64(source.transactionOrdinal))
+        return (commitLSNCache.bytes, ordinal.bytes)
     }
 
     private mutating func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: [UInt8]?) -> Record

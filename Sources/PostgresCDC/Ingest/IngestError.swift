@@ -42,6 +42,8 @@ public struct IngestError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The log holds changes the slot cannot follow on from (dropped,
         /// re-created or invalidated): streaming would leave a silent gap.
         public static let gap = Code("gap")
+        /// The staging files of streamed transactions (`<log>/.ingest-staging`) cannot be written or read.
+        public static let staging = Code("staging")
     }
 
     public var code: Code

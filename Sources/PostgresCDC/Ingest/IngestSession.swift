@@ -39,18 +39,24 @@ struct IngestSession {
                 target = caughtUpAt
                 logger.info("ingest.target", metadata: ["postgres.lsn": "\(caughtUpAt)"])
             }
-            let stream = try await startReplication(connection, from: startLSN)
+            // Streaming of in-progress transactions needs protocol 2, Postgres 14+.
+            let streaming = options.streaming && (connection.serverMajorVersion ?? 0) >= 14
+            let stream = try await startReplication(connection, from: startLSN, streaming: streaming)
             connected()
             logger.info(
                 "ingest.streaming",
                 metadata: [
                     "postgres.slot": "\(options.slot)", "postgres.lsn": "\(startLSN)",
-                    "log.next_offset": "\(ingester.log.nextOffset)",
+                    "log.next_offset": "\(ingester.log.nextOffset)", "postgres.streaming": "\(streaming)",
                 ])
+            // What an earlier session staged is gone: Postgres sends those transactions again from their start.
+            let staging = streaming ? try StreamStaging(logDirectory: ingester.log.directory) : nil
+            if !streaming { StreamStaging.removeLeftovers(logDirectory: ingester.log.directory) }
+            defer { staging?.close() }
             do {
                 let record = AcknowledgementRecord(source: source, logDirectory: ingester.log.directory)
                 return try await consume(
-                    stream, sender: connection.statusSender, record: record, target: target, types: types)
+                    stream, sender: connection.statusSender, record: record, target: target, types: types, staging: staging)
             } catch {
                 // Whatever ended the stream, the log must end on a whole transaction.
                 try writer.abandon()
@@ -412,7 +418,7 @@ struct IngestSession {
     /// still holds the slot: right after a crash Postgres may not have
     /// noticed yet that the old connection is gone.
     private func startReplication(
-        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, from start: LSN
+        isolation: isolated (any Actor)? = #isolation, _ connection: ReplicationConnection, from start: LSN, streaming: Bool
     ) async throws -> ReplicationStream {
         let deadline = ContinuousClock.now + options.slotInUseTimeout
         var delay = Duration.milliseconds(250)
@@ -420,7 +426,7 @@ struct IngestSession {
             let failure: PostgresReplicationError
             do {
                 return try await connection.startReplication(
-                    slot: options.slot, startLSN: start, publications: options.publications)
+                    slot: options.slot, startLSN: start, publications: options.publications, streaming: streaming)
             } catch {
                 failure = error
             }
@@ -444,7 +450,7 @@ struct IngestSession {
 
     private func consume(
         isolation: isolated (any Actor)? = #isolation, _ stream: ReplicationStream, sender: StandbyStatusSender,
-        record: AcknowledgementRecord, target: LSN?, types: DomainCatalog.Lookup
+        record: AcknowledgementRecord, target: LSN?, types: DomainCatalog.Lookup, staging: StreamStaging?
     ) async throws -> SessionOutcome {
         let acknowledger = IngestAcknowledger(start: writer.lastEndLSN)
         ingester.stopSignal.attach(acknowledger)
@@ -452,7 +458,7 @@ struct IngestSession {
         let (receipts, receiptSink) = AsyncStream.makeStream(of: (AppendReceipt, LSN).self, bufferingPolicy: .bufferingNewest(1))
         let log = ingester.log
         let interval = options.statusInterval
-        var decoder = StreamDecoder(writer: writer, logger: logger, tombstones: options.tombstonesOnDelete)
+        var decoder = StreamDecoder(writer: writer, logger: logger, tombstones: options.tombstonesOnDelete, staging: staging)
         decoder.relations.apply(lookedUp: types.lookedUp, domains: types.domains)
         var group = TaskGroupHandle()
         group.start {
@@ -471,11 +477,11 @@ struct IngestSession {
             for try await message in stream {
                 switch message {
                 case .xLogData(let data):
-                    let decoded = try PgOutputDecoder.decode(data.payload)
+                    let (decoded, streamXid) = try PgOutputDecoder.decode(data.payload[...], inStream: decoder.isInStreamBlock)
                     if case .relation(let relation) = decoded {
                         try await lookUpNewTypes(of: relation, into: &decoder.relations)
                     }
-                    if let committed = try decoder.handle(decoded, at: data.dataStart) {
+                    if let committed = try decoder.handle(decoded, at: data.dataStart, streamXid: streamXid) {
                         acknowledger.appended(end: committed.end)
                         if let receipt = committed.receipt {
                             receiptSink.yield((receipt, committed.end))
@@ -484,8 +490,11 @@ struct IngestSession {
                         }
                     }
                 case .keepalive(let keepalive):
+                    // A streamed transaction that has not committed is in flight too: its
+                    // changes are only staged, never to be acknowledged.
                     acknowledger.keepalive(
-                        walEnd: keepalive.walEnd, inTransaction: writer.inTransaction, replyRequested: keepalive.replyRequested)
+                        walEnd: keepalive.walEnd, inTransaction: writer.inTransaction || !(staging?.isEmpty ?? true),
+                        replyRequested: keepalive.replyRequested)
                 }
             }
         } catch {

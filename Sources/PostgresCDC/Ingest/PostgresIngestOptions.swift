@@ -40,6 +40,13 @@ public struct PostgresIngestOptions: Sendable {
     /// whatever the transaction's size).
     public var maxPendingRecords = 1024
     public var maxPendingBytes = 1 << 20
+    /// Have Postgres 14 and newer stream large transactions while they run
+    /// (pgoutput protocol 2, `streaming 'on'`): their changes are staged on
+    /// disk beside the log and go into it at the commit, so a large
+    /// transaction arrives soon after its COMMIT instead of after Postgres
+    /// decoded it whole (docs/CDC.md, "Streaming of large transactions").
+    /// Off, or on Postgres 13 and older: protocol 1.
+    public var streaming = true
 
     public init(connection: PostgresConnectionConfiguration, slot: String, publications: [String]) {
         self.connection = connection
@@ -76,6 +83,9 @@ public struct IngestSummary: Sendable, Hashable {
     public var transactions: Int64 = 0
     /// Records appended by this run.
     public var records: Int64 = 0
+    /// Of `transactions`, those Postgres streamed while they ran and that were
+    /// staged until their commit (`PostgresIngestOptions.streaming`).
+    public var streamedTransactions: Int64 = 0
     /// Rows copied by the initial snapshot in this run.
     public var snapshotRows: Int64 = 0
     /// Times the connection dropped and was made again.

@@ -64,6 +64,7 @@ public struct PostgresIngester: Sendable {
         var backoff = Duration.milliseconds(250)
         func finished() throws -> IngestSummary {
             summary.transactions = writer.appendedTransactions
+            summary.streamedTransactions = writer.streamedTransactions
             summary.records = writer.appendedRecords
             summary.checkpoint = try IngestCheckpoint.read(from: log)
             return summary

@@ -5,6 +5,11 @@ import Logging
 /// through a `TransactionWriter`. The relation cache lives per session:
 /// Postgres announces every table again on a new connection, and a schema
 /// record cut with an abandoned transaction is then written again.
+///
+/// With protocol 2 streaming, the changes of a transaction Postgres streams
+/// while it runs go to `staging` (on disk) until its Stream Commit, which
+/// writes them to the log as one transaction, in commit order, with the same
+/// records a transaction sent at its commit gets.
 struct StreamDecoder {
     /// A transaction (or lone message) that ended.
     struct Committed {
@@ -18,25 +23,54 @@ struct StreamDecoder {
     let logger: Logger
     /// Follow each delete with a tombstone (`PostgresIngestOptions.tombstonesOnDelete`).
     let tombstones: Bool
+    /// Where streamed transactions wait for their commit; nil under protocol 1.
+    let staging: StreamStaging?
     var relations = RelationCache()
     var envelope = ChangeEnvelope()
     private var warnedTags: Set<UInt8> = []
-    /// Relations announced (new or changed shape) whose schema record is not written yet.
-    private var pendingSchemas: Set<UInt32> = []
+    /// Each relation's version: it grows each time its Relation message
+    /// brings a new shape (`needsSchemaRecord`).
+    private var versions: [UInt32: Int] = [:]
+    /// The version of each relation whose schema record this session wrote to
+    /// the log last: a change of another version gets a schema record first.
+    private var loggedSchemas: [UInt32: Int] = [:]
+    /// The transaction of the stream block being received (Stream Start to Stream Stop).
+    private(set) var streamingXid: UInt32?
 
-    init(writer: TransactionWriter, logger: Logger, tombstones: Bool) {
+    init(writer: TransactionWriter, logger: Logger, tombstones: Bool, staging: StreamStaging? = nil) {
         self.writer = writer
         self.logger = logger
         self.tombstones = tombstones
+        self.staging = staging
+    }
+
+    /// Whether messages now come inside a stream block (they carry an xid).
+    var isInStreamBlock: Bool { streamingXid != nil }
+
+    /// Where a change's records go.
+    private enum Target {
+        /// The open transaction of the writer.
+        case log
+        /// The staging file of streamed transaction `xid`, as part of its subtransaction.
+        case staged(xid: UInt32, subtransaction: UInt32, lsn: LSN)
     }
 
     /// Handles the pgoutput message of one XLogData. A Relation is applied
     /// with the types `relations` knows: look up its new types first
     /// (`RelationCache.typesToLookUp`).
-    /// - Parameter position: the XLogData's start.
+    /// - Parameters:
+    ///   - position: the XLogData's start.
+    ///   - streamXid: the (sub)transaction a message inside a stream block names.
     /// - Returns: the transaction it ended, if it was a commit (or a lone message).
     /// - Throws: `ChangeEncodingError`, `IngestError`, `LogStoreError`.
-    mutating func handle(_ message: PgOutputMessage, at position: LSN) throws -> Committed? {
+    mutating func handle(_ message: PgOutputMessage, at position: LSN, streamXid: UInt32? = nil) throws -> Committed? {
+        if let streamXid {
+            guard let top = streamingXid else {
+                throw IngestError(.protocolViolation, "a message of transaction \(streamXid) outside a stream block")
+            }
+            try handleChange(message, target: .staged(xid: top, subtransaction: streamXid, lsn: position))
+            return nil
+        }
         writer.setPosition(position)
         switch message {
         case .begin(let begin):
@@ -47,47 +81,11 @@ struct StreamDecoder {
         case .commit(let commit):
             let receipt = try writer.commit(endLSN: commit.endLSN)
             return Committed(end: commit.endLSN, receipt: receipt)
-        case .relation(let relation):
-            if relations.apply(relation).needsSchemaRecord {
-                // Written before the table's next change that goes to the log (not in a
-                // transaction already stored, which is dropped).
-                pendingSchemas.insert(relation.oid)
-            }
-        case .type(let type):
-            relations.apply(type)
-        case .insert(let insert):
-            _ = try writer.currentSource(for: "an insert")
-            guard !writer.isSkipping else { return nil }
-            try writer.add(
-                envelope.insert(
-                    insert, relation: try relationWithSchema(insert.relationOID), source: writer.currentSource(for: "an insert")))
-        case .update(let update):
-            _ = try writer.currentSource(for: "an update")
-            guard !writer.isSkipping else { return nil }
-            try writer.add(
-                envelope.update(
-                    update, relation: try relationWithSchema(update.relationOID), source: writer.currentSource(for: "an update")))
-        case .delete(let delete):
-            _ = try writer.currentSource(for: "a delete")
-            guard !writer.isSkipping else { return nil }
-            let table = try relationWithSchema(delete.relationOID)
-            let record = try envelope.delete(delete, relation: table, source: writer.currentSource(for: "a delete"))
-            try writer.add(record)
-            if tombstones, let key = record.key {
-                try writer.add(envelope.tombstone(key: key, relation: table, source: writer.currentSource(for: "a delete")))
-            }
-        case .truncate(let truncate):
-            _ = try writer.currentSource(for: "a truncate")
-            guard !writer.isSkipping else { return nil }
-            for oid in truncate.relationOIDs { _ = try relationWithSchema(oid) }
-            for record in try envelope.truncate(truncate, relations: relations, source: writer.currentSource(for: "a truncate")) {
-                try writer.add(record)
-            }
+        case .relation, .type, .insert, .update, .delete, .truncate:
+            try handleChange(message, target: .log)
         case .message(let logical):
             if logical.isTransactional {
-                let source = try writer.currentSource(for: "a transactional message")
-                guard !writer.isSkipping else { return nil }
-                try writer.add(envelope.message(logical, source: source))
+                try handleChange(message, target: .log)
                 return nil
             }
             // A non-transactional message stands alone, like a transaction of one record.
@@ -101,6 +99,22 @@ struct StreamDecoder {
             }
             let end = LSN(logical.lsn.rawValue + 1)
             return Committed(end: end, receipt: try writer.commit(endLSN: end))
+        case .streamStart(let start):
+            guard streamingXid == nil, let staging else {
+                throw IngestError(
+                    .protocolViolation,
+                    "Stream Start of \(start.xid) \(staging == nil ? "without streaming asked for" : "inside a stream block")")
+            }
+            try staging.begin(start.xid)
+            streamingXid = start.xid
+        case .streamStop:
+            guard let xid = streamingXid else { throw IngestError(.protocolViolation, "Stream Stop outside a stream block") }
+            try staging?.flush(xid)
+            streamingXid = nil
+        case .streamAbort(let abort):
+            try staging?.abort(abort.xid, subtransaction: abort.subtransactionXid)
+        case .streamCommit(let commit):
+            return try commitStreamed(commit)
         case .origin:
             break  // the origin of a replicated transaction: not part of the record format
         case .unsupported(let tag):
@@ -111,13 +125,133 @@ struct StreamDecoder {
         return nil
     }
 
-    /// The cached relation, after its schema record when one is due.
-    private mutating func relationWithSchema(_ oid: UInt32) throws -> CachedRelation {
+    /// A Relation, Type, change or transactional message, for the open
+    /// transaction or a streamed one.
+    private mutating func handleChange(_ message: PgOutputMessage, target: Target) throws {
+        switch message {
+        case .relation(let relation):
+            if relations.apply(relation).needsSchemaRecord { versions[relation.oid, default: 0] += 1 }
+            return
+        case .type(let type):
+            relations.apply(type)
+            return
+        default:
+            break
+        }
+        if case .log = target {
+            _ = try writer.currentSource(for: "a change")
+            guard !writer.isSkipping else { return }
+        }
+        switch message {
+        case .insert(let insert):
+            let table = try relationWithSchema(insert.relationOID, target)
+            try emit(envelope.insert(insert, relation: table, source: source(target)), target)
+        case .update(let update):
+            let table = try relationWithSchema(update.relationOID, target)
+            try emit(envelope.update(update, relation: table, source: source(target)), target)
+        case .delete(let delete):
+            let table = try relationWithSchema(delete.relationOID, target)
+            let record = try envelope.delete(delete, relation: table, source: source(target))
+            try emit(record, target)
+            if tombstones, let key = record.key {
+                try emit(envelope.tombstone(key: key, relation: table, source: source(target)), target)
+            }
+        case .truncate(let truncate):
+            for oid in truncate.relationOIDs { _ = try relationWithSchema(oid, target) }
+            let records = try envelope.truncate(truncate, relations: relations, source: source(target))
+            for record in records { try emit(record, target) }
+        case .message(let logical):
+            try emit(envelope.message(logical, source: source(target)), target)
+        default:
+            throw IngestError(.protocolViolation, "an unexpected message inside a transaction")
+        }
+    }
+
+    /// The source of the next record: the writer's, or for a staged record a
+    /// placeholder whose commit fields the commit fills in.
+    private func source(_ target: Target) throws -> ChangeSource {
+        switch target {
+        case .log:
+            return try writer.currentSource(for: "a change")
+        case .staged(let xid, _, let lsn):
+            return ChangeSource(lsn: lsn, commitLSN: .zero, xid: xid, transactionOrdinal: 0, commitTimestamp: nil)
+        }
+    }
+
+    private func emit(_ record: Record, _ target: Target, schema: (relation: UInt32, version: Int)? = nil) throws {
+        switch target {
+        case .log:
+            try writer.add(record)
+        case .staged(let xid, let subtransaction, let lsn):
+            try staging?.add(record, lsn: lsn, xid: xid, subtransaction: subtransaction, schema: schema)
+        }
+    }
+
+    /// The cached relation, after its schema record when one is due: in the
+    /// log, when the last one written this session is of another version; in a
+    /// streamed transaction, when it staged none of this version (the commit
+    /// writes it only if the log still needs it then).
+    private mutating func relationWithSchema(_ oid: UInt32, _ target: Target) throws -> CachedRelation {
         let cached = try relation(oid)
-        if pendingSchemas.remove(oid) != nil {
-            try writer.add(envelope.schema(cached, source: writer.currentSource(for: "a schema record")))
+        let version = versions[oid, default: 0]
+        switch target {
+        case .log:
+            if loggedSchemas[oid] != version {
+                try writer.add(envelope.schema(cached, source: writer.currentSource(for: "a schema record")))
+                loggedSchemas[oid] = version
+            }
+        case .staged(let xid, _, _):
+            if staging?.stagedSchemaVersion(xid, relation: oid) != version {
+                try emit(envelope.schema(cached, source: source(target)), target, schema: (oid, version))
+            }
         }
         return cached
+    }
+
+    /// Stream Commit: the staged records into the log as one transaction.
+    private mutating func commitStreamed(_ streamed: PgOutputMessage.StreamCommit) throws -> Committed {
+        guard streamingXid == nil, let staging else {
+            throw IngestError(.protocolViolation, "Stream Commit of \(streamed.xid) inside a stream block or without streaming")
+        }
+        let commit = streamed.commit
+        try writer.begin(
+            ChangeSource(
+                lsn: commit.commitLSN, commitLSN: commit.commitLSN, xid: streamed.xid, transactionOrdinal: 0,
+                commitTimestamp: commit.commitTimestamp))
+        let appended = writer.appendedTransactions
+        if !writer.isSkipping {
+            try staging.forEachRecord(streamed.xid) { staged in
+                if let schema = staged.schema {
+                    guard loggedSchemas[schema.relation] != schema.version else { return }
+                    loggedSchemas[schema.relation] = schema.version
+                }
+                var source = try writer.currentSource(for: "a streamed change")
+                source.lsn = staged.lsn
+                try writer.add(committedRecord(staged, source: source))
+            }
+        }
+        try staging.end(streamed.xid)
+        let receipt = try writer.commit(endLSN: commit.endLSN)
+        // Postgres streams large transactions of every table; most have no change of the publications.
+        if writer.appendedTransactions > appended { writer.streamedTransactions += 1 }
+        return Committed(end: commit.endLSN, receipt: receipt)
+    }
+
+    /// A staged record completed with its transaction's commit.
+    private mutating func committedRecord(_ staged: StagedRecord, source: ChangeSource) -> Record {
+        let (commitLSN, ordinal) = envelope.headerValues(of: source)
+        var headers = staged.headers
+        for index in headers.indices {
+            switch headers[index].key {
+            case CDCHeader.commitLSN: headers[index].value = commitLSN
+            case CDCHeader.transactionOrdinal: headers[index].value = ordinal
+            default: break
+            }
+        }
+        return Record(
+            key: staged.key.map { Array($0) },
+            value: staged.body.map { envelope.committedValue(body: $0, tableJSON: staged.tableJSON, source: source) },
+            headers: headers, timestamp: source.commitTimestamp?.unixMilliseconds)
     }
 
     private func relation(_ oid: UInt32) throws(IngestError) -> CachedRelation {

@@ -37,6 +37,8 @@ final class TransactionWriter {
     /// Appended by this writer.
     private(set) var appendedRecords: Int64 = 0
     private(set) var appendedTransactions: Int64 = 0
+    /// Of those, transactions Postgres streamed while they ran (protocol 2).
+    var streamedTransactions: Int64 = 0
 
     /// The replication slot, named in errors that tell how to go on.
     let slot: String

@@ -1,14 +1,15 @@
-/// Decodes pgoutput messages (protocol version 1) from the payload of
-/// XLogData. Every field is bounds-checked: malformed bytes throw a
-/// `PgOutputDecodingError` naming the message and position; nothing traps.
+/// Decodes pgoutput messages (protocol version 1, and version 2's streaming
+/// of in-progress transactions) from the payload of XLogData. Every field is
+/// bounds-checked: malformed bytes throw a `PgOutputDecodingError` naming the
+/// message and position; nothing traps.
 ///
 /// Tuple values are slices of the input buffer (no copy per column).
 public enum PgOutputDecoder {
     /// Decodes one whole message.
     ///
     /// - Parameter bytes: exactly one message, starting with its type byte.
-    /// - Returns: the typed message; `.unsupported` for streaming and two-phase
-    ///   messages, which protocol version 1 never sends on purpose.
+    /// - Returns: the typed message; `.unsupported` for two-phase messages,
+    ///   which are never asked for.
     /// - Throws: `PgOutputDecodingError` when the bytes are not a well-formed
     ///   message, including when bytes are left over after it.
     public static func decode(_ bytes: [UInt8]) throws(PgOutputDecodingError) -> PgOutputMessage {
@@ -18,23 +19,38 @@ public enum PgOutputDecoder {
     /// Decodes one whole message from a slice; error positions count from the
     /// slice's start.
     public static func decode(_ bytes: ArraySlice<UInt8>) throws(PgOutputDecodingError) -> PgOutputMessage {
+        try decode(bytes, inStream: false).message
+    }
+
+    /// Decodes one message of a protocol 2 stream. Between Stream Start and
+    /// Stream Stop (`inStream`), the change, Relation, Type and Message
+    /// messages carry the xid of their (sub)transaction after the type byte.
+    /// - Returns: the message, and that xid for a message inside a stream block.
+    public static func decode(_ bytes: ArraySlice<UInt8>, inStream: Bool) throws(PgOutputDecodingError) -> (
+        message: PgOutputMessage, streamXid: UInt32?
+    ) {
         guard let tag = bytes.first else {
             throw PgOutputDecodingError(.truncated, tag: nil, position: 0, "empty message")
         }
         var reader = PgOutputReader(bytes: bytes, tag: tag)
         reader.skip(1)
+        var streamXid: UInt32?
+        let id = PgOutputMessageID(rawValue: tag)
+        switch id {
+        case .relation, .type, .insert, .update, .delete, .truncate, .message:
+            if inStream { streamXid = try reader.uint32() }
+        default:
+            break
+        }
         let message: PgOutputMessage
-        switch PgOutputMessageID(rawValue: tag) {
+        switch id {
         case .begin:
             message = .begin(
                 .init(
                     finalLSN: LSN(try reader.uint64()), commitTimestamp: .init(rawValue: try reader.int64()),
                     xid: try reader.uint32()))
         case .commit:
-            message = .commit(
-                .init(
-                    flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
-                    commitTimestamp: .init(rawValue: try reader.int64())))
+            message = .commit(try decodeCommit(&reader))
         case .origin:
             message = .origin(.init(commitLSN: LSN(try reader.uint64()), name: try reader.string()))
         case .relation:
@@ -65,18 +81,32 @@ public enum PgOutputDecoder {
             let prefix = try reader.string()
             let length = try reader.length()
             message = .message(.init(flags: flags, lsn: lsn, prefix: prefix, content: try reader.bytes(length)))
-        case .streamStart, .streamStop, .streamCommit, .streamAbort, .beginPrepare, .prepare, .commitPrepared,
-            .rollbackPrepared, .streamPrepare:
-            // Streaming (v2+) and two-phase (v3+) messages: we ask for v1, but a
-            // stray Stream Abort has been seen in the wild; skip, never fail.
-            return .unsupported(tag: tag)
+        case .streamStart:
+            message = .streamStart(.init(xid: try reader.uint32(), isFirstSegment: try reader.uint8() == 1))
+        case .streamStop:
+            message = .streamStop
+        case .streamCommit:
+            message = .streamCommit(.init(xid: try reader.uint32(), commit: try decodeCommit(&reader)))
+        case .streamAbort:
+            // Protocol 4 adds the abort's LSN and time after the two xids: not asked for, not read.
+            message = .streamAbort(.init(xid: try reader.uint32(), subtransactionXid: try reader.uint32()))
+            return (message, nil)
+        case .beginPrepare, .prepare, .commitPrepared, .rollbackPrepared, .streamPrepare:
+            // Two-phase (v3+) messages: never asked for; skip, never fail.
+            return (.unsupported(tag: tag), nil)
         case nil:
             throw reader.error(.unknownMessageType, at: 0, "unknown message type")
         }
         guard reader.isAtEnd else {
             throw reader.error(.trailingBytes, at: reader.position, "\(reader.remaining) bytes after the message")
         }
-        return message
+        return (message, streamXid)
+    }
+
+    private static func decodeCommit(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> PgOutputMessage.Commit {
+        .init(
+            flags: try reader.uint8(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
+            commitTimestamp: .init(rawValue: try reader.int64()))
     }
 
     private static func decodeRelation(_ reader: inout PgOutputReader) throws(PgOutputDecodingError) -> RelationMessage {

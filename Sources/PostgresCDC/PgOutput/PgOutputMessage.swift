@@ -1,6 +1,7 @@
-/// One pgoutput logical replication message (protocol version 1), the payload
-/// of an XLogData (`w`) message. Field names follow the PostgreSQL 15 manual,
-/// "Logical Replication Message Formats".
+/// One pgoutput logical replication message (protocol version 1, and the
+/// streaming messages of version 2), the payload of an XLogData (`w`)
+/// message. Field names follow the PostgreSQL 15 manual, "Logical
+/// Replication Message Formats".
 public enum PgOutputMessage: Hashable, Sendable {
     case begin(Begin)
     case commit(Commit)
@@ -12,10 +13,55 @@ public enum PgOutputMessage: Hashable, Sendable {
     case delete(Delete)
     case truncate(Truncate)
     case message(LogicalMessage)
-    /// A message this decoder deliberately does not interpret: the streaming
-    /// and two-phase messages of protocol versions 2-4 (`S`, `E`, `c`, `A`,
-    /// `b`, `P`, `K`, `r`, `p`). A stray Stream Abort must not stop ingestion.
+    /// `'S'` (protocol 2): the changes that follow, up to Stream Stop, belong
+    /// to the in-progress transaction `xid`; each carries the xid of its
+    /// (sub)transaction.
+    case streamStart(StreamStart)
+    /// `'E'` (protocol 2): the end of a block of streamed changes.
+    case streamStop
+    /// `'c'` (protocol 2): a streamed transaction committed.
+    case streamCommit(StreamCommit)
+    /// `'A'` (protocol 2): a streamed transaction, or one of its
+    /// subtransactions, rolled back.
+    case streamAbort(StreamAbort)
+    /// A message this decoder deliberately does not interpret: the two-phase
+    /// messages of protocol version 3 (`b`, `P`, `K`, `r`, `p`), never asked for.
     case unsupported(tag: UInt8)
+
+    /// `'S'`.
+    public struct StreamStart: Hashable, Sendable {
+        /// The top-level transaction.
+        public var xid: UInt32
+        /// The first block of this transaction's changes.
+        public var isFirstSegment: Bool
+
+        public init(xid: UInt32, isFirstSegment: Bool) {
+            self.xid = xid
+            self.isFirstSegment = isFirstSegment
+        }
+    }
+
+    /// `'c'`: the `Commit` of the streamed transaction `xid`.
+    public struct StreamCommit: Hashable, Sendable {
+        public var xid: UInt32
+        public var commit: Commit
+
+        public init(xid: UInt32, commit: Commit) {
+            self.xid = xid
+            self.commit = commit
+        }
+    }
+
+    /// `'A'`: `subtransactionXid` equals `xid` when the whole transaction rolled back.
+    public struct StreamAbort: Hashable, Sendable {
+        public var xid: UInt32
+        public var subtransactionXid: UInt32
+
+        public init(xid: UInt32, subtransactionXid: UInt32) {
+            self.xid = xid
+            self.subtransactionXid = subtransactionXid
+        }
+    }
 
     /// `'B'`: the start of a transaction.
     public struct Begin: Hashable, Sendable {

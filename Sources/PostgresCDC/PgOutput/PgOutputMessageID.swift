@@ -11,19 +11,19 @@ enum PgOutputMessageID: UInt8, Sendable {
     case delete = 68  // ascii: D
     case truncate = 84  // ascii: T
     case message = 77  // ascii: M
-    // Streaming (protocol version 2 and later) and two-phase (3 and later):
-    // this client asks for version 1, so these are skipped, never decoded.
+    // Streaming (protocol version 2 and later).
     case streamStart = 83  // ascii: S
     case streamStop = 69  // ascii: E
     case streamCommit = 99  // ascii: c
     case streamAbort = 65  // ascii: A
+    // Two-phase (3 and later): never asked for, skipped, never decoded.
     case beginPrepare = 98  // ascii: b
     case prepare = 80  // ascii: P
     case commitPrepared = 75  // ascii: K
     case rollbackPrepared = 114  // ascii: r
     case streamPrepare = 112  // ascii: p
 
-    /// `Update`, ...; nil for the messages of later protocol versions.
+    /// `Update`, ...; nil for the two-phase messages.
     var name: String? {
         switch self {
         case .begin: "Begin"
@@ -36,9 +36,11 @@ enum PgOutputMessageID: UInt8, Sendable {
         case .delete: "Delete"
         case .truncate: "Truncate"
         case .message: "Message"
-        case .streamStart, .streamStop, .streamCommit, .streamAbort, .beginPrepare, .prepare, .commitPrepared,
-            .rollbackPrepared, .streamPrepare:
-            nil
+        case .streamStart: "Stream Start"
+        case .streamStop: "Stream Stop"
+        case .streamCommit: "Stream Commit"
+        case .streamAbort: "Stream Abort"
+        case .beginPrepare, .prepare, .commitPrepared, .rollbackPrepared, .streamPrepare: nil
         }
     }
 }

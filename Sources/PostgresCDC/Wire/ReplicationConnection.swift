@@ -42,6 +42,11 @@ public final class ReplicationConnection {
     public let configuration: PostgresConnectionConfiguration
     /// ParameterStatus values the server reported (server_version, ...).
     public private(set) var parameters: [String: String] = [:]
+
+    /// The server's major version (`server_version` 15.8 → 15), when it said.
+    public var serverMajorVersion: Int? {
+        parameters["server_version"].flatMap { Int($0.prefix { $0.isNumber }) }
+    }
     /// Sends standby status updates; `Sendable`, for a timer task.
     public let statusSender: StandbyStatusSender
 
@@ -284,10 +289,12 @@ public final class ReplicationConnection {
     ///   - publications: publication names; a missing one fails the stream
     ///     (`.publicationMissing`) when the first change is decoded.
     ///   - messages: also stream `pg_logical_emit_message` messages.
+    ///   - streaming: ask for protocol 2 with `streaming 'on'` (Postgres 14+):
+    ///     large transactions come in stream blocks while they run.
     /// - Returns: the stream; iterate it from this task.
     /// - Throws: `.slotInUse`, `.slotMissing`, ... when the server refuses.
     public nonisolated(nonsending) func startReplication(
-        slot: String, startLSN: LSN, publications: [String], messages: Bool = true
+        slot: String, startLSN: LSN, publications: [String], messages: Bool = true, streaming: Bool = false
     )
         async throws(PostgresReplicationError) -> ReplicationStream
     {
@@ -297,8 +304,8 @@ public final class ReplicationConnection {
             .joined(separator: ",").replacingOccurrences(of: "'", with: "''")
         try await send(
             .query(
-                "START_REPLICATION SLOT \(slot) LOGICAL \(startLSN) (proto_version '1', publication_names '\(names)'"
-                    + ", messages '\(messages)')"))
+                "START_REPLICATION SLOT \(slot) LOGICAL \(startLSN) (proto_version '\(streaming ? 2 : 1)', publication_names '\(names)'"
+                    + ", messages '\(messages)'\(streaming ? ", streaming 'on'" : ""))"))
         var replies = CommandReplies(context: "START_REPLICATION")
         while let message = try await nextReply(&replies) {
             if message.id == .copyBothResponse {

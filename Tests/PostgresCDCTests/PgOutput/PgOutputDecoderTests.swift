@@ -234,11 +234,49 @@ enum SampleMessages {
         #expect(error.position == 1)
     }
 
-    @Test(arguments: ["S", "E", "c", "A", "b", "P", "K", "r", "p"])
-    func streamingAndTwoPhaseMessagesAreUnsupportedNotErrors(tag: Character) throws {
+    @Test(arguments: ["b", "P", "K", "r", "p"])
+    func twoPhaseMessagesAreUnsupportedNotErrors(tag: Character) throws {
         let m = PgOutputBuilder(tag: tag)
-        m.uint32(747).uint32(748)  // Stream Abort: xid, subxact xid
+        m.uint32(747).uint32(748)
         #expect(try PgOutputDecoder.decode(m.bytes) == .unsupported(tag: UInt8(ascii: tag.unicodeScalars.first ?? "?")))
+    }
+
+    // MARK: - Protocol 2: streamed transactions
+
+    @Test func streamMessages() throws {
+        let start = PgOutputBuilder(tag: "S").uint32(747).int8(1)
+        #expect(try PgOutputDecoder.decode(start.bytes) == .streamStart(.init(xid: 747, isFirstSegment: true)))
+        #expect(try PgOutputDecoder.decode(PgOutputBuilder(tag: "E").bytes) == .streamStop)
+        let commit = PgOutputBuilder(tag: "c").uint32(747).int8(0).uint64(0x10).uint64(0x20).int64(5)
+        #expect(
+            try PgOutputDecoder.decode(commit.bytes)
+                == .streamCommit(
+                    .init(
+                        xid: 747,
+                        commit: .init(flags: 0, commitLSN: LSN(0x10), endLSN: LSN(0x20), commitTimestamp: .init(rawValue: 5)))))
+        let abort = PgOutputBuilder(tag: "A").uint32(747).uint32(748)
+        #expect(try PgOutputDecoder.decode(abort.bytes) == .streamAbort(.init(xid: 747, subtransactionXid: 748)))
+        // Protocol 4 adds the abort's LSN and time: still the same abort.
+        let longer = PgOutputBuilder(tag: "A").uint32(747).uint32(747).uint64(0x30).int64(6)
+        #expect(try PgOutputDecoder.decode(longer.bytes) == .streamAbort(.init(xid: 747, subtransactionXid: 747)))
+        let truncated = PgOutputBuilder(tag: "c").uint32(747).int8(0).uint64(0x10)
+        #expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(truncated.bytes) }
+    }
+
+    /// Inside a stream block a change carries its (sub)transaction's xid after the type byte.
+    @Test func changesInsideAStreamBlockCarryTheirXid() throws {
+        let insert = PgOutputBuilder(tag: "I").uint32(748).uint32(16384).char("N").tuple([.text("1")])
+        let (message, xid) = try PgOutputDecoder.decode(insert.bytes[...], inStream: true)
+        #expect(xid == 748)
+        guard case .insert(let decoded) = message else {
+            Issue.record("not an insert: \(message)")
+            return
+        }
+        #expect(decoded.relationOID == 16384)
+        // Outside a block the same bytes are a malformed insert, never a silently different one.
+        #expect(throws: PgOutputDecodingError.self) { try PgOutputDecoder.decode(insert.bytes) }
+        let begin = try PgOutputDecoder.decode(SampleMessages.begin[...], inStream: true)
+        #expect(begin.streamXid == nil, "Begin, Commit and the stream messages carry no extra xid")
     }
 
     // MARK: - Errors name the message and the position

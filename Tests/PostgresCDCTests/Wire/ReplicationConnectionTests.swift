@@ -490,6 +490,10 @@ struct StreamedMessage: Sendable {
         case .delete: "D"
         case .truncate: "T"
         case .message: "M"
+        case .streamStart: "S"
+        case .streamStop: "E"
+        case .streamCommit: "c"
+        case .streamAbort: "A"
         case .unsupported: "?"
         }
     }

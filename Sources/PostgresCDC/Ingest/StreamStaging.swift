@@ -1,0 +1,358 @@
+import LogStore
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The changes of transactions Postgres streams while they run (protocol 2,
+/// `streaming 'on'`), staged on disk until their Stream Commit: one file
+/// per top-level transaction in `<log>/.ingest-staging/<xid>`, so that no
+/// transaction size makes memory grow. A staged change is its log record
+/// but for what only the commit tells (commit LSN, ordinal, commit time):
+/// at the commit the records are read back in order and completed, never
+/// decoded again (`ChangeEnvelope.committedValue`).
+///
+/// Staging is never durable and never acknowledged: every session starts by
+/// removing what an earlier one left, and Postgres sends the transactions
+/// that did not commit into the log again from their start.
+///
+/// Not thread-safe: owned by the ingest loop.
+public final class StreamStaging {
+    /// The staging directory's name inside the log directory.
+    static let directoryName = ".ingest-staging"
+    /// Buffered bytes of one transaction before they are written out.
+    static let bufferBytes = 256 << 10
+
+    private struct Transaction {
+        let descriptor: FileDescriptor
+        /// Bytes written to the file.
+        var fileSize: Int64 = 0
+        var buffer: [UInt8] = []
+        /// Subtransactions in the order their first change came, with where it starts.
+        var subtransactions: [(xid: UInt32, offset: Int64)] = []
+        /// The relation versions whose schema record is staged, and where.
+        var schemas: [UInt32: (version: Int, offset: Int64)] = [:]
+        var size: Int64 { fileSize + Int64(buffer.count) }
+    }
+
+    let directory: FilePath
+    private var transactions: [UInt32: Transaction] = [:]
+    private var frame: [UInt8] = []
+
+    /// Starts with an empty staging directory in `logDirectory`, removing
+    /// whatever an earlier session left.
+    init(logDirectory: FilePath) throws {
+        directory = logDirectory.appending(Self.directoryName)
+        Self.removeAll(in: directory)
+        if mkdir(directory.string, 0o755) != 0 {
+            throw IngestError(.staging, "cannot create the staging directory \(directory): \(Errno(rawValue: errno))")
+        }
+    }
+
+    /// Transactions staged and not ended yet.
+    var count: Int { transactions.count }
+    var isEmpty: Bool { transactions.isEmpty }
+    var stagedBytes: Int64 { transactions.values.reduce(0) { $0 + $1.size } }
+
+    /// Whether `xid` has staged changes.
+    func contains(_ xid: UInt32) -> Bool { transactions[xid] != nil }
+
+    private func path(_ xid: UInt32) -> FilePath { directory.appending(String(xid)) }
+
+    /// Makes the staging file of `xid` (Stream Start of its first segment; a
+    /// later segment of a transaction this session has not seen starts one too).
+    func begin(_ xid: UInt32) throws {
+        guard transactions[xid] == nil else { return }
+        do {
+            let descriptor = try FileDescriptor.open(
+                path(xid), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+            transactions[xid] = Transaction(descriptor: descriptor)
+        } catch {
+            throw IngestError(.staging, "cannot create the staging file \(path(xid)): \(error)")
+        }
+    }
+
+    /// The version of `relation` whose schema record `xid` staged last, if any.
+    func stagedSchemaVersion(_ xid: UInt32, relation: UInt32) -> Int? { transactions[xid]?.schemas[relation]?.version }
+
+    /// Stages `record` (made with a placeholder commit) of `xid`'s
+    /// subtransaction `subtransaction`; `schema` names the relation and
+    /// version of a schema record.
+    func add(_ record: Record, lsn: LSN, xid: UInt32, subtransaction: UInt32, schema: (relation: UInt32, version: Int)?) throws {
+        guard var transaction = transactions.removeValue(forKey: xid) else {
+            throw IngestError(.protocolViolation, "a streamed change of transaction \(xid) outside its stream")
+        }
+        defer { transactions[xid] = transaction }
+        if subtransaction != xid, !transaction.subtransactions.contains(where: { $0.xid == subtransaction }) {
+            transaction.subtransactions.append((subtransaction, transaction.size))
+        }
+        if let schema { transaction.schemas[schema.relation] = (schema.version, transaction.size) }
+        frame.removeAll(keepingCapacity: true)
+        try StagedRecord.encode(record, lsn: lsn, schema: schema, into: &frame)
+        transaction.buffer.append(contentsOf: frame)
+        if transaction.buffer.count >= Self.bufferBytes { try flush(&transaction, xid) }
+    }
+
+    /// Writes out what `xid` buffered (at Stream Stop).
+    func flush(_ xid: UInt32) throws {
+        guard var transaction = transactions.removeValue(forKey: xid) else { return }
+        defer { transactions[xid] = transaction }
+        try flush(&transaction, xid)
+    }
+
+    private func flush(_ transaction: inout Transaction, _ xid: UInt32) throws {
+        guard !transaction.buffer.isEmpty else { return }
+        do {
+            _ = try transaction.buffer.withUnsafeBytes {
+                try transaction.descriptor.writeAll(toAbsoluteOffset: transaction.fileSize, $0)
+            }
+        } catch {
+            throw IngestError(.staging, "cannot write the staging file \(path(xid)): \(error)")
+        }
+        transaction.fileSize += Int64(transaction.buffer.count)
+        transaction.buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Stream Abort: a subtransaction's changes, and those of every
+    /// subtransaction that began after it (its children: a sibling that began
+    /// later would have ended it), are dropped; an abort of `xid` itself drops all.
+    func abort(_ xid: UInt32, subtransaction: UInt32) throws {
+        guard subtransaction != xid else {
+            try end(xid)
+            return
+        }
+        guard var transaction = transactions.removeValue(forKey: xid) else { return }
+        defer { transactions[xid] = transaction }
+        guard let index = transaction.subtransactions.firstIndex(where: { $0.xid == subtransaction }) else {
+            return  // no change of it staged
+        }
+        let cut = transaction.subtransactions[index].offset
+        transaction.subtransactions.removeSubrange(index...)
+        transaction.schemas = transaction.schemas.filter { $0.value.offset < cut }
+        if cut >= transaction.fileSize {
+            transaction.buffer.removeSubrange(Int(cut - transaction.fileSize)...)
+        } else {
+            transaction.buffer.removeAll(keepingCapacity: true)
+            if ftruncate(transaction.descriptor.rawValue, off_t(cut)) != 0 {
+                throw IngestError(.staging, "cannot cut the staging file \(path(xid)): \(Errno(rawValue: errno))")
+            }
+            transaction.fileSize = cut
+        }
+    }
+
+    /// Reads `xid`'s staged records back in order (Stream Commit).
+    func forEachRecord(_ xid: UInt32, _ body: (StagedRecord) throws -> Void) throws {
+        guard var transaction = transactions.removeValue(forKey: xid) else { return }
+        defer { transactions[xid] = transaction }
+        try flush(&transaction, xid)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var position: Int64 = 0
+        while position < transaction.fileSize {
+            let want = Int(min(Int64(chunk.count), transaction.fileSize - position))
+            let read: Int
+            do {
+                read = try chunk.withUnsafeMutableBytes {
+                    try transaction.descriptor.read(
+                        fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+                }
+            } catch {
+                throw IngestError(.staging, "cannot read the staging file \(path(xid)): \(error)")
+            }
+            var local = 0
+            var grown = false
+            while local < read {
+                guard let length = StagedRecord.frameLength(chunk[local..<read]), length >= 4 else { break }
+                if length > chunk.count {
+                    chunk = [UInt8](repeating: 0, count: length)  // one large record: read it alone
+                    grown = true
+                    break
+                }
+                guard local + length <= read else { break }
+                try body(try StagedRecord(decoding: chunk[local..<local + length]))
+                local += length
+            }
+            guard local > 0 || grown else {
+                throw IngestError(.staging, "the staging file \(path(xid)) ends inside a record")
+            }
+            position += Int64(local)
+        }
+    }
+
+    /// Removes `xid`'s staging file (committed, aborted).
+    func end(_ xid: UInt32) throws {
+        guard let transaction = transactions.removeValue(forKey: xid) else { return }
+        try? transaction.descriptor.close()
+        unlink(path(xid).string)
+    }
+
+    /// Removes every staging file and the directory (the session ends).
+    func close() {
+        for (xid, transaction) in transactions {
+            try? transaction.descriptor.close()
+            unlink(path(xid).string)
+        }
+        transactions = [:]
+        rmdir(directory.string)
+    }
+
+    /// Removes what a streaming session left in `logDirectory` (a crash).
+    static func removeLeftovers(logDirectory: FilePath) {
+        removeAll(in: logDirectory.appending(directoryName))
+    }
+
+    private static func removeAll(in directory: FilePath) {
+        guard let handle = opendir(directory.string) else { return }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { unlink(directory.appending(name).string) }
+        }
+        rmdir(directory.string)
+    }
+
+    /// What another process sees of a running ingest: the transactions
+    /// staged in `logDirectory` and their bytes (`logd stat`).
+    public static func inFlight(logDirectory: FilePath) -> (transactions: Int, bytes: Int64) {
+        let directory = logDirectory.appending(directoryName)
+        guard let handle = opendir(directory.string) else { return (0, 0) }
+        defer { closedir(handle) }
+        var count = 0
+        var bytes: Int64 = 0
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            guard name != ".", name != ".." else { continue }
+            var info = stat()
+            if stat(directory.appending(name).string, &info) == 0 {
+                count += 1
+                bytes += Int64(info.st_size)
+            }
+        }
+        return (count, bytes)
+    }
+}
+
+/// One staged change: a `Record` made with a placeholder commit, and its WAL
+/// position. Frame layout (little-endian): `[u32 frame length][u8 flags: 1
+/// key, 2 value, 4 schema][u32 relation][u32 version][u64 lsn][u32 key
+/// length][key][u32 body length][body][u32 table length][table JSON][u16
+/// header count]` then per header `[u16 key length][key][i32 value length,
+/// -1 for null][value]`; body and table JSON are `ChangeEnvelope.split`'s.
+struct StagedRecord {
+    var key: ArraySlice<UInt8>?
+    var body: ArraySlice<UInt8>?
+    var tableJSON: ArraySlice<UInt8>
+    var headers: [RecordHeader]
+    var lsn: LSN
+    var schema: (relation: UInt32, version: Int)?
+
+    static func encode(_ record: Record, lsn: LSN, schema: (relation: UInt32, version: Int)?, into frame: inout [UInt8]) throws {
+        var body: ArraySlice<UInt8>?
+        var tableJSON: ArraySlice<UInt8> = []
+        if let value = record.value {
+            guard let parts = ChangeEnvelope.split(value) else {
+                throw IngestError(.protocolViolation, "a streamed change's record has no source object")
+            }
+            body = parts.body
+            tableJSON = parts.tableJSON
+        }
+        let start = frame.count
+        append(UInt32(0), to: &frame)
+        frame.append((record.key == nil ? 0 : 1) | (body == nil ? 0 : 2) | (schema == nil ? 0 : 4))
+        append(schema?.relation ?? 0, to: &frame)
+        append(UInt32(schema?.version ?? 0), to: &frame)
+        append(lsn.rawValue, to: &frame)
+        append(UInt32(record.key?.count ?? 0), to: &frame)
+        frame.append(contentsOf: record.key ?? [])
+        append(UInt32(body?.count ?? 0), to: &frame)
+        frame.append(contentsOf: body ?? [])
+        append(UInt32(tableJSON.count), to: &frame)
+        frame.append(contentsOf: tableJSON)
+        append(UInt16(record.headers.count), to: &frame)
+        for header in record.headers {
+            let name = Array(header.key.utf8)
+            append(UInt16(name.count), to: &frame)
+            frame.append(contentsOf: name)
+            append(UInt32(bitPattern: Int32(header.value.map { $0.count } ?? -1)), to: &frame)
+            frame.append(contentsOf: header.value ?? [])
+        }
+        let length = UInt32(frame.count - start)
+        withUnsafeBytes(of: length.littleEndian) { frame.replaceSubrange(start..<start + 4, with: $0) }
+    }
+
+    private static func append<T: FixedWidthInteger>(_ value: T, to frame: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { frame.append(contentsOf: $0) }
+    }
+
+    /// The length of the frame that starts `bytes`, when its length field is there.
+    static func frameLength(_ bytes: ArraySlice<UInt8>) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        var reader = Reader(bytes: bytes)
+        return Int(reader.read(UInt32.self))
+    }
+
+    /// Decodes one whole frame (written by this process: trusted, but checked).
+    init(decoding frame: ArraySlice<UInt8>) throws {
+        var reader = Reader(bytes: frame)
+        _ = reader.read(UInt32.self)
+        let flags = reader.read(UInt8.self)
+        let relation = reader.read(UInt32.self)
+        let version = reader.read(UInt32.self)
+        lsn = LSN(reader.read(UInt64.self))
+        let key = reader.bytes(Int(reader.read(UInt32.self)))
+        self.key = flags & 1 != 0 ? key : nil
+        let body = reader.bytes(Int(reader.read(UInt32.self)))
+        self.body = flags & 2 != 0 ? body : nil
+        tableJSON = reader.bytes(Int(reader.read(UInt32.self)))
+        schema = flags & 4 != 0 ? (relation, Int(version)) : nil
+        let count = Int(reader.read(UInt16.self))
+        headers = []
+        headers.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = String(decoding: reader.bytes(Int(reader.read(UInt16.self))), as: UTF8.self)
+            let length = Int32(bitPattern: reader.read(UInt32.self))
+            headers.append(RecordHeader(key: name, value: length < 0 ? nil : Array(reader.bytes(Int(length)))))
+        }
+        guard !reader.overran, reader.position == frame.endIndex else {
+            throw IngestError(.staging, "a staged record does not decode (\(frame.count) bytes)")
+        }
+    }
+
+    private struct Reader {
+        let bytes: ArraySlice<UInt8>
+        var position: Int
+        var overran = false
+
+        init(bytes: ArraySlice<UInt8>) {
+            self.bytes = bytes
+            position = bytes.startIndex
+        }
+
+        mutating func read<T: FixedWidthInteger>(_: T.Type) -> T {
+            let size = MemoryLayout<T>.size
+            guard position + size <= bytes.endIndex else {
+                overran = true
+                position = bytes.endIndex
+                return 0
+            }
+            var value: T = 0
+            for index in 0..<size { value |= T(bytes[position + index]) << (8 * index) }
+            position += size
+            return value
+        }
+
+        mutating func bytes(_ count: Int) -> ArraySlice<UInt8> {
+            guard count >= 0, position + count <= bytes.endIndex else {
+                overran = true
+                position = bytes.endIndex
+                return []
+            }
+            defer { position += count }
+            return bytes[position..<position + count]
+        }
+    }
+}

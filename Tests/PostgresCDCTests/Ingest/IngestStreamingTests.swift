@@ -1,0 +1,105 @@
+import AsyncTestSupport
+import Foundation
+import LogStore
+import PostgresTestSupport
+import SystemPackage
+import Testing
+
+@testable import PostgresCDC
+
+/// Protocol 2 streaming of in-progress transactions (docs/CDC.md, "Streaming
+/// of large transactions"), against a real Postgres 15 whose walsender
+/// streams any transaction over `logical_decoding_work_mem` = 64 kB.
+@Suite(.offPool) struct IngestStreamingTests {
+    /// Makes the ingester's walsender stream every transaction over 64 kB.
+    static func smallDecodingMemory(_ options: inout PostgresIngestOptions) {
+        options.connection.runtimeParameters["logical_decoding_work_mem"] = "64kB"
+    }
+
+    /// Every record of a log, as stored.
+    static func records(of log: Log) throws -> [StoredRecord] {
+        try log.read(from: log.lowestOffset, maxRecords: Int.max, maxBytes: Int.max)
+    }
+
+    /// Two large transactions open at once, one committing with a savepoint
+    /// rolled back and one released inside it, the other rolled back, and a
+    /// small transaction that starts after them and commits first: the
+    /// streamed log equals, record for record, the log a protocol 1 slot made
+    /// at the same point gives.
+    @Test func streamedTransactionsGiveTheSameLogAsProtocolOne() async throws {
+        let name = "stream_same"
+        try await IngestFixture.run(
+            name, tables: [name], setup: "CREATE TABLE \(name) (id int PRIMARY KEY, note text)"
+        ) { fixture in
+            let reference = "\(name)_p1"
+            try await fixture.sql("SELECT pg_create_logical_replication_slot('\(reference)', 'pgoutput')")
+            let configuration = fixture.server.configuration(replication: .none)
+            try await ReplicationConnection.withConnection(configuration: configuration) { first in
+                try await ReplicationConnection.withConnection(configuration: configuration) { second in
+                    _ = try await first.simpleQuery(
+                        "BEGIN; INSERT INTO \(name) SELECT g, repeat('a', 200) FROM generate_series(1, 1500) g")
+                    _ = try await second.simpleQuery(
+                        "BEGIN; INSERT INTO \(name) SELECT g, repeat('b', 200) FROM generate_series(100001, 101500) g")
+                    try await fixture.sql("INSERT INTO \(name) VALUES (900001, 'started later, committed first')")
+                    _ = try await first.simpleQuery(
+                        """
+                        SAVEPOINT s1; INSERT INTO \(name) SELECT g, repeat('s', 200) FROM generate_series(2001, 3500) g;
+                        ROLLBACK TO SAVEPOINT s1;
+                        UPDATE \(name) SET note = 'updated' WHERE id <= 10; DELETE FROM \(name) WHERE id BETWEEN 11 AND 20;
+                        SAVEPOINT s2; INSERT INTO \(name) SELECT g, repeat('k', 200) FROM generate_series(4001, 5500) g;
+                        RELEASE SAVEPOINT s2; COMMIT
+                        """)
+                    _ = try await second.simpleQuery("ROLLBACK")
+                }
+            }
+            try await fixture.sql("INSERT INTO \(name) VALUES (900002, 'after')")
+
+            let streamed = try await fixture.ingest(Self.smallDecodingMemory)
+            #expect(streamed.streamedTransactions == 1, "the committed large transaction came streamed: \(streamed)")
+            #expect(!FileManager.default.fileExists(atPath: fixture.log.directory.appending(StreamStaging.directoryName).string))
+
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "logd-\(reference)-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let referenceLog = try Log.open(directory: FilePath(directory.path))
+            var options = fixture.options()
+            options.slot = reference
+            options.streaming = false
+            Self.smallDecodingMemory(&options)
+            let ingester = PostgresIngester(log: referenceLog, options: options)
+            let summary = try await withTimeout(seconds: 300) { try await ingester.run() }
+            #expect(summary.streamedTransactions == 0)
+            try await fixture.waitUntilSlotIsFree(reference)
+            try await fixture.dropSlot(reference)
+
+            let expected = try Self.records(of: referenceLog).filter { !Self.isOtherTestsMessage($0, name) }
+            let got = try Self.records(of: fixture.log).filter { !Self.isOtherTestsMessage($0, name) }
+            #expect(got.count == expected.count)
+            #expect(expected.count > 3000, "the reference holds the large transaction")
+            for (offset, (record, reference)) in zip(got, expected).enumerated() where record.record != reference.record {
+                Issue.record("record \(offset) differs:\n\(Self.describe(record))\nprotocol 1:\n\(Self.describe(reference))")
+                break
+            }
+            let transactions = try fixture.transactions()
+            let rows = Set(transactions.flatMap { $0 }.compactMap { $0.after?["id"] as? Int })
+            #expect(!rows.contains(2001), "the rolled-back savepoint's rows are not there")
+            #expect(!rows.contains(100001), "the rolled-back transaction's rows are not there")
+            #expect(rows.contains(4001) && rows.contains(1500), "the committed transaction's rows are there")
+            try referenceLog.close()
+            #expect(try Log.verify(directory: referenceLog.directory).isClean)
+        }
+    }
+
+    static func isOtherTestsMessage(_ record: StoredRecord, _ name: String) -> Bool {
+        let header = { (key: String) in record.headers.first { $0.key == key }?.value.map { String(decoding: $0, as: UTF8.self) }
+        }
+        return header(CDCHeader.operation) == "m" && header(CDCHeader.messagePrefix) != name
+    }
+
+    static func describe(_ record: StoredRecord) -> String {
+        let headers = record.headers.map { "\($0.key)=\($0.value.map { String(decoding: $0, as: UTF8.self) } ?? "null")" }
+        return
+            "  key \(record.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") time \(record.timestamp) headers \(headers)\n  "
+            + (record.value.map { String(decoding: $0, as: UTF8.self) } ?? "null")
+    }
+}
