@@ -20,7 +20,7 @@ import Glibc
 /// Not thread-safe: owned by the ingest loop.
 public final class StreamStaging {
     /// The staging directory's name inside the log directory.
-    static let directoryName = ".ingest-staging"
+    public static let directoryName = ".ingest-staging"
     /// Buffered bytes of one transaction before they are written out.
     static let bufferBytes = 256 << 10
 
