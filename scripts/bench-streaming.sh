@@ -58,23 +58,24 @@ echo "load:     one INSERT ... SELECT generate_series(1, $rows), $runs runs of e
 sql "CREATE TABLE bench_rows (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12, 2) NOT NULL)"
 sql "CREATE PUBLICATION bench FOR ALL TABLES"
 
-ingest_pid=""
+time_pid=""
 stop_ingest() {
-    [ -n "$ingest_pid" ] || return 0
-    kill -TERM "$ingest_pid" 2>/dev/null || true
-    wait "$ingest_pid" 2>/dev/null || true
-    ingest_pid=""
+    [ -n "$time_pid" ] || return 0
+    # GNU time does not pass SIGTERM on: stop logd, its child, and wait for both.
+    pkill -TERM -P "$time_pid" 2>/dev/null || true
+    wait "$time_pid" 2>/dev/null || true
+    time_pid=""
 }
 on_exit stop_ingest
 
 declare -A best=() peak=()
 run_once() {
-    local mode=$1 run=$2 name="stream-$1-$2"
+    local mode=$1 run=$2 name="stream_$1_$2"
     sql "TRUNCATE bench_rows"
     sql "SELECT 1 FROM pg_create_logical_replication_slot('$name', 'pgoutput')" >/dev/null
     /usr/bin/time -f %M -o "$work/$name.rss" "$logd" ingest postgres "$name" --dir "$data" --dsn "$PG_DSN" \
         --slot "$name" --publication bench --sync always --streaming "$mode" >"$work/$name.log" 2>&1 &
-    ingest_pid=$!
+    time_pid=$!
     wait_for 60 "[ \"\$(sql \"SELECT active FROM pg_replication_slots WHERE slot_name = '$name'\")\" = t ]" \
         "logd ingest ($mode) did not start streaming"
     local start end committed_at durable_at last_end

@@ -12,11 +12,13 @@ import Logging
 /// records a transaction sent at its commit gets.
 struct StreamDecoder {
     /// A transaction (or lone message) that ended.
-    struct Committed {
+    struct Committed: Equatable {
         var end: LSN
         /// The append to wait on before acknowledging `end`; nil when nothing
         /// was appended since the log was opened (it is durable already).
         var receipt: AppendReceipt?
+        /// Its records were appended now (false: it was in the log already).
+        var appended = true
     }
 
     let writer: TransactionWriter
@@ -79,8 +81,7 @@ struct StreamDecoder {
                     lsn: position, commitLSN: begin.finalLSN, xid: begin.xid, transactionOrdinal: 0,
                     commitTimestamp: begin.commitTimestamp))
         case .commit(let commit):
-            let receipt = try writer.commit(endLSN: commit.endLSN)
-            return Committed(end: commit.endLSN, receipt: receipt)
+            return try commitOpenTransaction(endLSN: commit.endLSN)
         case .relation, .type, .insert, .update, .delete, .truncate:
             try handleChange(message, target: .log)
         case .message(let logical):
@@ -209,7 +210,7 @@ struct StreamDecoder {
     }
 
     /// Stream Commit: the staged records into the log as one transaction.
-    private mutating func commitStreamed(_ streamed: PgOutputMessage.StreamCommit) throws -> Committed {
+    private mutating func commitStreamed(_ streamed: PgOutputMessage.StreamCommit) throws -> Committed? {
         guard streamingXid == nil, let staging else {
             throw IngestError(.protocolViolation, "Stream Commit of \(streamed.xid) inside a stream block or without streaming")
         }
@@ -218,7 +219,6 @@ struct StreamDecoder {
             ChangeSource(
                 lsn: commit.commitLSN, commitLSN: commit.commitLSN, xid: streamed.xid, transactionOrdinal: 0,
                 commitTimestamp: commit.commitTimestamp))
-        let appended = writer.appendedTransactions
         if !writer.isSkipping {
             try staging.forEachRecord(streamed.xid) { staged in
                 if let schema = staged.schema {
@@ -231,10 +231,24 @@ struct StreamDecoder {
             }
         }
         try staging.end(streamed.xid)
-        let receipt = try writer.commit(endLSN: commit.endLSN)
-        // Postgres streams large transactions of every table; most have no change of the publications.
-        if writer.appendedTransactions > appended { writer.streamedTransactions += 1 }
-        return Committed(end: commit.endLSN, receipt: receipt)
+        let committed = try commitOpenTransaction(endLSN: commit.endLSN)
+        if committed?.appended == true { writer.streamedTransactions += 1 }
+        return committed
+    }
+
+    /// Commits the writer's open transaction. A transaction with no record
+    /// for the log (Postgres streams the large transactions of every table,
+    /// and Postgres 14 sends empty ones) is not one of the log's: nil, so its
+    /// end is acknowledged only as a keepalive's WAL end would be, recorded
+    /// in the source first (a later start must not take the slot standing
+    /// there for somebody else's doing: docs/CDC.md, "Gaps").
+    private func commitOpenTransaction(endLSN: LSN) throws -> Committed? {
+        let stored = writer.isSkipping
+        let before = writer.appendedTransactions
+        let receipt = try writer.commit(endLSN: endLSN)
+        let appended = writer.appendedTransactions > before
+        guard stored || appended else { return nil }
+        return Committed(end: endLSN, receipt: receipt, appended: appended)
     }
 
     /// A staged record completed with its transaction's commit.
