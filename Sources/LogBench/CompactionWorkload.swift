@@ -50,7 +50,11 @@ public enum CompactionWorkload {
                 reference: Figure("forEachRecord over the same segments", input / referenceSeconds / 1e6, "MB/s"),
                 target: Target(.figure, .atLeast, 200, "MB/s"),
                 details: [
-                    Figure("seconds", seconds, "s"), Figure("input", input / 1_048_576, "MiB"),
+                    Figure("seconds", seconds, "s"),
+                    Figure("key map pass", input / report.keyMapSeconds / 1e6, "MB/s"),
+                    Figure("key map seconds", report.keyMapSeconds, "s"),
+                    Figure("clean pass", input / report.cleanSeconds / 1e6, "MB/s"),
+                    Figure("clean seconds", report.cleanSeconds, "s"), Figure("input", input / 1_048_576, "MiB"),
                     Figure("output", Double(report.bytesAfter) / 1_048_576, "MiB"),
                     Figure("records before", Double(report.recordsBefore), "records"),
                     Figure("records after", Double(report.recordsAfter), "records"), Figure("passes", Double(report.passes), "x"),

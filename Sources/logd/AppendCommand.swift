@@ -1,5 +1,6 @@
 import ArgumentParser
 import LogStore
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -69,22 +70,6 @@ struct AppendCommand: ParsableCommand {
         if keySeparator != nil && key != nil { throw ValidationError("--key and --key-separator exclude each other") }
     }
 
-    /// The record for one line or VALUE: split into key and value at the
-    /// first separator, empty parts made null under --empty-as-null.
-    func record(_ line: [UInt8], key defaultKey: [UInt8]?, headers: [RecordHeader]) -> Record {
-        var key = defaultKey
-        var value = line
-        if let separator = keySeparator.map({ Array($0.utf8) }) {
-            key = nil
-            if let start = line.firstRange(of: separator) {
-                key = Array(line[..<start.lowerBound])
-                value = Array(line[start.upperBound...])
-            }
-        }
-        guard emptyAsNull else { return Record(key: key, value: value, headers: headers) }
-        return Record(key: key?.isEmpty == true ? nil : key, value: value.isEmpty ? nil : value, headers: headers)
-    }
-
     func parsedHeaders() throws -> [RecordHeader] {
         try headers.map { text in
             guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
@@ -102,24 +87,24 @@ struct AppendCommand: ParsableCommand {
             options.compression = compression.compression(storedConfig: try LogConfig.load(logDirectory: data.logPath(log)))
         }
         let log = try data.openLog(log, options: options, create: true)
-        let headers = try parsedHeaders()
-        let key = key.map { Array($0.utf8) }
+        // One split for lines and VALUEs: at the first separator, empty parts null under --empty-as-null.
+        let format = LineRecordFormat(
+            keySeparator: keySeparator.map { Array($0.utf8) }, key: key.map { Array($0.utf8) }, emptyAsNull: emptyAsNull,
+            headers: try parsedHeaders())
         let output = OutputBuffer()
         var failure: (any Error)?
         do {
             if values.isEmpty {
-                var reader = LineReader(descriptor: STDIN_FILENO)
-                while let lines = try reader.nextLines() {
-                    let records = lines.map { record($0, key: key, headers: headers) }
-                    let offsets = try log.append(records)
-                    // Readers in other processes see only what reached the file.
-                    try log.flush()
+                // Lines are split in place and encoded straight into the batch; reading overlaps appending.
+                try log.appendLines(from: FileDescriptor(rawValue: STDIN_FILENO), format: format) { offsets in
                     report(offsets, to: output)
                 }
             } else {
+                let batch = RecordBatchBuffer()
                 for value in values {
-                    let offset = try log.append(record(Array(value.utf8), key: key, headers: headers))
-                    report(offset..<offset + 1, to: output)
+                    var value = value
+                    try value.withUTF8 { try format.append(line: UnsafeRawBufferPointer($0), to: batch) }
+                    report(try log.append(batch), to: output)
                 }
             }
         } catch {
@@ -133,7 +118,12 @@ struct AppendCommand: ParsableCommand {
 
     private func report(_ offsets: Range<Int64>, to output: OutputBuffer) {
         guard !quiet else { return }
-        for offset in offsets { output.write(String(offset) + "\n") }
+        output.append { bytes in
+            for offset in offsets {
+                OutputBytes.append(decimal: offset, to: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+            }
+        }
         // Interactive users and --sync always callers see each offset as soon as it is acknowledged.
         output.flush()
     }
@@ -149,46 +139,5 @@ enum CompressionChoice: String, ExpressibleByArgument, CaseIterable {
         case .gzip: return .gzip(level: storedConfig.gzipLevel ?? Compression.defaultGzipLevel)
         case .none: return .none
         }
-    }
-}
-
-/// Reads standard input and hands out the complete lines of each read.
-struct LineReader {
-    let descriptor: Int32
-    private var pending: [UInt8] = []
-    private var chunk = [UInt8](repeating: 0, count: 256 << 10)
-    private var finished = false
-
-    init(descriptor: Int32) {
-        self.descriptor = descriptor
-    }
-
-    /// The lines that arrived with the next read (without their "\n"); nil at
-    /// the end of input. A last line without "\n" still counts.
-    mutating func nextLines() throws -> [[UInt8]]? {
-        while !finished {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CLIError("cannot read standard input: \(String(cString: strerror(errno)))")
-            }
-            if count == 0 {
-                finished = true
-                if pending.isEmpty { return nil }
-                defer { pending = [] }
-                return [pending]
-            }
-            pending.append(contentsOf: chunk[0..<count])
-            guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
-            var lines: [[UInt8]] = []
-            var start = 0
-            for index in 0...lastNewline where pending[index] == UInt8(ascii: "\n") {
-                lines.append(Array(pending[start..<index]))
-                start = index + 1
-            }
-            pending.removeFirst(start)
-            return lines
-        }
-        return nil
     }
 }

@@ -21,6 +21,10 @@ public struct CompactionReport: Sendable, Hashable {
     public var bytesAfter: Int64 = 0
     /// Tombstones dropped because they were older than `delete.retention.ms`.
     public var tombstonesRemoved: Int64 = 0
+    /// Seconds spent filling the key map (reading keys), and cleaning
+    /// (reading, rewriting, syncing and swapping segments), over all passes.
+    public var keyMapSeconds: Double = 0
+    public var cleanSeconds: Double = 0
 
     public init() {}
 }
@@ -77,7 +81,11 @@ extension Log {
             var mapStart = first.baseOffset
             while mapStart < last.nextOffset {
                 map.clear()
+                let fillStart = monotonicNanos()
                 let mapEnd = try fillKeyMap(map, from: mapStart, extents: sealed)
+                let cleanStart = monotonicNanos()
+                report.keyMapSeconds += Double(cleanStart - fillStart) / 1e9
+                defer { report.cleanSeconds += Double(monotonicNanos() - cleanStart) / 1e9 }
                 report.passes += 1
                 for number in sealed.indices where sealed[number].baseOffset < mapEnd {
                     if isClosedForCompaction() {

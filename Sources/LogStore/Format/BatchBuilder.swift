@@ -60,34 +60,9 @@ final class BatchBuilder {
             maxTimestamp = record.timestamp
         }
         maxTimestamp = max(maxTimestamp, record.timestamp)
-        let timestampDelta = record.timestamp - baseTimestamp
-        let offsetDelta = record.offset - baseOffset
-        let keyLength = record.key.map { Int64($0.count) } ?? -1
-        let valueLength = record.value.map { Int64($0.count) } ?? -1
-        let body =
-            1 + Varint.size(timestampDelta) + Varint.size(offsetDelta) + Varint.size(keyLength) + Int(max(keyLength, 0))
-            + Varint.size(valueLength) + Int(max(valueLength, 0)) + record.encodedHeaders.count
-        let needed = batch.count + Varint.size(Int64(body)) + body
-        if needed > batch.capacity { batch.reserve(max(needed, batch.capacity * 2)) }
-        let pointer = batch.pointer
-        var index = batch.count
-        Varint.write(Int64(body), to: pointer, at: &index)
-        pointer.storeBytes(of: 0, toByteOffset: index, as: UInt8.self)
-        index += 1
-        Varint.write(timestampDelta, to: pointer, at: &index)
-        Varint.write(offsetDelta, to: pointer, at: &index)
-        @inline(__always)
-        func copy(_ bytes: UnsafeRawBufferPointer?) {
-            guard let bytes, let base = bytes.baseAddress else { return }
-            (pointer + index).copyMemory(from: base, byteCount: bytes.count)
-            index += bytes.count
-        }
-        Varint.write(keyLength, to: pointer, at: &index)
-        copy(record.key)
-        Varint.write(valueLength, to: pointer, at: &index)
-        copy(record.value)
-        copy(record.encodedHeaders)
-        batch.count = index
+        BatchEncoder.appendRecord(
+            to: batch, timestampDelta: record.timestamp - baseTimestamp, offsetDelta: record.offset - baseOffset,
+            key: record.key, value: record.value, encodedHeaders: record.encodedHeaders)
         recordCount += 1
     }
 

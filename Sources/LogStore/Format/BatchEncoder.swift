@@ -6,13 +6,78 @@ enum BatchEncoder {
         var size = 1 + Varint.size(timestampDelta) + Varint.size(offsetDelta)
         if let key = record.key { size += Varint.size(Int64(key.count)) + key.count } else { size += 1 }
         if let value = record.value { size += Varint.size(Int64(value.count)) + value.count } else { size += 1 }
-        size += Varint.size(Int64(record.headers.count))
-        for header in record.headers {
+        return size + headersSize(record.headers)
+    }
+
+    /// The encoded size of a record's headers: their count, then each key and value.
+    static func headersSize(_ headers: [RecordHeader]) -> Int {
+        var size = Varint.size(Int64(headers.count))
+        for header in headers {
             let keyLength = header.key.utf8.count
             size += Varint.size(Int64(keyLength)) + keyLength
             if let value = header.value { size += Varint.size(Int64(value.count)) + value.count } else { size += 1 }
         }
         return size
+    }
+
+    /// Writes a record's headers (count, then each key and value) at `pointer + index`, advancing `index`.
+    static func writeHeaders(_ headers: [RecordHeader], to pointer: UnsafeMutableRawPointer, at index: inout Int) {
+        Varint.write(Int64(headers.count), to: pointer, at: &index)
+        for header in headers {
+            var key = header.key
+            key.withUTF8 { utf8 in
+                Varint.write(Int64(utf8.count), to: pointer, at: &index)
+                if let base = utf8.baseAddress { (pointer + index).copyMemory(from: base, byteCount: utf8.count) }
+                index += utf8.count
+            }
+            writeBytes(header.value, to: pointer, at: &index)
+        }
+    }
+
+    /// Appends one record to the batch being built in `batch` (its header
+    /// room already counted): length, attributes, deltas, key and value (nil:
+    /// length -1) and the already encoded headers. Grows `batch` as needed.
+    @inline(__always)
+    static func appendRecord(
+        to batch: WriteBuffer, timestampDelta: Int64, offsetDelta: Int64, key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer?, encodedHeaders: UnsafeRawBufferPointer
+    ) {
+        let body = recordBodySize(
+            timestampDelta: timestampDelta, offsetDelta: offsetDelta, keyCount: key?.count, valueCount: value?.count,
+            encodedHeadersCount: encodedHeaders.count)
+        let needed = batch.count + Varint.size(Int64(body)) + body
+        if needed > batch.capacity { batch.reserve(max(needed, batch.capacity * 2)) }
+        let pointer = batch.pointer
+        var index = batch.count
+        Varint.write(Int64(body), to: pointer, at: &index)
+        pointer.storeBytes(of: 0, toByteOffset: index, as: UInt8.self)
+        index += 1
+        Varint.write(timestampDelta, to: pointer, at: &index)
+        Varint.write(offsetDelta, to: pointer, at: &index)
+        @inline(__always)
+        func copy(_ bytes: UnsafeRawBufferPointer?) {
+            guard let bytes, let base = bytes.baseAddress else { return }
+            (pointer + index).copyMemory(from: base, byteCount: bytes.count)
+            index += bytes.count
+        }
+        Varint.write(key.map { Int64($0.count) } ?? -1, to: pointer, at: &index)
+        copy(key)
+        Varint.write(value.map { Int64($0.count) } ?? -1, to: pointer, at: &index)
+        copy(value)
+        copy(encodedHeaders)
+        batch.count = index
+    }
+
+    /// The size of a record's body (everything after its length varint);
+    /// nil counts stand for a null key or value.
+    @inline(__always)
+    static func recordBodySize(
+        timestampDelta: Int64, offsetDelta: Int64, keyCount: Int?, valueCount: Int?, encodedHeadersCount: Int
+    ) -> Int {
+        let keyLength = keyCount.map { Int64($0) } ?? -1
+        let valueLength = valueCount.map { Int64($0) } ?? -1
+        return 1 + Varint.size(timestampDelta) + Varint.size(offsetDelta) + Varint.size(keyLength) + (keyCount ?? 0)
+            + Varint.size(valueLength) + (valueCount ?? 0) + encodedHeadersCount
     }
 
     /// Throws `.invalidArgument` when two timestamps of the batch are too far
@@ -65,16 +130,7 @@ enum BatchEncoder {
             Varint.write(offsetDelta, to: pointer, at: &index)
             writeBytes(record.key, to: pointer, at: &index)
             writeBytes(record.value, to: pointer, at: &index)
-            Varint.write(Int64(record.headers.count), to: pointer, at: &index)
-            for header in record.headers {
-                var key = header.key
-                key.withUTF8 { utf8 in
-                    Varint.write(Int64(utf8.count), to: pointer, at: &index)
-                    if let base = utf8.baseAddress { (pointer + index).copyMemory(from: base, byteCount: utf8.count) }
-                    index += utf8.count
-                }
-                writeBytes(header.value, to: pointer, at: &index)
-            }
+            writeHeaders(record.headers, to: pointer, at: &index)
             offsetDelta += 1
         }
         precondition(index == size, "batch size computed \(size), written \(index)")
@@ -109,7 +165,7 @@ enum BatchEncoder {
     }
 
     @inline(__always)
-    private static func writeBytes(_ bytes: [UInt8]?, to pointer: UnsafeMutableRawPointer, at index: inout Int) {
+    static func writeBytes(_ bytes: [UInt8]?, to pointer: UnsafeMutableRawPointer, at index: inout Int) {
         guard let bytes else {
             Varint.write(-1, to: pointer, at: &index)
             return

@@ -14,11 +14,19 @@ extension Log {
         let plain = WriteBuffer(capacity: size)
         let maxTimestamp = BatchEncoder.encode(records, baseOffset: 0, now: now, size: size, to: plain.pointer)
         plain.count = size
-        let output = WriteBuffer(capacity: size)
+        var compressed = try gzipFinishedBatch(plain.bytes, level: level)
+        compressed?.maxTimestamp = maxTimestamp
+        return compressed
+    }
+
+    /// The finished uncompressed `batch` gzip-compressed (its `maxTimestamp`
+    /// left 0 for the caller); nil when compression does not shrink it.
+    func gzipFinishedBatch(_ batch: UnsafeRawBufferPointer, level: Int) throws -> CompressedBatch? {
+        let output = WriteBuffer(capacity: batch.count)
         let compressed = try withDeflater(level: level) { deflater in
-            BatchCompressor.gzip(plain.bytes, deflater: deflater, into: output.pointer)
+            BatchCompressor.gzip(batch, deflater: deflater, into: output.pointer)
         }
-        return compressed.map { CompressedBatch(buffer: output, size: $0, maxTimestamp: maxTimestamp) }
+        return compressed.map { CompressedBatch(buffer: output, size: $0, maxTimestamp: 0) }
     }
 
     /// Runs `body` with a gzip compressor of `level` from the pool (made when

@@ -73,6 +73,8 @@ public final class Log: @unchecked Sendable {
         /// what an fdatasync covered (a reader never sees a record a crash
         /// could take back); otherwise everything written out.
         var visibleActive: SegmentExtent
+        /// Position of the active store up to which writeback was started (`startWritebackIfDueLocked`).
+        var writebackStarted: Int64 = 0
         /// Bytes appended since open, and how many of them are known durable.
         var writtenSequence: UInt64 = 0
         var durableSequence: UInt64 = 0
@@ -218,14 +220,67 @@ public final class Log: @unchecked Sendable {
         }
         let baseOffset = writer.nextOffset
         let maxTimestamp = encode(buffer.pointer + buffer.count, baseOffset)
-        writer.active.index.append(
-            relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: buffer.endPosition,
-            batchMaxTimestamp: maxTimestamp)
+        let position = buffer.endPosition
         buffer.count += size
+        return try recordAppendedLocked(
+            baseOffset: baseOffset, position: position, size: size, recordCount: recordCount, maxTimestamp: maxTimestamp,
+            writtenOut: false, waitForDurability: waitForDurability)
+    }
+
+    /// Appends a finished batch (header and CRC in place; its base offset is
+    /// stored here, outside the CRC's range). One of at least 1/8 of the write
+    /// buffer goes to the store straight from `batch` after the buffered
+    /// batches before it, with no copy; a smaller one is copied into the buffer.
+    func appendFinished(
+        _ batch: UnsafeMutableRawBufferPointer, recordCount: Int, maxTimestamp: Int64, waitForDurability: Bool
+    ) throws -> (offsets: Range<Int64>, sequence: UInt64) {
+        guard let source = batch.baseAddress else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
+        let size = batch.count
+        guard size >= options.writeBufferBytes / 8 else {
+            return try appendEncoded(size: size, recordCount: recordCount, waitForDurability: waitForDurability) {
+                pointer, baseOffset in
+                pointer.copyMemory(from: source, byteCount: size)
+                pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
+                return maxTimestamp
+            }
+        }
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        try checkWritableLocked()
+        try rollIfNeededLocked(incomingBytes: size, incomingRecords: recordCount)
+        // The batches buffered before this one go first: the store stays in offset order.
+        try flushLocked()
+        let buffer = writer.buffer
+        let baseOffset = writer.nextOffset
+        source.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
+        let position = buffer.startPosition
+        do {
+            try writer.active.store.write(UnsafeRawBufferPointer(batch), at: position)
+        } catch {
+            throw fail(error)
+        }
+        buffer.startPosition += Int64(size)
+        return try recordAppendedLocked(
+            baseOffset: baseOffset, position: position, size: size, recordCount: recordCount, maxTimestamp: maxTimestamp,
+            writtenOut: true, waitForDurability: waitForDurability)
+    }
+
+    /// The bookkeeping after a batch went into the write buffer, or was
+    /// `writtenOut` to the store: its index entry, the next offset, readers
+    /// told, and under `.always` the wait for durability (when asked).
+    @inline(__always)
+    func recordAppendedLocked(
+        baseOffset: Int64, position: Int64, size: Int, recordCount: Int, maxTimestamp: Int64, writtenOut: Bool,
+        waitForDurability: Bool
+    ) throws -> (offsets: Range<Int64>, sequence: UInt64) {
+        writer.active.index.append(
+            relativeOffset: UInt32(baseOffset - writer.active.baseOffset), position: position,
+            batchMaxTimestamp: maxTimestamp)
         writer.nextOffset = baseOffset + Int64(recordCount)
         writer.writtenSequence += UInt64(size)
         view.withLock { $0.nextOffset = writer.nextOffset }
-        if waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }
+        // A batch written out is shown to readers as a flush shows it (the buffer is empty: no write).
+        if writtenOut || waitingFollowers.load(ordering: .relaxed) > 0 { try flushLocked() }
         let offsets = baseOffset..<writer.nextOffset
         let sequence = writer.writtenSequence
         if waitForDurability, case .always = options.syncPolicy {
@@ -287,6 +342,7 @@ public final class Log: @unchecked Sendable {
             // One oversized batch grew it; do not keep the memory.
             buffer.shrinkIfEmpty(toCapacity: options.writeBufferBytes, above: options.writeBufferBytes * 4)
         }
+        startWritebackIfDueLocked()
         writer.flushedNextOffset = writer.nextOffset
         if case .always = options.syncPolicy {
             // Shown to readers by `syncOnceLocked` once durable.
@@ -410,6 +466,7 @@ public final class Log: @unchecked Sendable {
                     segment: old, storeSize: writer.flushedSize, indexCount: old.index.count, nextOffset: writer.nextOffset))
             writer.active = segment
             writer.buffer.startPosition = 0
+            writer.writebackStarted = 0
             writer.durableSequence = writer.writtenSequence
             resumeDurableWaitersLocked()
             writer.visibleActive = flushedExtentLocked()

@@ -1,0 +1,118 @@
+/// Headers encoded once, to put on many records without encoding them again
+/// (the same `--header`s on every line `logd append` reads).
+public struct EncodedRecordHeaders: Sendable, Hashable {
+    /// The count varint, then each header's key and value, as a record stores them.
+    let bytes: [UInt8]
+
+    /// No headers.
+    public static let none = EncodedRecordHeaders([])
+
+    public init(_ headers: [RecordHeader]) {
+        let size = BatchEncoder.headersSize(headers)
+        bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            guard let base = buffer.baseAddress else { return }
+            BatchEncoder.writeHeaders(headers, to: UnsafeMutableRawPointer(base), at: &count)
+        }
+    }
+}
+
+/// A batch of records encoded in place as they are added, appended as one
+/// batch with `Log.append(_: RecordBatchBuffer)`: the way to append records
+/// that are already in memory somewhere (lines of a file, a network buffer)
+/// without making a `Record`, or any array, per record. Keys and values are
+/// copied straight into the batch's bytes, which are what the store gets.
+///
+/// Reusable: a successful append empties it and keeps its memory. Not
+/// thread-safe: one thread fills and appends it at a time.
+///
+/// ```swift
+/// let batch = RecordBatchBuffer()
+/// try line.withUnsafeBytes { try batch.append(key: nil, value: $0) }
+/// let offsets = try log.append(batch)
+/// ```
+public final class RecordBatchBuffer {
+    /// Header room, then the records.
+    let buffer: WriteBuffer
+    /// Records added since the batch was last emptied.
+    public private(set) var count = 0
+    /// Timestamp of records added without one: the time of the batch's first record.
+    private var now: Int64 = 0
+    private(set) var baseTimestamp: Int64 = 0
+    private(set) var maxTimestamp: Int64 = 0
+
+    /// - Parameter capacity: bytes reserved up front; the buffer grows as records need.
+    public init(capacity: Int = 64 << 10) {
+        buffer = WriteBuffer(capacity: max(capacity, BatchLayout.headerSize + 64))
+        buffer.count = BatchLayout.headerSize
+    }
+
+    /// The bytes the batch takes so far (header included): appended, it
+    /// takes this much of the store (uncompressed). At most `Log.maxBatchBytes`.
+    public var byteCount: Int { buffer.count }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// Adds a record, copying `key` and `value` into the batch.
+    ///
+    /// - Parameters:
+    ///   - key: the key's bytes; nil for no key.
+    ///   - value: the value's bytes; nil for a null value (tombstone).
+    ///   - headers: the record's headers, encoded once with `EncodedRecordHeaders`.
+    ///   - timestamp: milliseconds since the epoch; nil for the time the batch's first record was added.
+    /// - Throws: `LogStoreError` `.invalidArgument` when the record would take
+    ///   the batch past `Log.maxBatchBytes` or past the most records a batch
+    ///   holds, or when its timestamp is too far from the first record's for
+    ///   the batch's 64-bit deltas; the batch is then as it was.
+    public func append(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: EncodedRecordHeaders = .none,
+        timestamp: Int64? = nil
+    ) throws {
+        if count == 0 {
+            now = currentTimeMillis()
+            baseTimestamp = timestamp ?? now
+            maxTimestamp = baseTimestamp
+        }
+        let recordTimestamp = timestamp ?? now
+        let (timestampDelta, overflow) = recordTimestamp.subtractingReportingOverflow(baseTimestamp)
+        if overflow {
+            throw LogStoreError(
+                .invalidArgument, "record timestamps \(baseTimestamp) and \(recordTimestamp) are too far apart for one batch")
+        }
+        guard count < Int(Int32.max) - 1 else {
+            throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
+        }
+        let offsetDelta = Int64(count)
+        try headers.bytes.withUnsafeBytes { encodedHeaders in
+            let body = BatchEncoder.recordBodySize(
+                timestampDelta: timestampDelta, offsetDelta: offsetDelta, keyCount: key?.count, valueCount: value?.count,
+                encodedHeadersCount: encodedHeaders.count)
+            let size = buffer.count + Varint.size(Int64(body)) + body
+            guard size <= BatchLayout.maxBatchSize else {
+                throw LogStoreError(
+                    .invalidArgument,
+                    "a record of \(body) bytes takes the batch of \(count) records to \(size) bytes, "
+                        + "more than the limit of \(BatchLayout.maxBatchSize)")
+            }
+            BatchEncoder.appendRecord(
+                to: buffer, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value,
+                encodedHeaders: encodedHeaders)
+        }
+        if recordTimestamp > maxTimestamp { maxTimestamp = recordTimestamp }
+        count += 1
+    }
+
+    /// Forgets the records added, keeping the memory.
+    public func removeAll() {
+        count = 0
+        buffer.count = BatchLayout.headerSize
+    }
+
+    /// Fills in the header (base offset 0: the log stores the real one, outside
+    /// the CRC's range) and the CRC-32C; returns the finished batch.
+    func finish() -> UnsafeMutableRawBufferPointer {
+        BatchEncoder.writeHeader(
+            to: buffer.pointer, baseOffset: 0, size: buffer.count, lastOffsetDelta: Int32(count - 1),
+            baseTimestamp: baseTimestamp, maxTimestamp: maxTimestamp, recordCount: Int32(count))
+        return UnsafeMutableRawBufferPointer(start: buffer.pointer, count: buffer.count)
+    }
+}

@@ -1,0 +1,323 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a line of text becomes a record (`logd append`; kcat's `-K` and `-Z`).
+public struct LineRecordFormat: Sendable {
+    /// Splits each line at the first occurrence into key and value; a line
+    /// without it has no key. Nil: the line is the value.
+    public var keySeparator: [UInt8]?
+    /// The key of every record when there is no `keySeparator`.
+    public var key: [UInt8]?
+    /// An empty value becomes a tombstone (null value), an empty key no key.
+    public var emptyAsNull: Bool
+    /// The headers of every record.
+    public var headers: EncodedRecordHeaders
+
+    /// - Parameters: as the properties; `keySeparator` must not be empty.
+    public init(keySeparator: [UInt8]? = nil, key: [UInt8]? = nil, emptyAsNull: Bool = false, headers: [RecordHeader] = []) {
+        precondition(keySeparator?.isEmpty != true, "an empty key separator")
+        self.keySeparator = keySeparator
+        self.key = key
+        self.emptyAsNull = emptyAsNull
+        self.headers = EncodedRecordHeaders(headers)
+    }
+
+    /// Adds the record of `line` (without its newline) to `batch`, copying
+    /// its bytes straight into the batch.
+    /// - Throws: what `RecordBatchBuffer.append` throws.
+    public func append(line: UnsafeRawBufferPointer, to batch: RecordBatchBuffer) throws {
+        if let keySeparator {
+            let split = keySeparator.withUnsafeBytes { Self.firstRange(of: $0, in: line) }
+            guard let split else { return try add(key: nil, value: line, to: batch) }
+            try add(
+                key: UnsafeRawBufferPointer(rebasing: line[..<split.lowerBound]),
+                value: UnsafeRawBufferPointer(rebasing: line[split.upperBound...]), to: batch)
+        } else if let key {
+            try key.withUnsafeBytes { try add(key: $0, value: line, to: batch) }
+        } else {
+            try add(key: nil, value: line, to: batch)
+        }
+    }
+
+    @inline(__always)
+    private func add(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, to batch: RecordBatchBuffer) throws {
+        if emptyAsNull {
+            try batch.append(key: key?.isEmpty == true ? nil : key, value: value.isEmpty ? nil : value, headers: headers)
+        } else {
+            try batch.append(key: key, value: value, headers: headers)
+        }
+    }
+
+    /// Where `separator` first occurs in `line` (memchr for one byte, memmem for more).
+    static func firstRange(of separator: UnsafeRawBufferPointer, in line: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard let base = line.baseAddress, let needle = separator.baseAddress, line.count >= separator.count else {
+            return nil
+        }
+        // memchr for the first byte, then compare the rest (Glibc's memmem is a GNU extension Swift does not see).
+        let lastStart = line.count - separator.count
+        var start = 0
+        while start <= lastStart {
+            guard let found = memchr(base + start, Int32(separator[0]), lastStart - start + 1) else { return nil }
+            start = UnsafeRawPointer(found) - base
+            if memcmp(base + start, needle, separator.count) == 0 { return start..<start + separator.count }
+            start += 1
+        }
+        return nil
+    }
+}
+
+extension Log {
+    /// Batches of lines close once they reach this size (they may hold a
+    /// line more); a read's worth of lines is usually less.
+    static let lineBatchTargetBytes = 8 << 20
+
+    /// Appends each line read from `descriptor` up to its end as a record
+    /// made by `format`; a last line without a newline counts, an empty input
+    /// appends nothing.
+    ///
+    /// A thread of its own reads while this one appends (they overlap), into
+    /// a few reused buffers; lines are found in place and their bytes copied
+    /// straight into the batch (`RecordBatchBuffer`), with no allocation per
+    /// line. The lines of one read are appended as one batch, so lines typed
+    /// or piped in together are stored together; whenever the reader has
+    /// nothing more yet, what was appended is written out (`flush`) so that
+    /// readers see it, also in other processes.
+    ///
+    /// - Parameters:
+    ///   - appended: called with each batch's offsets once it is appended
+    ///     (under `SyncPolicy.always`, once it is durable).
+    /// - Throws: `LogStoreError` (`.io` when reading fails, `.invalidArgument`
+    ///   for a line too large for one batch, and what `append` throws), or
+    ///   what `appended` throws; the lines before the failure stay appended.
+    public func appendLines(
+        from descriptor: FileDescriptor, format: LineRecordFormat, appended: (Range<Int64>) throws -> Void
+    ) throws {
+        let reader = try LineChunkReader(descriptor: descriptor.rawValue)
+        defer { reader.stop() }
+        let batch = RecordBatchBuffer(capacity: LineChunkReader.chunkBytes + (64 << 10))
+        let extraBytesPerLine = format.headers.bytes.count + (format.key?.count ?? 0) + 32
+        while let chunk = try reader.next() {
+            do {
+                try chunk.forEachLine { line in
+                    if !batch.isEmpty, batch.byteCount + line.count + extraBytesPerLine > Self.lineBatchTargetBytes {
+                        try appended(append(batch))
+                    }
+                    try format.append(line: line, to: batch)
+                }
+            } catch {
+                reader.recycle(chunk)
+                throw error
+            }
+            reader.recycle(chunk)
+            if !batch.isEmpty { try appended(append(batch)) }
+            if !reader.hasReadyChunk { try flush() }
+        }
+    }
+}
+
+/// Lines read from a descriptor on a thread of its own, handed over a chunk
+/// of whole lines at a time through a few reused buffers (`Log.appendLines`).
+final class LineChunkReader: @unchecked Sendable {
+    // @unchecked: `free`, `ready`, `ended`, `failure` and `stopped` are
+    // guarded by `lock`; a chunk belongs to one thread at a time, handed over under it.
+
+    /// Bytes a chunk reads at most at once (it grows for a longer line).
+    static let chunkBytes = 4 << 20
+    static let chunkCount = 3
+
+    /// A buffer of bytes read: the lines up to `linesEnd`, then the start of
+    /// a line the next chunk continues.
+    final class Chunk {
+        private(set) var pointer: UnsafeMutableRawPointer
+        private(set) var capacity: Int
+        var count = 0
+        var linesEnd = 0
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            pointer = .allocate(byteCount: capacity, alignment: 64)
+        }
+
+        deinit { pointer.deallocate() }
+
+        func grow() {
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64)
+            grown.copyMemory(from: pointer, byteCount: count)
+            pointer.deallocate()
+            pointer = grown
+            capacity *= 2
+        }
+
+        /// Calls `body` with each line of `0..<linesEnd` without its "\n";
+        /// a last piece without one is a line too, unless empty.
+        func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+            var start = 0
+            while start < linesEnd {
+                let rest = linesEnd - start
+                guard let newline = memchr(pointer + start, Int32(UInt8(ascii: "\n")), rest) else {
+                    try body(UnsafeRawBufferPointer(start: pointer + start, count: rest))
+                    return
+                }
+                let end = UnsafeRawPointer(newline) - UnsafeRawPointer(pointer)
+                try body(UnsafeRawBufferPointer(start: pointer + start, count: end - start))
+                start = end + 1
+            }
+        }
+    }
+
+    private let descriptor: Int32
+    /// Written to by `stop`, so that a reader waiting for input wakes up.
+    private let stopPipe: (read: Int32, write: Int32)
+    private let lock = ConditionLock()
+    private var free: [Chunk]
+    private var ready: [Chunk] = []
+    private var ended = false
+    private var failure: LogStoreError?
+    private var stopped = false
+    private var thread: pthread_t?
+
+    init(descriptor: Int32) throws {
+        self.descriptor = descriptor
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else {
+            throw LogStoreError(.io, "cannot make a pipe", underlying: Errno(rawValue: errno))
+        }
+        stopPipe = (pipeEnds[0], pipeEnds[1])
+        free = (0..<Self.chunkCount).map { _ in Chunk(capacity: Self.chunkBytes) }
+        do {
+            thread = try startThread { [self] in self.run() }
+        } catch {
+            close(stopPipe.read)
+            close(stopPipe.write)
+            throw error
+        }
+    }
+
+    /// Stops the reading thread (also when it waits for input) and waits for it.
+    func stop() {
+        lock.withLock {
+            stopped = true
+            lock.broadcast()
+        }
+        var byte: UInt8 = 1
+        _ = write(stopPipe.write, &byte, 1)
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+        close(stopPipe.read)
+        close(stopPipe.write)
+    }
+
+    /// The next chunk of lines, waiting for it; nil at the end of input.
+    /// - Throws: the reading thread's failure, once the chunks before it are taken.
+    func next() throws -> Chunk? {
+        try lock.withLock {
+            while ready.isEmpty && !ended && failure == nil { lock.wait() }
+            if !ready.isEmpty { return ready.removeFirst() }
+            if let failure { throw failure }
+            return nil
+        }
+    }
+
+    /// Gives a chunk taken with `next` back to the reading thread.
+    func recycle(_ chunk: Chunk) {
+        lock.withLock {
+            free.append(chunk)
+            lock.broadcast()
+        }
+    }
+
+    /// Whether a chunk is waiting to be taken.
+    var hasReadyChunk: Bool { lock.withLock { !ready.isEmpty } }
+
+    /// The reading thread: fills a chunk, hands over its whole lines and
+    /// moves the unfinished last line to the next chunk.
+    private func run() {
+        guard var current = takeFree() else { return }
+        while true {
+            if current.count == current.capacity {
+                // No newline in a full chunk: one line longer than it.
+                guard current.capacity <= BatchLayout.maxBatchSize else {
+                    return finish(
+                        failure: LogStoreError(
+                            .invalidArgument,
+                            "a line of more than \(current.capacity) bytes does not fit in one batch "
+                                + "(limit \(BatchLayout.maxBatchSize) bytes)"))
+                }
+                current.grow()
+            }
+            guard waitForInput() else { return }
+            let count = read(descriptor, current.pointer + current.count, current.capacity - current.count)
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                return finish(failure: LogStoreError(.io, "cannot read the lines to append", underlying: Errno(rawValue: errno)))
+            }
+            if count == 0 {
+                current.linesEnd = current.count
+                return finish(last: current.count > 0 ? current : nil)
+            }
+            let newline = Self.lastNewline(in: current.pointer, from: current.count, to: current.count + count)
+            current.count += count
+            guard let newline else { continue }
+            current.linesEnd = newline + 1
+            guard let next = takeFree() else { return }
+            let rest = current.count - current.linesEnd
+            while next.capacity < rest { next.grow() }
+            next.pointer.copyMemory(from: current.pointer + current.linesEnd, byteCount: rest)
+            next.count = rest
+            lock.withLock {
+                ready.append(current)
+                lock.broadcast()
+            }
+            current = next
+        }
+    }
+
+    /// The position of the last "\n" in `start..<end` of `bytes` (memrchr, a GNU extension Swift does not see).
+    private static func lastNewline(in bytes: UnsafeMutableRawPointer, from start: Int, to end: Int) -> Int? {
+        var index = end - 1
+        while index >= start {
+            if bytes.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\n") { return index }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// A free chunk, emptied; nil once stopped.
+    private func takeFree() -> Chunk? {
+        lock.withLock {
+            while free.isEmpty && !stopped { lock.wait() }
+            guard !stopped else { return nil }
+            let chunk = free.removeLast()
+            chunk.count = 0
+            chunk.linesEnd = 0
+            return chunk
+        }
+    }
+
+    /// Waits until the descriptor has input (or its end); false once stopped.
+    private func waitForInput() -> Bool {
+        var descriptors = [
+            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
+        ]
+        while poll(&descriptors, 2, -1) < 0 {
+            // Not a descriptor poll takes: read tells what is wrong with it.
+            if errno != EINTR { return true }
+        }
+        return descriptors[1].revents == 0
+    }
+
+    private func finish(last: Chunk? = nil, failure: LogStoreError? = nil) {
+        lock.withLock {
+            if let last { ready.append(last) }
+            self.failure = failure
+            ended = true
+            lock.broadcast()
+        }
+    }
+}
