@@ -161,9 +161,9 @@ import Testing
     static func appendLines(
         _ input: [UInt8], format: LineRecordFormat, to log: Log
     ) throws -> [Range<Int64>] {
-        var ends: [Int32] = [0, 0]
-        try #require(pipe(&ends) == 0)
-        let writeEnd = ends[1]
+        // Closed on exec: a child process another test starts meanwhile must not keep the write end open.
+        let pipe = try FileSystem.makePipe()
+        let writeEnd = pipe.write
         let writer = try startThread {
             input.withUnsafeBytes { bytes in
                 guard let base = bytes.baseAddress else { return }
@@ -178,10 +178,10 @@ import Testing
         }
         defer {
             pthread_join(writer, nil)
-            close(ends[0])
+            close(pipe.read)
         }
         var offsets: [Range<Int64>] = []
-        try log.appendLines(from: FileDescriptor(rawValue: ends[0]), format: format) { offsets.append($0) }
+        try log.appendLines(from: FileDescriptor(rawValue: pipe.read), format: format) { offsets.append($0) }
         return offsets
     }
 

@@ -16,6 +16,55 @@ public struct EncodedRecordHeaders: Sendable, Hashable {
     }
 }
 
+/// A record's headers encoded as they are added, into memory kept between
+/// records: for headers whose values change from record to record (an
+/// ordinal), where `EncodedRecordHeaders` would be made anew for each.
+public struct RecordHeadersEncoder {
+    /// Room for the count's varint (at most 5 bytes for an `Int32`), then the headers.
+    private var storage = [UInt8](repeating: 0, count: 5)
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Forgets the headers added, keeping the memory.
+    public mutating func removeAll() {
+        storage.removeSubrange(5...)
+        count = 0
+    }
+
+    /// Adds a header: `key`'s bytes (UTF-8) and `value` (nil for a null value).
+    public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
+        appendVarint(key.count)
+        storage.append(contentsOf: key)
+        if let value {
+            appendVarint(value.count)
+            storage.append(contentsOf: value)
+        } else {
+            appendVarint(-1)
+        }
+        count += 1
+    }
+
+    private mutating func appendVarint(_ value: Int) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            var length = 0
+            Varint.write(Int64(value), to: raw.baseAddress!, at: &length)
+            storage.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<length]))
+        }
+    }
+
+    /// The encoded headers as a record stores them: the count, then each header.
+    mutating func withEncoded<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let countSize = Varint.size(Int64(count))
+        return try storage.withUnsafeMutableBytes { raw in
+            var index = 5 - countSize
+            Varint.write(Int64(count), to: raw.baseAddress!, at: &index)
+            return try body(UnsafeRawBufferPointer(rebasing: raw[(5 - countSize)...]))
+        }
+    }
+}
+
 /// A batch of records encoded in place as they are added, appended as one
 /// batch with `Log.append(_: RecordBatchBuffer)`: the way to append records
 /// that are already in memory somewhere (lines of a file, a network buffer)
@@ -67,6 +116,22 @@ public final class RecordBatchBuffer {
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: EncodedRecordHeaders = .none,
         timestamp: Int64? = nil
     ) throws {
+        try headers.bytes.withUnsafeBytes { try append(key: key, value: value, encodedHeaders: $0, timestamp: timestamp) }
+    }
+
+    /// Adds a record with the headers `headers` encoded (see
+    /// `append(key:value:headers:timestamp:)`); `inout` only so that the
+    /// headers' count is written in place, without a copy.
+    public func append(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: inout RecordHeadersEncoder,
+        timestamp: Int64? = nil
+    ) throws {
+        try headers.withEncoded { try append(key: key, value: value, encodedHeaders: $0, timestamp: timestamp) }
+    }
+
+    private func append(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, encodedHeaders: UnsafeRawBufferPointer, timestamp: Int64?
+    ) throws {
         if count == 0 {
             now = currentTimeMillis()
             baseTimestamp = timestamp ?? now
@@ -82,21 +147,19 @@ public final class RecordBatchBuffer {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
         }
         let offsetDelta = Int64(count)
-        try headers.bytes.withUnsafeBytes { encodedHeaders in
-            let body = BatchEncoder.recordBodySize(
-                timestampDelta: timestampDelta, offsetDelta: offsetDelta, keyCount: key?.count, valueCount: value?.count,
-                encodedHeadersCount: encodedHeaders.count)
-            let size = buffer.count + Varint.size(Int64(body)) + body
-            guard size <= BatchLayout.maxBatchSize else {
-                throw LogStoreError(
-                    .invalidArgument,
-                    "a record of \(body) bytes takes the batch of \(count) records to \(size) bytes, "
-                        + "more than the limit of \(BatchLayout.maxBatchSize)")
-            }
-            BatchEncoder.appendRecord(
-                to: buffer, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value,
-                encodedHeaders: encodedHeaders)
+        let body = BatchEncoder.recordBodySize(
+            timestampDelta: timestampDelta, offsetDelta: offsetDelta, keyCount: key?.count, valueCount: value?.count,
+            encodedHeadersCount: encodedHeaders.count)
+        let size = buffer.count + Varint.size(Int64(body)) + body
+        guard size <= BatchLayout.maxBatchSize else {
+            throw LogStoreError(
+                .invalidArgument,
+                "a record of \(body) bytes takes the batch of \(count) records to \(size) bytes, "
+                    + "more than the limit of \(BatchLayout.maxBatchSize)")
         }
+        BatchEncoder.appendRecord(
+            to: buffer, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value,
+            encodedHeaders: encodedHeaders)
         if recordTimestamp > maxTimestamp { maxTimestamp = recordTimestamp }
         count += 1
     }

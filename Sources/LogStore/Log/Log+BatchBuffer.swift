@@ -12,25 +12,38 @@ extension Log {
     ///   or failed earlier); `batch` is then left as it was.
     @discardableResult
     public func append(_ batch: RecordBatchBuffer) throws -> Range<Int64> {
+        try append(batch, waitForDurability: true).offsets
+    }
+
+    /// `append(_: RecordBatchBuffer)` returning at once, whatever the sync
+    /// policy, as `appendDeferringDurability(_: [Record])` does: wait with
+    /// `waitUntilDurable(_:)`.
+    public func appendDeferringDurability(_ batch: RecordBatchBuffer) throws -> AppendReceipt {
+        let (offsets, sequence) = try append(batch, waitForDurability: false)
+        return AppendReceipt(offsets: offsets, sequence: sequence)
+    }
+
+    private func append(_ batch: RecordBatchBuffer, waitForDurability: Bool) throws -> (
+        offsets: Range<Int64>, sequence: UInt64
+    ) {
         guard !batch.isEmpty else { throw LogStoreError(.invalidArgument, "cannot append an empty batch") }
         let bytes = batch.finish()
-        let offsets: Range<Int64>
+        let appended: (offsets: Range<Int64>, sequence: UInt64)
         if case .gzip(let level) = options.compression,
             let compressed = try gzipFinishedBatch(UnsafeRawBufferPointer(bytes), level: level)
         {
-            offsets = try appendEncoded(size: compressed.size, recordCount: batch.count, waitForDurability: true) {
+            appended = try appendEncoded(size: compressed.size, recordCount: batch.count, waitForDurability: waitForDurability) {
                 pointer, baseOffset in
                 pointer.copyMemory(from: compressed.buffer.pointer, byteCount: compressed.size)
                 pointer.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)  // outside the CRC's range
                 return batch.maxTimestamp
-            }.offsets
+            }
         } else {
-            offsets = try appendFinished(
-                bytes, recordCount: batch.count, maxTimestamp: batch.maxTimestamp, waitForDurability: true
-            ).offsets
+            appended = try appendFinished(
+                bytes, recordCount: batch.count, maxTimestamp: batch.maxTimestamp, waitForDurability: waitForDurability)
         }
         batch.removeAll()
-        return offsets
+        return appended
     }
 
     /// Appends the records `body` adds to a batch as one batch, and returns their offsets:

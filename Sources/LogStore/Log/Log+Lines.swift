@@ -183,11 +183,7 @@ final class LineChunkReader: @unchecked Sendable {
 
     init(descriptor: Int32) throws {
         self.descriptor = descriptor
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else {
-            throw LogStoreError(.io, "cannot make a pipe", underlying: Errno(rawValue: errno))
-        }
-        stopPipe = (pipeEnds[0], pipeEnds[1])
+        stopPipe = try FileSystem.makePipe()
         free = (0..<Self.chunkCount).map { _ in Chunk(capacity: Self.chunkBytes) }
         do {
             thread = try startThread { [self] in self.run() }

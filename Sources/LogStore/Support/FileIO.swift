@@ -144,6 +144,17 @@ enum FileSystem {
         }
     }
 
+    /// A pipe whose ends are closed on exec: a child process started meanwhile
+    /// (a test's server, a user's subprocess) must not hold the write end
+    /// open, or the reader never sees the end of the data. (`pipe2` is a GNU
+    /// extension Swift's Glibc does not show; the flags follow at once.)
+    static func makePipe() throws -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw LogStoreError(.io, "cannot make a pipe", underlying: Errno(rawValue: errno)) }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        return (ends[0], ends[1])
+    }
+
     static func exists(_ path: FilePath) -> Bool {
         access(path.string, F_OK) == 0
     }

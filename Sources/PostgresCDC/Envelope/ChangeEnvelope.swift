@@ -342,20 +342,13 @@ public struct ChangeEnvelope: Sendable {
     /// (from `split`), then the `source` object with `source`'s commit LSN,
     /// ordinal and commit time; byte for byte what the change would have been
     /// had it not been streamed.
-    mutating func committedValue(body: ArraySlice<UInt8>, tableJSON: ArraySlice<UInt8>, source: ChangeSource) -> [UInt8] {
+    mutating func withCommittedValue<R>(
+        body: ArraySlice<UInt8>, tableJSON: ArraySlice<UInt8>, source: ChangeSource, _ use: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
         value.reset()
         value.raw(body)
         writeSource(source, tableJSON: tableJSON)
-        return Array(value.bytes)
-    }
-
-    /// The `commit_lsn` and `tx_ordinal` header values of `source`, shared by
-    /// every record of its transaction as `makeRecord` shares them.
-    mutating func headerValues(of source: ChangeSource) -> (commitLSN: [UInt8], ordinal: [UInt8]) {
-        if source.commitLSN != commitLSNCache.lsn { commitLSNCache = (source.commitLSN, source.commitLSN.utf8) }
-        var ordinal = JSONWriter(capacity: 8)
-        ordinal.decimal(Int64(source.transactionOrdinal))
-        return (commitLSNCache.bytes, ordinal.bytes)
+        return try value.bytes.withUnsafeBytes(use)
     }
 
     private mutating func makeRecord(_ operation: ChangeOperation, key: [UInt8]?, source: ChangeSource, table: [UInt8]?) -> Record

@@ -38,6 +38,9 @@ struct StreamDecoder {
     private var loggedSchemas: [UInt32: Int] = [:]
     /// The transaction of the stream block being received (Stream Start to Stream Stop).
     private(set) var streamingXid: UInt32?
+    /// Where a streamed transaction's records are encoded at its commit, and their headers.
+    private let streamedBatch = RecordBatchBuffer(capacity: 1 << 20)
+    private var headers = RecordHeadersEncoder()
 
     init(writer: TransactionWriter, logger: Logger, tombstones: Bool, staging: StreamStaging? = nil) {
         self.writer = writer
@@ -209,31 +212,105 @@ struct StreamDecoder {
         return cached
     }
 
-    /// Stream Commit: the staged records into the log as one transaction.
+    /// Stream Commit: the staged records into the log as one transaction,
+    /// each completed with the commit (`source`, two headers, the last one's
+    /// `tx_end_lsn` and `tx_seq`) and encoded straight into a batch.
     private mutating func commitStreamed(_ streamed: PgOutputMessage.StreamCommit) throws -> Committed? {
         guard streamingXid == nil, let staging else {
             throw IngestError(.protocolViolation, "Stream Commit of \(streamed.xid) inside a stream block or without streaming")
         }
         let commit = streamed.commit
-        try writer.begin(
-            ChangeSource(
-                lsn: commit.commitLSN, commitLSN: commit.commitLSN, xid: streamed.xid, transactionOrdinal: 0,
-                commitTimestamp: commit.commitTimestamp))
-        if !writer.isSkipping {
-            try staging.forEachRecord(streamed.xid) { staged in
-                if let schema = staged.schema {
-                    guard loggedSchemas[schema.relation] != schema.version else { return }
-                    loggedSchemas[schema.relation] = schema.version
-                }
-                var source = try writer.currentSource(for: "a streamed change")
-                source.lsn = staged.lsn
-                try writer.add(committedRecord(staged, source: source))
+        var source = ChangeSource(
+            lsn: commit.commitLSN, commitLSN: commit.commitLSN, xid: streamed.xid, transactionOrdinal: 0,
+            commitTimestamp: commit.commitTimestamp)
+        try writer.begin(source)
+        guard !writer.isSkipping, staging.recordCount(streamed.xid) > 0 else {
+            try staging.end(streamed.xid)
+            return try commitOpenTransaction(endLSN: commit.endLSN)
+        }
+        let total = staging.recordCount(streamed.xid)
+        let commitLSN = commit.commitLSN.utf8
+        let endLSN = commit.endLSN.utf8
+        let sequence = Array(String(writer.nextTransactionSequence).utf8)
+        let timestamp = commit.commitTimestamp.unixMilliseconds
+        let batch = streamedBatch
+        batch.removeAll()
+        var index = 0
+        try staging.forEachRecord(streamed.xid) { staged in
+            index += 1
+            if let schema = staged.schema {
+                guard loggedSchemas[schema.relation] != schema.version else { return }
+                loggedSchemas[schema.relation] = schema.version
             }
+            // Pieces as any large transaction's: the last record always waits for the end.
+            if batch.count >= writer.maxPendingRecords || batch.byteCount + staged.byteCount > writer.maxPendingBytes,
+                !batch.isEmpty
+            {
+                try writer.appendAhead(batch)
+            }
+            headers.removeAll()
+            staged.forEachHeader { key, value in
+                if key.elementsEqual(Self.commitLSNHeader) {
+                    Self.appendHeader(key, commitLSN[...], to: &headers)
+                } else if key.elementsEqual(Self.ordinalHeader) {
+                    Self.appendHeader(key, Self.decimal(source.transactionOrdinal)[...], to: &headers)
+                } else {
+                    Self.appendHeader(key, value, to: &headers)
+                }
+            }
+            if index == total {
+                Self.appendHeader(Self.endLSNHeader[...], endLSN[...], to: &headers)
+                Self.appendHeader(Self.sequenceHeader[...], sequence[...], to: &headers)
+            }
+            source.lsn = staged.lsn
+            try Self.withOptionalBytes(staged.key) { key in
+                if let body = staged.body {
+                    try envelope.withCommittedValue(body: body, tableJSON: staged.tableJSON, source: source) { value in
+                        try batch.append(key: key, value: value, headers: &headers, timestamp: timestamp)
+                    }
+                } else {
+                    try batch.append(key: key, value: nil, headers: &headers, timestamp: timestamp)
+                }
+            }
+            source.transactionOrdinal += 1
         }
         try staging.end(streamed.xid)
-        let committed = try commitOpenTransaction(endLSN: commit.endLSN)
-        if committed?.appended == true { writer.streamedTransactions += 1 }
-        return committed
+        let stored = writer.appendedTransactions
+        let receipt = try writer.commit(batch, endLSN: commit.endLSN)
+        guard writer.appendedTransactions > stored else { return nil }
+        writer.streamedTransactions += 1
+        return Committed(end: commit.endLSN, receipt: receipt, appended: true)
+    }
+
+    static let commitLSNHeader = Array(CDCHeader.commitLSN.utf8)
+    static let ordinalHeader = Array(CDCHeader.transactionOrdinal.utf8)
+    static let endLSNHeader = Array(CDCHeader.transactionEndLSN.utf8)
+    static let sequenceHeader = Array(CDCHeader.transactionSequence.utf8)
+
+    private static func appendHeader(
+        _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>?, to headers: inout RecordHeadersEncoder
+    ) {
+        key.withUnsafeBytes { key in
+            if let value {
+                value.withUnsafeBytes { headers.append(key: key, value: $0) }
+            } else {
+                headers.append(key: key, value: nil)
+            }
+        }
+    }
+
+    private static func withOptionalBytes<R>(_ bytes: ArraySlice<UInt8>?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows
+        -> R
+    {
+        guard let bytes else { return try body(nil) }
+        return try bytes.withUnsafeBytes { try body($0) }
+    }
+
+    /// `value`'s decimal digits, without a String.
+    private static func decimal(_ value: Int) -> [UInt8] {
+        var writer = JSONWriter(capacity: 20)
+        writer.decimal(Int64(value))
+        return writer.bytes
     }
 
     /// Commits the writer's open transaction. A transaction with no record
@@ -249,23 +326,6 @@ struct StreamDecoder {
         let appended = writer.appendedTransactions > before
         guard stored || appended else { return nil }
         return Committed(end: endLSN, receipt: receipt, appended: appended)
-    }
-
-    /// A staged record completed with its transaction's commit.
-    private mutating func committedRecord(_ staged: StagedRecord, source: ChangeSource) -> Record {
-        let (commitLSN, ordinal) = envelope.headerValues(of: source)
-        var headers = staged.headers
-        for index in headers.indices {
-            switch headers[index].key {
-            case CDCHeader.commitLSN: headers[index].value = commitLSN
-            case CDCHeader.transactionOrdinal: headers[index].value = ordinal
-            default: break
-            }
-        }
-        return Record(
-            key: staged.key.map { Array($0) },
-            value: staged.body.map { envelope.committedValue(body: $0, tableJSON: staged.tableJSON, source: source) },
-            headers: headers, timestamp: source.commitTimestamp?.unixMilliseconds)
     }
 
     private func relation(_ oid: UInt32) throws(IngestError) -> CachedRelation {

@@ -29,8 +29,10 @@ public final class StreamStaging {
         /// Bytes written to the file.
         var fileSize: Int64 = 0
         var buffer: [UInt8] = []
+        /// Records staged.
+        var records = 0
         /// Subtransactions in the order their first change came, with where it starts.
-        var subtransactions: [(xid: UInt32, offset: Int64)] = []
+        var subtransactions: [(xid: UInt32, offset: Int64, records: Int)] = []
         /// The relation versions whose schema record is staged, and where.
         var schemas: [UInt32: (version: Int, offset: Int64)] = [:]
         var size: Int64 { fileSize + Int64(buffer.count) }
@@ -73,6 +75,9 @@ public final class StreamStaging {
         }
     }
 
+    /// The records `xid` has staged.
+    func recordCount(_ xid: UInt32) -> Int { transactions[xid]?.records ?? 0 }
+
     /// The version of `relation` whose schema record `xid` staged last, if any.
     func stagedSchemaVersion(_ xid: UInt32, relation: UInt32) -> Int? { transactions[xid]?.schemas[relation]?.version }
 
@@ -85,12 +90,13 @@ public final class StreamStaging {
         }
         defer { transactions[xid] = transaction }
         if subtransaction != xid, !transaction.subtransactions.contains(where: { $0.xid == subtransaction }) {
-            transaction.subtransactions.append((subtransaction, transaction.size))
+            transaction.subtransactions.append((subtransaction, transaction.size, transaction.records))
         }
         if let schema { transaction.schemas[schema.relation] = (schema.version, transaction.size) }
         frame.removeAll(keepingCapacity: true)
         try StagedRecord.encode(record, lsn: lsn, schema: schema, into: &frame)
         transaction.buffer.append(contentsOf: frame)
+        transaction.records += 1
         if transaction.buffer.count >= Self.bufferBytes { try flush(&transaction, xid) }
     }
 
@@ -128,6 +134,7 @@ public final class StreamStaging {
             return  // no change of it staged
         }
         let cut = transaction.subtransactions[index].offset
+        transaction.records = transaction.subtransactions[index].records
         transaction.subtransactions.removeSubrange(index...)
         transaction.schemas = transaction.schemas.filter { $0.value.offset < cut }
         if cut >= transaction.fileSize {
@@ -141,7 +148,8 @@ public final class StreamStaging {
         }
     }
 
-    /// Reads `xid`'s staged records back in order (Stream Commit).
+    /// Reads `xid`'s staged records back in order (Stream Commit), each as a
+    /// view of the bytes read (valid during the call).
     func forEachRecord(_ xid: UInt32, _ body: (StagedRecord) throws -> Void) throws {
         guard var transaction = transactions.removeValue(forKey: xid) else { return }
         defer { transactions[xid] = transaction }
@@ -242,13 +250,18 @@ public final class StreamStaging {
 /// length][key][u32 body length][body][u32 table length][table JSON][u16
 /// header count]` then per header `[u16 key length][key][i32 value length,
 /// -1 for null][value]`; body and table JSON are `ChangeEnvelope.split`'s.
+/// Decoded, it is a view of the frame's bytes.
 struct StagedRecord {
     var key: ArraySlice<UInt8>?
     var body: ArraySlice<UInt8>?
     var tableJSON: ArraySlice<UInt8>
-    var headers: [RecordHeader]
     var lsn: LSN
     var schema: (relation: UInt32, version: Int)?
+    /// The frame's size.
+    var byteCount: Int
+    /// The headers' part of the frame.
+    private var headerBytes: ArraySlice<UInt8>
+    private var headerCount: Int
 
     static func encode(_ record: Record, lsn: LSN, schema: (relation: UInt32, version: Int)?, into frame: inout [UInt8]) throws {
         var body: ArraySlice<UInt8>?
@@ -299,6 +312,7 @@ struct StagedRecord {
     init(decoding frame: ArraySlice<UInt8>) throws {
         var reader = Reader(bytes: frame)
         _ = reader.read(UInt32.self)
+        byteCount = frame.count
         let flags = reader.read(UInt8.self)
         let relation = reader.read(UInt32.self)
         let version = reader.read(UInt32.self)
@@ -309,16 +323,26 @@ struct StagedRecord {
         self.body = flags & 2 != 0 ? body : nil
         tableJSON = reader.bytes(Int(reader.read(UInt32.self)))
         schema = flags & 4 != 0 ? (relation, Int(version)) : nil
-        let count = Int(reader.read(UInt16.self))
-        headers = []
-        headers.reserveCapacity(count)
-        for _ in 0..<count {
-            let name = String(decoding: reader.bytes(Int(reader.read(UInt16.self))), as: UTF8.self)
+        headerCount = Int(reader.read(UInt16.self))
+        let headersStart = reader.position
+        for _ in 0..<headerCount {
+            _ = reader.bytes(Int(reader.read(UInt16.self)))
             let length = Int32(bitPattern: reader.read(UInt32.self))
-            headers.append(RecordHeader(key: name, value: length < 0 ? nil : Array(reader.bytes(Int(length)))))
+            if length >= 0 { _ = reader.bytes(Int(length)) }
         }
+        headerBytes = frame[headersStart..<reader.position]
         guard !reader.overran, reader.position == frame.endIndex else {
             throw IngestError(.staging, "a staged record does not decode (\(frame.count) bytes)")
+        }
+    }
+
+    /// Each header's key and value (nil: a null value), in order.
+    func forEachHeader(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>?) throws -> Void) rethrows {
+        var reader = Reader(bytes: headerBytes)
+        for _ in 0..<headerCount {
+            let key = reader.bytes(Int(reader.read(UInt16.self)))
+            let length = Int32(bitPattern: reader.read(UInt32.self))
+            try body(key, length < 0 ? nil : reader.bytes(Int(length)))
         }
     }
 

@@ -151,6 +151,42 @@ final class TransactionWriter {
         return lastReceipt
     }
 
+    /// The `tx_seq` the open transaction gets if it commits with records.
+    var nextTransactionSequence: Int64 { transactionCount + 1 }
+
+    /// Appends `batch`, records of the open transaction encoded by the caller
+    /// (a streamed transaction's, at its commit), ahead of the commit.
+    func appendAhead(_ batch: RecordBatchBuffer) throws {
+        guard var current = unit else { throw IngestError(.protocolViolation, "records outside a transaction") }
+        let count = batch.count
+        let receipt = try log.appendDeferringDurability(batch)
+        appendedRecords += Int64(count)
+        lastReceipt = receipt
+        if current.firstOffset == nil {
+            current.firstOffset = receipt.offsets.lowerBound
+            unit = current
+        }
+    }
+
+    /// Ends the open transaction with its last records in `batch`, the last
+    /// of them carrying `tx_end_lsn` and `tx_seq` (`nextTransactionSequence`),
+    /// as `commit(endLSN:)` does for records added one by one.
+    func commit(_ batch: RecordBatchBuffer, endLSN: LSN) throws -> AppendReceipt? {
+        guard let current = unit, current.pending.isEmpty else {
+            throw IngestError(.protocolViolation, "commit \(endLSN) outside a transaction")
+        }
+        unit = nil
+        if !current.skip, !batch.isEmpty {
+            transactionCount += 1
+            let count = batch.count
+            lastReceipt = try log.appendDeferringDurability(batch)
+            appendedRecords += Int64(count)
+            appendedTransactions += 1
+        }
+        lastEndLSN = max(lastEndLSN, endLSN)
+        return lastReceipt
+    }
+
     /// Drops the open transaction (the stream ended inside it): cuts what of
     /// it was appended ahead of its commit.
     func abandon() throws {
