@@ -59,11 +59,15 @@ public struct BenchReport: Sendable {
     public var target: Target
     /// Further figures (latency percentiles, byte counts, times).
     public var details: [Figure]
+    /// The few of `details` that the plain output shows on the workload's
+    /// own line too (the compaction's two passes), not only with `--verbose`.
+    public var summary: [Figure]
     /// How the workload was run (record size, batch, sync policy, ...).
     public var setup: String
 
     public init(
-        workload: String, figure: Figure, reference: Figure? = nil, target: Target, details: [Figure] = [], setup: String
+        workload: String, figure: Figure, reference: Figure? = nil, target: Target, details: [Figure] = [],
+        summary: [Figure] = [], setup: String
     ) {
         self.workload = workload
         self.figure = figure
@@ -71,6 +75,7 @@ public struct BenchReport: Sendable {
         if let reference, reference.value > 0 { ratio = figure.value / reference.value } else { ratio = nil }
         self.target = target
         self.details = details
+        self.summary = summary
         self.setup = setup
     }
 

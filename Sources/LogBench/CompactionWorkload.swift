@@ -44,25 +44,30 @@ public enum CompactionWorkload {
             var report = CompactionReport()
             let seconds = try measureSeconds { report = try log.compact(keyMapCapacity: keys) }
             let input = Double(report.bytesBefore)
+            let keyMapPass = Figure("key map pass", input / report.keyMapSeconds / 1e6, "MB/s")
+            let cleanPass = Figure("clean pass", input / report.cleanSeconds / 1e6, "MB/s")
             return BenchReport(
                 workload: Workload.compact1mKeys.rawValue,
                 figure: Figure("compaction, input (sealed batch bytes)", input / seconds / 1e6, "MB/s"),
                 reference: Figure("forEachRecord over the same segments", input / referenceSeconds / 1e6, "MB/s"),
-                target: Target(.figure, .atLeast, 200, "MB/s"),
+                // Issue 12's target.
+                target: Target(.figure, .atLeast, 400, "MB/s"),
                 details: [
                     Figure("seconds", seconds, "s"),
-                    Figure("key map pass", input / report.keyMapSeconds / 1e6, "MB/s"),
+                    keyMapPass,
                     Figure("key map seconds", report.keyMapSeconds, "s"),
-                    Figure("clean pass", input / report.cleanSeconds / 1e6, "MB/s"),
+                    cleanPass,
                     Figure("clean seconds", report.cleanSeconds, "s"), Figure("input", input / 1_048_576, "MiB"),
                     Figure("output", Double(report.bytesAfter) / 1_048_576, "MiB"),
                     Figure("records before", Double(report.recordsBefore), "records"),
                     Figure("records after", Double(report.recordsAfter), "records"), Figure("passes", Double(report.passes), "x"),
                     Figure("segments rewritten", Double(report.segmentsRewritten), "segments"),
                 ],
+                summary: [keyMapPass, cleanPass],
                 setup:
                     "\(recordCount) records of \(valueBytes) B values, keys from 1M (each once, then random), 32 MiB segments, "
-                    + "uncompressed, in page cache; key map of 1M keys (32 MiB); fsyncs of the rewritten segments included")
+                    + "uncompressed, in page cache; key map of 1M keys (32 MiB) and 1 bit an offset for superseded records; "
+                    + "fsyncs of the rewritten segments included")
         }
     }
 }

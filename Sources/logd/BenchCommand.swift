@@ -172,7 +172,9 @@ enum BenchText {
             target.subject == .ratio ? NumberText.fixed(target.value, decimals: 2) : value(target.value, target.unit)
         line += padded(
             "target " + (target.subject == .ratio ? "ratio " : "") + target.comparison.rawValue + " " + targetValue, 34)
-        return line + (report.passed ? "PASS" : "MISS")
+        line += report.passed ? "PASS" : "MISS"
+        guard !report.summary.isEmpty else { return line }
+        return line + "  (" + report.summary.map { $0.name + " " + value($0.value, $0.unit) }.joined(separator: ", ") + ")"
     }
 
     static func detailLines(_ report: BenchReport) -> String {

@@ -19,11 +19,14 @@ import Testing
         let map = KeyOffsetMap(capacity: 100)
         func hash(_ key: String) -> KeyHash { Array(key.utf8).withUnsafeBytes { KeyHash($0) } }
         for round in 0..<3 {
-            for key in 0..<100 { #expect(map.put(hash("k\(key)"), offset: Int64(round * 1000 + key))) }
+            for key in 0..<100 {
+                let expected: KeyOffsetMap.PutResult = round == 0 ? .added : .replaced(previous: Int64((round - 1) * 1000 + key))
+                #expect(map.put(hash("k\(key)"), offset: Int64(round * 1000 + key)) == expected)
+            }
         }
         #expect(map.count == 100)
-        #expect(!map.put(hash("one too many"), offset: 5))
-        #expect(map.put(hash("k7"), offset: 9999), "an existing key still updates when full")
+        #expect(map.put(hash("one too many"), offset: 5) == .full)
+        #expect(map.put(hash("k7"), offset: 9999) == .replaced(previous: 2007), "an existing key still updates when full")
         #expect(map.offset(for: hash("k7")) == 9999 && map.offset(for: hash("k8")) == 2008)
         #expect(map.offset(for: hash("one too many")) == nil)
         map.clear()

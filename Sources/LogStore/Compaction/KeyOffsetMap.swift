@@ -121,17 +121,38 @@ final class KeyOffsetMap {
 
     var bytes: Int { slotCount * 3 * MemoryLayout<UInt64>.size }
 
-    /// Empties the map for the next pass.
+    /// Empties the map for the next pass. An empty map is left alone: a new
+    /// one's pages are not even mapped yet, and writing zeros would fault in
+    /// all of them before the first key.
     func clear() {
+        guard count > 0 else { return }
         slots.update(repeating: 0, count: slotCount * 3)
         count = 0
+    }
+
+    /// The slot a lookup of `hash` starts probing at.
+    @inline(__always)
+    private func homeSlot(for hash: KeyHash) -> Int {
+        // Multiply-shift maps the hash onto [0, slotCount) without a division.
+        Int(truncatingIfNeeded: hash.low.multipliedFullWidth(by: UInt64(slotCount)).high)
+    }
+
+    /// Starts loading the cache lines of `hash`'s slot, so that a `put` or
+    /// `offset(for:)` of it a little later finds them there: every key lands
+    /// on a random slot of a table far larger than the caches, and a batch's
+    /// misses overlap when its slots are all prefetched first.
+    @inline(__always)
+    func prefetch(_ hash: KeyHash) {
+        let base = UnsafeRawPointer(slots + homeSlot(for: hash) * 3)
+        // A 24-byte slot may straddle two cache lines.
+        llvmPrefetch(base, 1, 3, 1)
+        llvmPrefetch(base + 23, 1, 3, 1)
     }
 
     /// The slot that holds `hash`, or the empty slot where it would go (linear probing).
     @inline(__always)
     private func slot(for hash: KeyHash) -> Int {
-        // Multiply-shift maps the hash onto [0, slotCount) without a division.
-        var slot = Int(truncatingIfNeeded: hash.low.multipliedFullWidth(by: UInt64(slotCount)).high)
+        var slot = homeSlot(for: hash)
         while true {
             let base = slots + slot * 3
             if base[2] == 0 || (base[0] == hash.low && base[1] == hash.high) { return slot }
@@ -140,19 +161,29 @@ final class KeyOffsetMap {
         }
     }
 
-    /// Records `offset` as the latest for the key; false (nothing stored)
-    /// when the key is new and the map is full.
+    /// What `put` did.
+    enum PutResult: Equatable {
+        /// The key is new.
+        case added
+        /// The key was there, with the offset `previous`.
+        case replaced(previous: Int64)
+        /// The key is new and the map is full: nothing stored.
+        case full
+    }
+
+    /// Records `offset` as the latest for the key.
     @inline(__always)
-    func put(_ hash: KeyHash, offset: Int64) -> Bool {
+    func put(_ hash: KeyHash, offset: Int64) -> PutResult {
         let base = slots + slot(for: hash) * 3
-        if base[2] == 0 {
-            guard count < capacity else { return false }
+        let previous = base[2]
+        if previous == 0 {
+            guard count < capacity else { return .full }
             count += 1
             base[0] = hash.low
             base[1] = hash.high
         }
         base[2] = UInt64(offset + 1)
-        return true
+        return previous == 0 ? .added : .replaced(previous: Int64(previous) - 1)
     }
 
     /// The latest offset recorded for the key.
@@ -162,3 +193,8 @@ final class KeyOffsetMap {
         return base[2] == 0 ? nil : Int64(base[2]) - 1
     }
 }
+
+/// LLVM's prefetch intrinsic (what C's `__builtin_prefetch` lowers to; Swift
+/// has no prefetch of its own): address, 0 read / 1 write, locality 0-3, 1 data cache.
+@_silgen_name("llvm.prefetch.p0")
+private func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cache: Int32)

@@ -43,12 +43,13 @@ extension Log {
     /// older than `options.deleteRetentionMilliseconds`, keeps records without
     /// a key. Offsets do not change: a removed offset reads as the next record.
     ///
-    /// Memory is bounded by `keyMapCapacity` (32 bytes a key): a key map
+    /// Memory is bounded by `keyMapCapacity` (33 bytes a key): a key map
     /// records each key's latest offset from the oldest sealed offset on until
-    /// it is full; the segments up to where it filled are rewritten; the next
-    /// pass continues from there. Each rewritten segment goes to
-    /// `<base>.store.cleaned` and `.index.cleaned` (fsynced), then the store is
-    /// renamed to `.store.swap` (directory fsynced: the swap is decided), the
+    /// it is full, marking each offset a later record of its key supersedes
+    /// (one bit an offset, up to 8 offsets a key of capacity); the segments up
+    /// to where it filled are rewritten; the next pass continues from there.
+    /// Each rewritten segment goes to `<base>.store.cleaned` and
+    /// `.index.cleaned` (fsynced), then the store is renamed to `.store.swap` (directory fsynced: the swap is decided), the
     /// old index deleted, the store and then the index renamed into place
     /// (directory fsynced). An open finishes a decided swap and deletes
     /// undecided `.cleaned` files; a missing index is rebuilt.
@@ -60,6 +61,14 @@ extension Log {
     ///   changed then), `.io`, `.unavailable` when the log is closed or read-only.
     @discardableResult
     public func compact(now: Int64? = nil, keyMapCapacity: Int = 1 << 20) throws -> CompactionReport {
+        let (limit, overflow) = keyMapCapacity.multipliedReportingOverflow(by: 8)
+        return try compact(now: now, keyMapCapacity: keyMapCapacity, supersededLimit: overflow ? Int.max : limit)
+    }
+
+    /// `compact(now:keyMapCapacity:)` marking superseded offsets for the first
+    /// `supersededLimit` offsets of a pass (tests set it to 0 or a few, so
+    /// that the clean pass looks keys up in the key map instead).
+    func compact(now: Int64?, keyMapCapacity: Int, supersededLimit: Int) throws -> CompactionReport {
         guard keyMapCapacity > 0 else {
             throw LogStoreError(.invalidArgument, "keyMapCapacity must be positive, got \(keyMapCapacity)")
         }
@@ -77,12 +86,14 @@ extension Log {
             report.bytesBefore = before.storedBytes
             guard let first = sealed.first, let last = sealed.last else { return report }
             let map = KeyOffsetMap(capacity: keyMapCapacity)
+            var superseded = SupersededOffsets(start: first.baseOffset, limit: supersededLimit)
             var rewritten = Set<Int64>()
             var mapStart = first.baseOffset
             while mapStart < last.nextOffset {
-                map.clear()
                 let fillStart = monotonicNanos()
-                let mapEnd = try fillKeyMap(map, from: mapStart, extents: sealed)
+                map.clear()
+                superseded.reset(start: mapStart)
+                let mapEnd = try fillKeyMap(map, superseded: &superseded, from: mapStart, extents: sealed)
                 let cleanStart = monotonicNanos()
                 report.keyMapSeconds += Double(cleanStart - fillStart) / 1e9
                 defer { report.cleanSeconds += Double(monotonicNanos() - cleanStart) / 1e9 }
@@ -91,7 +102,8 @@ extension Log {
                     if isClosedForCompaction() {
                         throw LogStoreError(.unavailable, "log closed during compaction", path: directory.string)
                     }
-                    let rule = KeepRule(map: map, mapEnd: mapEnd, tombstoneHorizon: overflow ? Int64.min : horizon)
+                    let rule = KeepRule(
+                        map: map, superseded: superseded, mapEnd: mapEnd, tombstoneHorizon: overflow ? Int64.min : horizon)
                     guard let cleaned = try clean(sealed[number], rule: rule, report: &report) else { continue }
                     sealed[number] = cleaned
                     rewritten.insert(cleaned.baseOffset)
@@ -117,6 +129,8 @@ extension Log {
     struct KeepRule {
         /// Each key's latest offset in `[pass start, mapEnd)`.
         let map: KeyOffsetMap
+        /// The offsets of the pass whose key a later record has.
+        let superseded: SupersededOffsets
         let mapEnd: Int64
         let tombstoneHorizon: Int64
 
@@ -127,30 +141,63 @@ extension Log {
         @inline(__always)
         func keeps(_ record: RecordView, tombstonesRemoved: inout Int64) -> Bool {
             guard let key = record.key, record.offset < mapEnd else { return true }
-            if let latest = map.offset(for: KeyHash(key)), record.offset < latest { return false }
+            // The key-map pass already decided the records it covered: no second hash, no lookup.
+            if superseded.contains(record.offset) ?? isBelowLatest(record.offset, key: key) { return false }
             if record.value == nil && record.timestamp < tombstoneHorizon {
                 tombstonesRemoved += 1
                 return false
             }
             return true
         }
+
+        @inline(never)
+        private func isBelowLatest(_ offset: Int64, key: UnsafeRawBufferPointer) -> Bool {
+            guard let latest = map.offset(for: KeyHash(key)) else { return false }
+            return offset < latest
+        }
     }
 
-    /// Records each key's latest offset from `start` on until the map is full.
+    /// Records each key's latest offset from `start` on until the map is full,
+    /// and marks in `superseded` each offset a later record of its key replaced.
     /// - Returns: the offset of the first record whose key did not fit, or the
     ///   end of the sealed segments.
-    private func fillKeyMap(_ map: KeyOffsetMap, from start: Int64, extents: [SegmentExtent]) throws -> Int64 {
-        var stop: Int64?
-        for extent in extents where extent.nextOffset > start {
-            try forEachSealedRecord(in: extent, from: start) { record, header in
-                // Records of transactions supersede nothing: an aborted one must not hide an older value.
-                guard !header.isTransactional, record.offset >= start, let key = record.key else { return true }
-                guard map.put(KeyHash(key), offset: record.offset) else {
-                    stop = record.offset
-                    return false
+    private func fillKeyMap(
+        _ map: KeyOffsetMap, superseded: inout SupersededOffsets, from start: Int64, extents: [SegmentExtent]
+    ) throws -> Int64 {
+        // A batch's keys are hashed and their slots prefetched a batch before they are put, so that
+        // the misses of a table far larger than the caches overlap instead of stalling one by one.
+        var hashed: [(hash: KeyHash, offset: Int64)] = []
+        var prefetched: [(hash: KeyHash, offset: Int64)] = []
+        /// Puts `entries`; the offset of the first whose key did not fit.
+        func put(_ entries: [(hash: KeyHash, offset: Int64)]) -> Int64? {
+            for (hash, offset) in entries {
+                switch map.put(hash, offset: offset) {
+                case .added: continue
+                case .replaced(let previous): superseded.insert(previous)
+                case .full: return offset
                 }
-                return true
             }
+            return nil
+        }
+        for extent in extents where extent.nextOffset > start {
+            var stop: Int64?
+            try forEachSealedBatch(in: extent, from: start) { header, bytes in
+                // Records of transactions supersede nothing: an aborted one must not hide an older value.
+                guard !header.isTransactional else { return true }
+                hashed.removeAll(keepingCapacity: true)
+                try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
+                    guard record.offset >= start, let key = record.key else { return true }
+                    let hash = KeyHash(key)
+                    map.prefetch(hash)
+                    hashed.append((hash, record.offset))
+                    return true
+                }
+                stop = put(prefetched)
+                swap(&hashed, &prefetched)
+                return stop == nil
+            }
+            if stop == nil { stop = put(prefetched) }
+            prefetched.removeAll(keepingCapacity: true)
             if let stop { return stop }
         }
         return extents.last?.nextOffset ?? start
@@ -163,6 +210,22 @@ extension Log {
     private func forEachSealedRecord(
         in extent: SegmentExtent, from offset: Int64, _ body: (RecordView, BatchHeader) throws -> Bool
     ) throws {
+        try forEachSealedBatch(in: extent, from: offset) { header, bytes in
+            var more = true
+            try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
+                more = try body(record, header)
+                return more
+            }
+            return more
+        }
+    }
+
+    /// Calls `body` with each batch of a sealed segment (its header and its
+    /// bytes, CRC-checked), from the batch that holds `offset` on, until it
+    /// returns false. Damage is an error, never skipped.
+    private func forEachSealedBatch(
+        in extent: SegmentExtent, from offset: Int64, _ body: (BatchHeader, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
         let index = extent.segment.index
         var position: Int64 = 0
         var batchBase = extent.baseOffset
@@ -173,14 +236,8 @@ extension Log {
             batchBase = extent.baseOffset + Int64(index.entry(entry).relativeOffset)
         }
         let store = extent.segment.store
-        var more = true
         let scan = try StoreScanner(file: store, fileSize: extent.storeSize).scanBatches(from: position, baseOffset: batchBase) {
-            _, header, bytes in
-            try BatchDecoder.forEachRecord(in: bytes, header: header) { record in
-                more = try body(record, header)
-                return more
-            }
-            return more
+            _, header, bytes in try body(header, bytes)
         }
         if let damage = scan.damage {
             throw LogStoreError(
