@@ -229,6 +229,7 @@ struct StreamDecoder {
             return try commitOpenTransaction(endLSN: commit.endLSN)
         }
         let total = staging.recordCount(streamed.xid)
+        let started = ContinuousClock.now
         let commitLSN = commit.commitLSN.utf8
         let endLSN = commit.endLSN.utf8
         let sequence = Array(String(writer.nextTransactionSequence).utf8)
@@ -279,6 +280,12 @@ struct StreamDecoder {
         let receipt = try writer.commit(batch, endLSN: commit.endLSN)
         guard writer.appendedTransactions > stored else { return nil }
         writer.streamedTransactions += 1
+        logger.info(
+            "ingest.streamed_transaction_written",
+            metadata: [
+                "postgres.xid": "\(streamed.xid)", "postgres.commit_lsn": "\(commit.commitLSN)", "ingest.records": "\(total)",
+                "ingest.duration": "\(ContinuousClock.now - started)",
+            ])
         return Committed(end: commit.endLSN, receipt: receipt, appended: true)
     }
 

@@ -287,9 +287,8 @@ struct StagedRecord {
         frame.append(contentsOf: tableJSON)
         append(UInt16(record.headers.count), to: &frame)
         for header in record.headers {
-            let name = Array(header.key.utf8)
-            append(UInt16(name.count), to: &frame)
-            frame.append(contentsOf: name)
+            append(UInt16(header.key.utf8.count), to: &frame)
+            frame.append(contentsOf: header.key.utf8)
             append(UInt32(bitPattern: Int32(header.value.map { $0.count } ?? -1)), to: &frame)
             frame.append(contentsOf: header.value ?? [])
         }
