@@ -43,10 +43,10 @@ public struct PostgresIngestOptions: Sendable {
     /// Have Postgres 14 and newer stream large transactions while they run
     /// (pgoutput protocol 2, `streaming 'on'`): their changes are staged on
     /// disk beside the log and go into it at the commit, so a large
-    /// transaction arrives soon after its COMMIT instead of after Postgres
+    /// transaction arrives sooner after its COMMIT than after Postgres
     /// decoded it whole (docs/CDC.md, "Streaming of large transactions").
-    /// Off, or on Postgres 13 and older: protocol 1.
-    public var streaming = true
+    /// Off (the default for now, see there), or on Postgres 13 and older: protocol 1.
+    public var streaming = false
 
     public init(connection: PostgresConnectionConfiguration, slot: String, publications: [String]) {
         self.connection = connection

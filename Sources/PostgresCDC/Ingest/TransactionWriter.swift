@@ -146,8 +146,10 @@ final class TransactionWriter {
             lastReceipt = try log.appendDeferringDurability(current.pending)
             appendedRecords += Int64(current.pending.count)
             appendedTransactions += 1
+            lastEndLSN = max(lastEndLSN, endLSN)
         }
-        lastEndLSN = max(lastEndLSN, endLSN)
+        // A transaction with nothing for the log does not move lastEndLSN: it is the log's end, and a
+        // position past it is acknowledged only as a keepalive's, recorded in the source first.
         return lastReceipt
     }
 
@@ -182,8 +184,8 @@ final class TransactionWriter {
             lastReceipt = try log.appendDeferringDurability(batch)
             appendedRecords += Int64(count)
             appendedTransactions += 1
+            lastEndLSN = max(lastEndLSN, endLSN)
         }
-        lastEndLSN = max(lastEndLSN, endLSN)
         return lastReceipt
     }
 

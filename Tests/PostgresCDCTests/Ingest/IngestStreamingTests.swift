@@ -13,6 +13,7 @@ import Testing
 @Suite(.offPool) struct IngestStreamingTests {
     /// Makes the ingester's walsender stream every transaction over 64 kB.
     static func smallDecodingMemory(_ options: inout PostgresIngestOptions) {
+        options.streaming = true
         options.connection.runtimeParameters["logical_decoding_work_mem"] = "64kB"
     }
 
@@ -64,8 +65,8 @@ import Testing
             let referenceLog = try Log.open(directory: FilePath(directory.path))
             var options = fixture.options()
             options.slot = reference
-            options.streaming = false
             Self.smallDecodingMemory(&options)
+            options.streaming = false
             let ingester = PostgresIngester(log: referenceLog, options: options)
             let summary = try await withTimeout(seconds: 300) { try await ingester.run() }
             #expect(summary.streamedTransactions == 0)
