@@ -136,10 +136,7 @@ import Testing
         for offset in Int64(0)..<14 { expectations.written[offset] = [Self.value(offset)] }
         let report = try Self.explore("appends across rolls") { root, recorder in
             let log = try Log.open(directory: root.appending("log"), options: Self.options)
-            for offset in Int64(0)..<14 {
-                let written = try log.append(Record(Self.value(offset)))
-                recorder.mark(.durable(offset: written, value: Self.value(offset)))
-            }
+            try Self.appendDurably(Int64(0)..<14, to: log, recorder: recorder)
             try log.close()
         } check: { directory, marks, notes in
             try Self.checkLog(directory.appending("log"), marks: marks, expectations: expectations, notes: &notes)
@@ -189,14 +186,27 @@ import Testing
         _ = try Self.explore("first append into a new log") { root, recorder in
             try Log.createDirectory(root.appending("data"))
             let log = try Log.open(directory: root.appending("data/log"), options: Self.options)
-            for offset in Int64(0)..<3 {
-                let written = try log.append(Record(Self.value(offset)))
-                recorder.mark(.durable(offset: written, value: Self.value(offset)))
-            }
+            try Self.appendDurably(Int64(0)..<3, to: log, recorder: recorder)
             try log.close()
         } check: { directory, marks, notes in
             try Self.checkLog(directory.appending("data/log"), marks: marks, expectations: expectations, notes: &notes)
         }
+    }
+
+    /// Appends `value(offset, generation)` for each offset one by one (each
+    /// acknowledged as durable under `.always`) and marks each as durable.
+    static func appendDurably(
+        _ offsets: Range<Int64>, generation: String = "v", to log: Log, recorder: FileTraceRecorder<Mark>
+    ) throws {
+        for offset in offsets {
+            let written = try log.append(Record(Self.value(offset, generation)))
+            recorder.mark(.durable(offset: written, value: Self.value(offset, generation)))
+        }
+    }
+
+    /// Durable marks for records made before the workload (`prepareLog`).
+    static func durable(_ offsets: Range<Int64>) -> ArraySlice<Mark> {
+        ArraySlice(offsets.map { Mark.durable(offset: $0, value: Self.value($0)) })
     }
 
     /// A closed log of `count` records (values `value(offset)`), made before recording: durable.
@@ -229,8 +239,8 @@ import Testing
             var expected = expectations
             expected.mayLoseBelow = retained
             // Every record was durable before the workload.
-            let all = (Int64(0)..<30).map { Mark.durable(offset: $0, value: Self.value($0)) }
-            try Self.checkLog(directory.appending("log"), marks: ArraySlice(all), expectations: expected, notes: &notes)
+            let all = Self.durable(Int64(0)..<30)
+            try Self.checkLog(directory.appending("log"), marks: all, expectations: expected, notes: &notes)
         }
         #expect(retained > 0)
     }
@@ -246,15 +256,12 @@ import Testing
             recorder.mark(.truncating(from: 7))
             try log.truncate(from: 7)
             recorder.mark(.truncated(from: 7))
-            for offset in Int64(7)..<12 {
-                let written = try log.append(Record(Self.value(offset, "new")))
-                recorder.mark(.durable(offset: written, value: Self.value(offset, "new")))
-            }
+            try Self.appendDurably(Int64(7)..<12, generation: "new", to: log, recorder: recorder)
             try log.close()
         } check: { directory, marks, notes in
-            let before = (Int64(0)..<20).map { Mark.durable(offset: $0, value: Self.value($0)) }
+            let before = Self.durable(Int64(0)..<20)
             try Self.checkLog(
-                directory.appending("log"), marks: ArraySlice(before) + marks, expectations: expectations, notes: &notes)
+                directory.appending("log"), marks: before + marks, expectations: expectations, notes: &notes)
         }
     }
 
@@ -307,15 +314,12 @@ import Testing
             try handle.close()
         } workload: { root, recorder in
             let log = try Log.open(directory: root.appending("log"), options: Self.options)
-            for offset in Int64(10)..<14 {
-                let written = try log.append(Record(Self.value(offset)))
-                recorder.mark(.durable(offset: written, value: Self.value(offset)))
-            }
+            try Self.appendDurably(Int64(10)..<14, to: log, recorder: recorder)
             try log.close()
         } check: { directory, marks, notes in
-            let before = (Int64(0)..<10).map { Mark.durable(offset: $0, value: Self.value($0)) }
+            let before = Self.durable(Int64(0)..<10)
             try Self.checkLog(
-                directory.appending("log"), marks: ArraySlice(before) + marks, expectations: expectations, notes: &notes)
+                directory.appending("log"), marks: before + marks, expectations: expectations, notes: &notes)
         }
     }
 
@@ -341,8 +345,8 @@ import Testing
             }
             guard !deleted else { throw CrashInvariantViolation("the log is back after its deletion returned") }
             // Not deleted: the whole log.
-            let all = (Int64(0)..<12).map { Mark.durable(offset: $0, value: Self.value($0)) }
-            try Self.checkLog(logDirectory, marks: ArraySlice(all), expectations: expectations, notes: &notes)
+            let all = Self.durable(Int64(0)..<12)
+            try Self.checkLog(logDirectory, marks: all, expectations: expectations, notes: &notes)
         }
     }
 

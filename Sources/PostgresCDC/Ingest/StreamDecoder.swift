@@ -41,6 +41,7 @@ struct StreamDecoder {
     /// Where a streamed transaction's records are encoded at its commit, and their headers.
     private let streamedBatch = RecordBatchBuffer(capacity: 1 << 20)
     private var headers = RecordHeadersEncoder()
+    private var ordinalDigits = JSONWriter(capacity: 20)
 
     init(writer: TransactionWriter, logger: Logger, tombstones: Bool, staging: StreamStaging? = nil) {
         self.writer = writer
@@ -187,6 +188,8 @@ struct StreamDecoder {
         case .log:
             try writer.add(record)
         case .staged(let xid, let subtransaction, let lsn):
+            // Checked now, as the writer checks the records of other transactions: at the commit it would be too late.
+            try writer.checkSize(of: record, source: source(target))
             try staging?.add(record, lsn: lsn, xid: xid, subtransaction: subtransaction, schema: schema)
         }
     }
@@ -254,7 +257,9 @@ struct StreamDecoder {
                 if key.elementsEqual(Self.commitLSNHeader) {
                     Self.appendHeader(key, commitLSN[...], to: &headers)
                 } else if key.elementsEqual(Self.ordinalHeader) {
-                    Self.appendHeader(key, Self.decimal(source.transactionOrdinal)[...], to: &headers)
+                    ordinalDigits.reset()
+                    ordinalDigits.decimal(Int64(source.transactionOrdinal))
+                    Self.appendHeader(key, ordinalDigits.bytes[...], to: &headers)
                 } else {
                     Self.appendHeader(key, value, to: &headers)
                 }
@@ -311,13 +316,6 @@ struct StreamDecoder {
     {
         guard let bytes else { return try body(nil) }
         return try bytes.withUnsafeBytes { try body($0) }
-    }
-
-    /// `value`'s decimal digits, without a String.
-    private static func decimal(_ value: Int) -> [UInt8] {
-        var writer = JSONWriter(capacity: 20)
-        writer.decimal(Int64(value))
-        return writer.bytes
     }
 
     /// Commits the writer's open transaction. A transaction with no record

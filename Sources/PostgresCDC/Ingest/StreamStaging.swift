@@ -40,7 +40,6 @@ public final class StreamStaging {
 
     let directory: FilePath
     private var transactions: [UInt32: Transaction] = [:]
-    private var frame: [UInt8] = []
 
     /// Starts with an empty staging directory in `logDirectory`, removing
     /// whatever an earlier session left.
@@ -93,9 +92,7 @@ public final class StreamStaging {
             transaction.subtransactions.append((subtransaction, transaction.size, transaction.records))
         }
         if let schema { transaction.schemas[schema.relation] = (schema.version, transaction.size) }
-        frame.removeAll(keepingCapacity: true)
-        try StagedRecord.encode(record, lsn: lsn, schema: schema, into: &frame)
-        transaction.buffer.append(contentsOf: frame)
+        try StagedRecord.encode(record, lsn: lsn, schema: schema, into: &transaction.buffer)
         transaction.records += 1
         if transaction.buffer.count >= Self.bufferBytes { try flush(&transaction, xid) }
     }
@@ -263,6 +260,7 @@ struct StagedRecord {
     private var headerBytes: ArraySlice<UInt8>
     private var headerCount: Int
 
+    /// Appends the frame of `record` to `frame`.
     static func encode(_ record: Record, lsn: LSN, schema: (relation: UInt32, version: Int)?, into frame: inout [UInt8]) throws {
         var body: ArraySlice<UInt8>?
         var tableJSON: ArraySlice<UInt8> = []

@@ -94,22 +94,44 @@ final class TransactionWriter {
         defer { unit = current }
         current.source.transactionOrdinal += 1
         guard !current.skip else { return }
-        let recordBytes = Log.batchBytes(of: CollectionOfOne(record))
-        guard recordBytes <= Self.maxRecordBytes else { throw changeTooLarge(record, bytes: recordBytes, source: current.source) }
+        let recordBytes = try checkSize(of: record, source: current.source)
         current.pending.append(record)
         current.pendingBytes += recordBytes
         // A first record over the limit waits alone: there is nothing before it to send ahead.
         if current.pending.count > 1, current.pending.count > maxPendingRecords || current.pendingBytes > maxPendingBytes {
             // Everything but the last record, which the commit marks.
             let last = current.pending.removeLast()
-            let receipt = try log.appendDeferringDurability(current.pending)
-            appendedRecords += Int64(current.pending.count)
-            lastReceipt = receipt
-            if current.firstOffset == nil { current.firstOffset = receipt.offsets.lowerBound }
+            noteAppendedAhead(try log.appendDeferringDurability(current.pending), of: &current)
             current.pending.removeAll(keepingCapacity: true)
             current.pending.append(last)
             current.pendingBytes = recordBytes
         }
+    }
+
+    /// The bytes `record` takes in a batch, when it fits the log's batch limit
+    /// with room for the commit's headers; else the `changeTooLarge` error.
+    @discardableResult
+    func checkSize(of record: Record, source: ChangeSource) throws(IngestError) -> Int {
+        let bytes = Log.batchBytes(of: CollectionOfOne(record))
+        guard bytes <= Self.maxRecordBytes else { throw changeTooLarge(record, bytes: bytes, source: source) }
+        return bytes
+    }
+
+    /// Counts records of `unit` appended ahead of its commit.
+    private func noteAppendedAhead(_ receipt: AppendReceipt, of unit: inout Unit) {
+        appendedRecords += Int64(receipt.offsets.count)
+        lastReceipt = receipt
+        if unit.firstOffset == nil { unit.firstOffset = receipt.offsets.lowerBound }
+    }
+
+    /// Counts the commit's append, which ends a transaction of the log.
+    private func noteCommitted(_ receipt: AppendReceipt, endLSN: LSN) {
+        appendedRecords += Int64(receipt.offsets.count)
+        lastReceipt = receipt
+        appendedTransactions += 1
+        // A transaction with nothing for the log does not come here: lastEndLSN is the log's end, and a
+        // position past it is acknowledged only as a keepalive's, recorded in the source first.
+        lastEndLSN = max(lastEndLSN, endLSN)
     }
 
     /// The error for a change whose record would not fit in a batch: the
@@ -143,13 +165,8 @@ final class TransactionWriter {
                     RecordHeader(CDCHeader.transactionEndLSN, endLSN.description),
                     RecordHeader(CDCHeader.transactionSequence, String(transactionCount)),
                 ])
-            lastReceipt = try log.appendDeferringDurability(current.pending)
-            appendedRecords += Int64(current.pending.count)
-            appendedTransactions += 1
-            lastEndLSN = max(lastEndLSN, endLSN)
+            noteCommitted(try log.appendDeferringDurability(current.pending), endLSN: endLSN)
         }
-        // A transaction with nothing for the log does not move lastEndLSN: it is the log's end, and a
-        // position past it is acknowledged only as a keepalive's, recorded in the source first.
         return lastReceipt
     }
 
@@ -160,14 +177,8 @@ final class TransactionWriter {
     /// (a streamed transaction's, at its commit), ahead of the commit.
     func appendAhead(_ batch: RecordBatchBuffer) throws {
         guard var current = unit else { throw IngestError(.protocolViolation, "records outside a transaction") }
-        let count = batch.count
-        let receipt = try log.appendDeferringDurability(batch)
-        appendedRecords += Int64(count)
-        lastReceipt = receipt
-        if current.firstOffset == nil {
-            current.firstOffset = receipt.offsets.lowerBound
-            unit = current
-        }
+        noteAppendedAhead(try log.appendDeferringDurability(batch), of: &current)
+        unit = current
     }
 
     /// Ends the open transaction with its last records in `batch`, the last
@@ -180,11 +191,7 @@ final class TransactionWriter {
         unit = nil
         if !current.skip, !batch.isEmpty {
             transactionCount += 1
-            let count = batch.count
-            lastReceipt = try log.appendDeferringDurability(batch)
-            appendedRecords += Int64(count)
-            appendedTransactions += 1
-            lastEndLSN = max(lastEndLSN, endLSN)
+            noteCommitted(try log.appendDeferringDurability(batch), endLSN: endLSN)
         }
         return lastReceipt
     }

@@ -101,7 +101,34 @@ import Testing
     /// somebody else moved (seen when another test's transaction was the last
     /// before the target of --until-caught-up).
     @Test func aStreamedTransactionWithNothingForTheLogEndsNoTransaction() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logd-stream-empty-\(UUID().uuidString)")
+        try Self.withDecoder { (decoder: inout StreamDecoder, staging, writer, log) throws in
+            #expect(try decoder.handle(.streamStart(.init(xid: 900, isFirstSegment: true)), at: LSN(0x10)) == nil)
+            #expect(decoder.isInStreamBlock)
+            #expect(try decoder.handle(.streamStop, at: LSN(0x20)) == nil)
+            #expect(!staging.isEmpty, "a streamed transaction is in flight until its commit")
+            let commit = PgOutputMessage.Commit(
+                flags: 0, commitLSN: LSN(0x30), endLSN: LSN(0x38), commitTimestamp: .init(rawValue: 1))
+            #expect(try decoder.handle(.streamCommit(.init(xid: 900, commit: commit)), at: LSN(0x30)) == nil)
+            #expect(staging.isEmpty && log.nextOffset == 0 && writer.streamedTransactions == 0)
+        }
+    }
+
+    /// A streamed change too large for a record stops the ingester with
+    /// `changeTooLarge` when it arrives, as any other transaction's: nothing staged, nothing in the log.
+    @Test func aStreamedChangeTooLargeForARecordIsRefusedWhenItArrives() throws {
+        try Self.withDecoder { (decoder: inout StreamDecoder, staging, _, log) throws in
+            _ = try decoder.handle(.streamStart(.init(xid: 901, isFirstSegment: true)), at: LSN(0x10))
+            let content = [UInt8](repeating: UInt8(ascii: "x"), count: Log.maxBatchBytes)
+            let message = PgOutputMessage.message(.init(flags: 1, lsn: LSN(0x18), prefix: "big", content: content[...]))
+            let error = #expect(throws: IngestError.self) { try decoder.handle(message, at: LSN(0x18), streamXid: 901) }
+            #expect(error?.code == .changeTooLarge)
+            #expect(staging.recordCount(901) == 0 && log.nextOffset == 0)
+        }
+    }
+
+    /// A decoder with staging over a fresh log, as a streaming session has.
+    static func withDecoder(_ body: (inout StreamDecoder, StreamStaging, TransactionWriter, Log) throws -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logd-stream-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = try Log.open(directory: FilePath(directory.path))
         defer { try? log.close() }
@@ -109,14 +136,9 @@ import Testing
         let staging = try StreamStaging(logDirectory: log.directory)
         defer { staging.close() }
         var decoder = StreamDecoder(writer: writer, logger: .init(label: "test"), tombstones: true, staging: staging)
-        #expect(try decoder.handle(.streamStart(.init(xid: 900, isFirstSegment: true)), at: LSN(0x10)) == nil)
-        #expect(decoder.isInStreamBlock)
-        #expect(try decoder.handle(.streamStop, at: LSN(0x20)) == nil)
-        #expect(!staging.isEmpty, "a streamed transaction is in flight until its commit")
-        let commit = PgOutputMessage.Commit(
-            flags: 0, commitLSN: LSN(0x30), endLSN: LSN(0x38), commitTimestamp: .init(rawValue: 1))
-        #expect(try decoder.handle(.streamCommit(.init(xid: 900, commit: commit)), at: LSN(0x30)) == nil)
-        #expect(staging.isEmpty && log.nextOffset == 0 && writer.streamedTransactions == 0)
+        try body(&decoder, staging, writer, log)
+        try log.close()
+        #expect(try Log.verify(directory: log.directory).isClean)
     }
 
     static func unnumbered(_ record: StoredRecord) -> StoredRecord {
