@@ -160,8 +160,11 @@ func matches(_ stored: StoredRecord, _ record: Record, offset: Int64, appendTime
         && stored.headers == record.headers && timestampOK
 }
 
-/// Milliseconds since the epoch, as the log stamps appends.
-func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+/// Milliseconds since the epoch, as the log stamps appends: its own clock
+/// reading. (`Date().timeIntervalSince1970 * 1000` rounded down can come out a
+/// millisecond early through the Double, so an append's "after" fell below the
+/// stamp it gave: a flake once appends got fast enough to start and end in one millisecond.)
+func nowMillis() -> Int64 { currentTimeMillis() }
 
 /// Runs `body`, expecting it to throw a `LogStoreError`; returns it.
 @discardableResult
