@@ -95,7 +95,7 @@ struct AppendCommand: ParsableCommand {
         var failure: (any Error)?
         do {
             if values.isEmpty {
-                // Lines are split in place and encoded straight into the batch; reading overlaps appending.
+                // Lines are split in place and encoded straight into the batch; from a pipe, reading overlaps appending.
                 try log.appendLines(from: FileDescriptor(rawValue: STDIN_FILENO), format: format) { offsets in
                     report(offsets, to: output)
                 }

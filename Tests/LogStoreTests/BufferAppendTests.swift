@@ -157,10 +157,25 @@ import Testing
 
     // MARK: Lines
 
-    /// Appends `input` with `appendLines` through a pipe written by another thread.
+    /// Where `appendLines` reads from: a pipe (a thread of its own reads) or a regular file (read inline).
+    enum LineSource: CaseIterable, Sendable { case pipe, file }
+
+    /// Appends `input` with `appendLines` from `source`.
     static func appendLines(
-        _ input: [UInt8], format: LineRecordFormat, to log: Log
+        _ input: [UInt8], format: LineRecordFormat, to log: Log, from source: LineSource = .pipe
     ) throws -> [Range<Int64>] {
+        if source == .file {
+            var template = Array("\(NSTemporaryDirectory())/logd-lines-XXXXXX".utf8CString)
+            let descriptor = mkstemp(&template)
+            #expect(descriptor >= 0)
+            unlink(template)
+            defer { close(descriptor) }
+            let file = FileDescriptor(rawValue: descriptor)
+            _ = try file.writeAll(toAbsoluteOffset: 0, input)
+            var offsets: [Range<Int64>] = []
+            try log.appendLines(from: file, format: format) { offsets.append($0) }
+            return offsets
+        }
         // Closed on exec: a child process another test starts meanwhile must not keep the write end open.
         let pipe = try FileSystem.makePipe()
         let writeEnd = pipe.write
@@ -185,13 +200,14 @@ import Testing
         return offsets
     }
 
-    @Test func linesBecomeRecordsSplitAtTheFirstSeparator() throws {
+    @Test(arguments: LineSource.allCases)
+    func linesBecomeRecordsSplitAtTheFirstSeparator(source: LineSource) throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log())
         let input = "a=>1\nb=>2\na=>\n=>keyless\nc=>3=>4\nno separator\n\n=\nlast=>x"
         let format = LineRecordFormat(
             keySeparator: Array("=>".utf8), emptyAsNull: true, headers: [RecordHeader("source", "lines")])
-        let offsets = try Self.appendLines(Array(input.utf8), format: format, to: log)
+        let offsets = try Self.appendLines(Array(input.utf8), format: format, to: log, from: source)
         #expect(offsets.first?.lowerBound == 0 && offsets.last?.upperBound == 9)
         let read = try log.read(from: 0, maxRecords: 20)
         let text = { (bytes: [UInt8]?) in bytes.map { String(decoding: $0, as: UTF8.self) } }
@@ -202,7 +218,8 @@ import Testing
         #expect(try Log.verify(directory: directory.log()).isClean)
     }
 
-    @Test func manyLinesAcrossReadsAreSplitExactly() throws {
+    @Test(arguments: LineSource.allCases)
+    func manyLinesAcrossReadsAreSplitExactly(source: LineSource) throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(
             directory: directory.log(), options: LogOptions(maxSegmentBytes: 1 << 20, syncPolicy: .never))
@@ -213,7 +230,7 @@ import Testing
         }
         lines.insert(String(repeating: "L", count: 3 << 20), at: 5000)
         let input = Array(lines.joined(separator: "\n").utf8) + [10]
-        let offsets = try Self.appendLines(input, format: LineRecordFormat(key: Array("k".utf8)), to: log)
+        let offsets = try Self.appendLines(input, format: LineRecordFormat(key: Array("k".utf8)), to: log, from: source)
         #expect(offsets.map(\.count).reduce(0, +) == lines.count)
         #expect(zip(offsets, offsets.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         let read = try log.read(from: 0, maxRecords: lines.count + 1, maxBytes: 1 << 30)
@@ -223,10 +240,11 @@ import Testing
         #expect(try Log.verify(directory: directory.log()).isClean)
     }
 
-    @Test func emptyInputAppendsNothing() throws {
+    @Test(arguments: LineSource.allCases)
+    func emptyInputAppendsNothing(source: LineSource) throws {
         let directory = try TemporaryDirectory()
         let log = try Log.open(directory: directory.log())
-        #expect(try Self.appendLines([], format: LineRecordFormat(), to: log).isEmpty)
+        #expect(try Self.appendLines([], format: LineRecordFormat(), to: log, from: source).isEmpty)
         #expect(log.nextOffset == 0)
         try log.close()
         #expect(try Log.verify(directory: directory.log()).isClean)

@@ -87,6 +87,55 @@ func referenceCRC32C(_ bytes: some Sequence<UInt8>, extending crc: UInt32 = 0) -
         }
     }
 
+    @Test func implementationIsNamedAndAgreesWithTheHardwareFlag() {
+        let known = ["avx512-vpclmulqdq", "sse4.2", "armv8", "table"]
+        #expect(known.contains(CRC32C.implementation), "\(CRC32C.implementation)")
+        #expect((CRC32C.implementation != "table") == CRC32C.isHardwareAccelerated, "\(CRC32C.implementation)")
+    }
+
+    /// Every length up to 2,048 bytes at several alignments: across the folding
+    /// path's 256-byte threshold, its 256- and 64-byte loops and its tails (on
+    /// CPUs without AVX-512 and VPCLMULQDQ, the same lengths of the fallback).
+    /// One bitwise pass per alignment gives the reference for every prefix.
+    @Test func everyLengthTo2048MatchesTheBitwiseReference() {
+        let implementation = CRC32C.implementation
+        print("CRC32CTests: implementation \(implementation)")
+        var generator = SeededGenerator(seed: 2048)
+        let pool = generator.bytes(2048 + 64)
+        pool.withUnsafeBytes { bytes in
+            for start in [0, 1, 7, 15, 63] {
+                let seedCRC = UInt32.random(in: 0...UInt32.max, using: &generator)
+                var reference = seedCRC
+                for length in 0...2048 {
+                    let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
+                    let context = "\(implementation), start \(start), length \(length)"
+                    #expect(CRC32C.checksum(slice, extending: seedCRC) == reference, "\(context)")
+                    #expect(CRC32C.portableChecksum(slice, extending: seedCRC) == reference, "table, \(context)")
+                    if length < 2048 { reference = referenceCRC32C(CollectionOfOne(pool[start + length]), extending: reference) }
+                }
+            }
+        }
+    }
+
+    /// Random lengths up to 1 MiB and random start CRCs against the table path
+    /// (itself checked against the bitwise reference above).
+    @Test(arguments: testSeeds([5, 6]))
+    func longInputsMatchTheTablePath(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        let pool = generator.bytes((1 << 20) + 64)
+        pool.withUnsafeBytes { bytes in
+            for round in 0..<24 {
+                let start = Int.random(in: 0..<64, using: &generator)
+                let length = round == 0 ? 1 << 20 : Int.random(in: 0...(1 << 20), using: &generator)
+                let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
+                let seedCRC = UInt32.random(in: 0...UInt32.max, using: &generator)
+                #expect(
+                    CRC32C.checksum(slice, extending: seedCRC) == CRC32C.portableChecksum(slice, extending: seedCRC),
+                    "\(CRC32C.implementation), seed \(seed), start \(start), length \(length)")
+            }
+        }
+    }
+
     @Test func everySingleBitFlipChangesTheChecksum() {
         var generator = SeededGenerator(seed: 77)
         var bytes = generator.bytes(64)

@@ -13,4 +13,12 @@ uint32_t logd_crc32c_extend(uint32_t crc, const void *bytes, size_t length);
 /// 1 when the hardware CRC-32C instruction is in use, 0 for the table fallback.
 int logd_crc32c_is_hardware(void);
 
+/// The implementation in use, for tests and diagnostics: "avx512-vpclmulqdq",
+/// "sse4.2", "armv8" or "table".
+const char *logd_crc32c_implementation(void);
+
+/// `logd_crc32c_extend` on the portable table path whatever the CPU, for
+/// checking the fast paths against.
+uint32_t logd_crc32c_extend_portable(uint32_t crc, const void *bytes, size_t length);
+
 #endif

@@ -80,13 +80,19 @@ extension Log {
     /// made by `format`; a last line without a newline counts, an empty input
     /// appends nothing.
     ///
-    /// A thread of its own reads while this one appends (they overlap), into
-    /// a few reused buffers; lines are found in place and their bytes copied
+    /// Lines are found in place in reused buffers and their bytes copied
     /// straight into the batch (`RecordBatchBuffer`), with no allocation per
     /// line. The lines of one read are appended as one batch, so lines typed
-    /// or piped in together are stored together; whenever the reader has
-    /// nothing more yet, what was appended is written out (`flush`) so that
-    /// readers see it, also in other processes.
+    /// or piped in together are stored together.
+    ///
+    /// From a pipe, a terminal or a socket, a thread of its own reads while
+    /// this one appends (they overlap: the writer on the other side may be
+    /// slow), and whenever the reader has nothing more yet, what was
+    /// appended is written out (`flush`) so that readers see it, also in
+    /// other processes. From a regular file, this thread reads too: a read
+    /// then only copies from the page cache, and a chunk kept on one core
+    /// from the read through the encoding to the write costs less CPU than
+    /// handing it across.
     ///
     /// - Parameters:
     ///   - appended: called with each batch's offsets once it is appended
@@ -97,26 +103,155 @@ extension Log {
     public func appendLines(
         from descriptor: FileDescriptor, format: LineRecordFormat, appended: (Range<Int64>) throws -> Void
     ) throws {
+        let batch = RecordBatchBuffer(capacity: LineChunk.readBytes + (64 << 10))
+        let extraBytesPerLine = format.headers.bytes.count + (format.key?.count ?? 0) + 32
+        func appendLines(of chunk: LineChunk) throws {
+            try chunk.forEachLine { line in
+                if !batch.isEmpty, batch.byteCount + line.count + extraBytesPerLine > Self.lineBatchTargetBytes {
+                    try appended(append(batch))
+                }
+                try format.append(line: line, to: batch)
+            }
+            if !batch.isEmpty { try appended(append(batch)) }
+        }
+        guard !FileSystem.isRegularFile(descriptor.rawValue) else {
+            // A file's bytes are in reach at once: reading them on this thread costs the copy alone, and
+            // each chunk stays in this core's cache from the read through the encoding to the write.
+            let chunk = LineChunk(capacity: LineChunk.readBytes)
+            while true {
+                let read = try chunk.readMore(from: descriptor.rawValue)
+                guard read != .partialLine else { continue }
+                try appendLines(of: chunk)
+                guard read == .lines else { return }
+                chunk.keepUnfinishedLine()
+            }
+        }
         let reader = try LineChunkReader(descriptor: descriptor.rawValue)
         defer { reader.stop() }
-        let batch = RecordBatchBuffer(capacity: LineChunkReader.chunkBytes + (64 << 10))
-        let extraBytesPerLine = format.headers.bytes.count + (format.key?.count ?? 0) + 32
         while let chunk = try reader.next() {
             do {
-                try chunk.forEachLine { line in
-                    if !batch.isEmpty, batch.byteCount + line.count + extraBytesPerLine > Self.lineBatchTargetBytes {
-                        try appended(append(batch))
-                    }
-                    try format.append(line: line, to: batch)
-                }
+                try appendLines(of: chunk)
             } catch {
                 reader.recycle(chunk)
                 throw error
             }
             reader.recycle(chunk)
-            if !batch.isEmpty { try appended(append(batch)) }
             if !reader.hasReadyChunk { try flush() }
         }
+    }
+}
+
+/// A buffer of bytes read: the lines up to `linesEnd`, then the start of a
+/// line the next read continues.
+final class LineChunk {
+    /// Bytes a chunk reads at most at once (it grows for a longer line).
+    static let readBytes = 1 << 20
+
+    private(set) var pointer: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    var count = 0
+    var linesEnd = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        pointer = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// What a `readMore` brought.
+    enum ReadResult {
+        /// Whole lines, up to `linesEnd`.
+        case lines
+        /// No newline yet (or no bytes, for a descriptor that would block).
+        case partialLine
+        /// The end of the input: everything read is lines (the last one may lack its newline).
+        case end
+    }
+
+    /// Reads once from `descriptor` after the bytes held, growing the chunk
+    /// when it is full without a newline.
+    /// - Throws: `LogStoreError` (`.io` when reading fails, `.invalidArgument`
+    ///   for a line too large for one batch).
+    func readMore(from descriptor: Int32) throws(LogStoreError) -> ReadResult {
+        if count == capacity {
+            // No newline in a full chunk: one line longer than it.
+            guard capacity <= BatchLayout.maxBatchSize else {
+                throw LogStoreError(
+                    .invalidArgument,
+                    "a line of more than \(capacity) bytes does not fit in one batch (limit \(BatchLayout.maxBatchSize) bytes)")
+            }
+            grow(to: capacity * 2)
+        }
+        while true {
+            let bytesRead = read(descriptor, pointer + count, capacity - count)
+            if bytesRead < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return .partialLine }
+                throw LogStoreError(.io, "cannot read the lines to append", underlying: Errno(rawValue: errno))
+            }
+            if bytesRead == 0 {
+                linesEnd = count
+                return .end
+            }
+            let newline = Self.lastNewline(in: pointer, from: count, to: count + bytesRead)
+            count += bytesRead
+            guard let newline else { return .partialLine }
+            linesEnd = newline + 1
+            return .lines
+        }
+    }
+
+    /// Moves the unfinished line after `linesEnd` to the start of `chunk`
+    /// (self by default), which then holds it alone.
+    func moveUnfinishedLine(to chunk: LineChunk) {
+        let rest = count - linesEnd
+        if chunk.capacity < rest { chunk.grow(to: max(rest, chunk.capacity * 2)) }
+        chunk.pointer.copyMemory(from: pointer + linesEnd, byteCount: rest)
+        chunk.count = rest
+        chunk.linesEnd = 0
+    }
+
+    /// Keeps only the unfinished line after `linesEnd`, at the start.
+    func keepUnfinishedLine() {
+        let rest = count - linesEnd
+        if rest > 0 { pointer.copyMemory(from: pointer + linesEnd, byteCount: rest) }
+        count = rest
+        linesEnd = 0
+    }
+
+    private func grow(to newCapacity: Int) {
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 64)
+        grown.copyMemory(from: pointer, byteCount: count)
+        pointer.deallocate()
+        pointer = grown
+        capacity = newCapacity
+    }
+
+    /// Calls `body` with each line of `0..<linesEnd` without its "\n";
+    /// a last piece without one is a line too, unless empty.
+    func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var start = 0
+        while start < linesEnd {
+            let rest = linesEnd - start
+            guard let newline = memchr(pointer + start, Int32(UInt8(ascii: "\n")), rest) else {
+                try body(UnsafeRawBufferPointer(start: pointer + start, count: rest))
+                return
+            }
+            let end = UnsafeRawPointer(newline) - UnsafeRawPointer(pointer)
+            try body(UnsafeRawBufferPointer(start: pointer + start, count: end - start))
+            start = end + 1
+        }
+    }
+
+    /// The position of the last "\n" in `start..<end` of `bytes` (memrchr, a GNU extension Swift does not see).
+    private static func lastNewline(in bytes: UnsafeMutableRawPointer, from start: Int, to end: Int) -> Int? {
+        var index = end - 1
+        while index >= start {
+            if bytes.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\n") { return index }
+            index -= 1
+        }
+        return nil
     }
 }
 
@@ -126,56 +261,14 @@ final class LineChunkReader: @unchecked Sendable {
     // @unchecked: `free`, `ready`, `ended`, `failure` and `stopped` are
     // guarded by `lock`; a chunk belongs to one thread at a time, handed over under it.
 
-    /// Bytes a chunk reads at most at once (it grows for a longer line).
-    static let chunkBytes = 4 << 20
     static let chunkCount = 3
-
-    /// A buffer of bytes read: the lines up to `linesEnd`, then the start of
-    /// a line the next chunk continues.
-    final class Chunk {
-        private(set) var pointer: UnsafeMutableRawPointer
-        private(set) var capacity: Int
-        var count = 0
-        var linesEnd = 0
-
-        init(capacity: Int) {
-            self.capacity = capacity
-            pointer = .allocate(byteCount: capacity, alignment: 64)
-        }
-
-        deinit { pointer.deallocate() }
-
-        func grow() {
-            let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64)
-            grown.copyMemory(from: pointer, byteCount: count)
-            pointer.deallocate()
-            pointer = grown
-            capacity *= 2
-        }
-
-        /// Calls `body` with each line of `0..<linesEnd` without its "\n";
-        /// a last piece without one is a line too, unless empty.
-        func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-            var start = 0
-            while start < linesEnd {
-                let rest = linesEnd - start
-                guard let newline = memchr(pointer + start, Int32(UInt8(ascii: "\n")), rest) else {
-                    try body(UnsafeRawBufferPointer(start: pointer + start, count: rest))
-                    return
-                }
-                let end = UnsafeRawPointer(newline) - UnsafeRawPointer(pointer)
-                try body(UnsafeRawBufferPointer(start: pointer + start, count: end - start))
-                start = end + 1
-            }
-        }
-    }
 
     private let descriptor: Int32
     /// Written to by `stop`, so that a reader waiting for input wakes up.
     private let stopPipe: (read: Int32, write: Int32)
     private let lock = ConditionLock()
-    private var free: [Chunk]
-    private var ready: [Chunk] = []
+    private var free: [LineChunk]
+    private var ready: [LineChunk] = []
     private var ended = false
     private var failure: LogStoreError?
     private var stopped = false
@@ -184,7 +277,7 @@ final class LineChunkReader: @unchecked Sendable {
     init(descriptor: Int32) throws {
         self.descriptor = descriptor
         stopPipe = try FileSystem.makePipe()
-        free = (0..<Self.chunkCount).map { _ in Chunk(capacity: Self.chunkBytes) }
+        free = (0..<Self.chunkCount).map { _ in LineChunk(capacity: LineChunk.readBytes) }
         do {
             thread = try startThread { [self] in self.run() }
         } catch {
@@ -210,7 +303,7 @@ final class LineChunkReader: @unchecked Sendable {
 
     /// The next chunk of lines, waiting for it; nil at the end of input.
     /// - Throws: the reading thread's failure, once the chunks before it are taken.
-    func next() throws -> Chunk? {
+    func next() throws -> LineChunk? {
         try lock.withLock {
             while ready.isEmpty && !ended && failure == nil { lock.wait() }
             if !ready.isEmpty { return ready.removeFirst() }
@@ -220,7 +313,7 @@ final class LineChunkReader: @unchecked Sendable {
     }
 
     /// Gives a chunk taken with `next` back to the reading thread.
-    func recycle(_ chunk: Chunk) {
+    func recycle(_ chunk: LineChunk) {
         lock.withLock {
             free.append(chunk)
             lock.broadcast()
@@ -235,56 +328,30 @@ final class LineChunkReader: @unchecked Sendable {
     private func run() {
         guard var current = takeFree() else { return }
         while true {
-            if current.count == current.capacity {
-                // No newline in a full chunk: one line longer than it.
-                guard current.capacity <= BatchLayout.maxBatchSize else {
-                    return finish(
-                        failure: LogStoreError(
-                            .invalidArgument,
-                            "a line of more than \(current.capacity) bytes does not fit in one batch "
-                                + "(limit \(BatchLayout.maxBatchSize) bytes)"))
-                }
-                current.grow()
-            }
             guard waitForInput() else { return }
-            let count = read(descriptor, current.pointer + current.count, current.capacity - current.count)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return finish(failure: LogStoreError(.io, "cannot read the lines to append", underlying: Errno(rawValue: errno)))
+            let read: LineChunk.ReadResult
+            do {
+                read = try current.readMore(from: descriptor)
+            } catch {
+                return finish(failure: error)
             }
-            if count == 0 {
-                current.linesEnd = current.count
-                return finish(last: current.count > 0 ? current : nil)
+            switch read {
+            case .partialLine: continue
+            case .end: return finish(last: current.count > 0 ? current : nil)
+            case .lines:
+                guard let next = takeFree() else { return }
+                current.moveUnfinishedLine(to: next)
+                lock.withLock {
+                    ready.append(current)
+                    lock.broadcast()
+                }
+                current = next
             }
-            let newline = Self.lastNewline(in: current.pointer, from: current.count, to: current.count + count)
-            current.count += count
-            guard let newline else { continue }
-            current.linesEnd = newline + 1
-            guard let next = takeFree() else { return }
-            let rest = current.count - current.linesEnd
-            while next.capacity < rest { next.grow() }
-            next.pointer.copyMemory(from: current.pointer + current.linesEnd, byteCount: rest)
-            next.count = rest
-            lock.withLock {
-                ready.append(current)
-                lock.broadcast()
-            }
-            current = next
         }
-    }
-
-    /// The position of the last "\n" in `start..<end` of `bytes` (memrchr, a GNU extension Swift does not see).
-    private static func lastNewline(in bytes: UnsafeMutableRawPointer, from start: Int, to end: Int) -> Int? {
-        var index = end - 1
-        while index >= start {
-            if bytes.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\n") { return index }
-            index -= 1
-        }
-        return nil
     }
 
     /// A free chunk, emptied; nil once stopped.
-    private func takeFree() -> Chunk? {
+    private func takeFree() -> LineChunk? {
         lock.withLock {
             while free.isEmpty && !stopped { lock.wait() }
             guard !stopped else { return nil }
@@ -308,7 +375,7 @@ final class LineChunkReader: @unchecked Sendable {
         return descriptors[1].revents == 0
     }
 
-    private func finish(last: Chunk? = nil, failure: LogStoreError? = nil) {
+    private func finish(last: LineChunk? = nil, failure: LogStoreError? = nil) {
         lock.withLock {
             if let last { ready.append(last) }
             self.failure = failure

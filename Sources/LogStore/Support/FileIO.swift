@@ -155,6 +155,12 @@ enum FileSystem {
         return (ends[0], ends[1])
     }
 
+    /// Whether `descriptor` is open on a regular file (not a pipe, socket or terminal).
+    static func isRegularFile(_ descriptor: Int32) -> Bool {
+        var status = stat()
+        return fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+    }
+
     static func exists(_ path: FilePath) -> Bool {
         access(path.string, F_OK) == 0
     }
