@@ -11,8 +11,11 @@
 # Timed from the COMMIT returning to the transaction durable in the log: the slot's
 # confirmed_flush_lsn reaching the tx_end_lsn of the log's last record (the ingester acknowledges
 # only what an fdatasync covered, within 100 ms of it). Peak RSS of the ingester from GNU time.
-# The best (lowest) time of each mode is reported. Targets: streaming at most 1 s and at most
-# 0.2x protocol 1; peak RSS at most 64 MiB. LOGD_SCRATCH_PATH builds logd in another scratch
+# The same-run reference is pg_recvlogical, which does nothing with what it receives: for each run
+# and mode it streams the same INSERT (a slot of its own, the same publication, proto_version 2 with
+# streaming=on, or 1) into a watcher that notes when the transaction's Commit (or Stream Commit)
+# message has arrived whole. The best (lowest) time of each is reported. Targets: streaming at most 1 s
+# and at most 0.2x protocol 1; peak RSS at most 64 MiB. LOGD_SCRATCH_PATH builds logd in another scratch
 # path; BENCH_KEEP=1 keeps the work dir. Exits non-zero when a step fails (never because of a MISS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,10 +106,57 @@ print(r["headers"]["tx_end_lsn"])')
     rm -rf "${data:?}/$name"
 }
 
+# The reference: the time from COMMIT until pg_recvlogical has received the transaction's last
+# message. pg_recvlogical writes each message followed by "\n"; the watcher notes the time once what
+# arrived ends with a Commit ("C", 26 bytes) or Stream Commit ("c", 30 bytes) message.
+commit_watcher='
+import sys, time
+out, tail, total = sys.argv[1], b"", 0
+for chunk in iter(lambda: sys.stdin.buffer.read1(1 << 20), b""):
+    total += len(chunk)
+    tail = (tail + chunk)[-64:]
+    if total > 4096 and len(tail) >= 31 and tail[-1:] == b"\n" and (tail[-27:-26] == b"C" or tail[-31:-30] == b"c"):
+        with open(out, "w") as f:
+            f.write("%.6f\n" % time.time())
+'
+recv_pid=""
+stop_recv() {
+    [ -n "$recv_pid" ] || return 0
+    kill "$recv_pid" 2>/dev/null || true
+    wait "$recv_pid" 2>/dev/null || true
+    recv_pid=""
+}
+on_exit stop_recv
+declare -A reference=()
+reference_once() {
+    local mode=$1 run=$2 name="recv_$1_$2" proto=1 stream_option=()
+    [ "$mode" = on ] && proto=2 stream_option=(-o streaming=on)
+    sql "TRUNCATE bench_rows"
+    sql "SELECT 1 FROM pg_create_logical_replication_slot('$name', 'pgoutput')" >/dev/null
+    rm -f "$work/$name.done"
+    pg_recvlogical -d "$PG_DSN" --slot "$name" --start -f - -o proto_version=$proto -o publication_names=bench \
+        "${stream_option[@]}" | python3 -c "$commit_watcher" "$work/$name.done" &
+    recv_pid=$!
+    wait_for 60 "[ \"\$(sql \"SELECT active FROM pg_replication_slots WHERE slot_name = '$name'\")\" = t ]" \
+        "pg_recvlogical ($mode) did not start streaming"
+    local committed_at seconds
+    sql "INSERT INTO bench_rows SELECT g, md5(g::text), g % 100000 / 100.0 FROM generate_series(1, $rows) g"
+    committed_at=$EPOCHREALTIME
+    wait_for 600 "[ -s \"$work/$name.done\" ]" "pg_recvlogical ($mode) did not receive the commit"
+    seconds=$(calc "$(cat "$work/$name.done") - $committed_at" %.3f)
+    pkill -TERM -f "pg_recvlogical.*--slot $name " 2>/dev/null || true
+    stop_recv
+    echo "  pg_recvlogical $(printf '%-3s' "$mode") run $run: $seconds s from COMMIT to received"
+    if [ -z "${reference[$mode]:-}" ] || awk "BEGIN { exit !($seconds < ${reference[$mode]}) }"; then reference[$mode]=$seconds; fi
+    sql "SELECT pg_drop_replication_slot('$name')" >/dev/null
+}
+
 echo
 for ((run = 1; run <= runs; run++)); do
     run_once off "$run"
+    reference_once off "$run"
     run_once on "$run"
+    reference_once on "$run"
 done
 
 ratio=$(calc "${best[on]} / ${best[off]}")
@@ -116,5 +166,9 @@ printf '%-44s %10s %10s %8s\n' "figure" "value" "target" "verdict"
 printf '%-44s %10s %10s %8s\n' "protocol 1, COMMIT to durable (best)" "${best[off]} s" "-" "info"
 printf '%-44s %10s %10s %8s\n' "streaming, COMMIT to durable (best)" "${best[on]} s" "<=1 s" "$(verdict "${best[on]} <= 1")"
 printf '%-44s %10s %10s %8s\n' "streaming / protocol 1" "${ratio}x" "<=0.2x" "$(verdict "$ratio <= 0.2")"
+printf '%-44s %10s %10s %8s\n' "pg_recvlogical protocol 1 (best)" "${reference[off]} s" "-" "info"
+printf '%-44s %10s %10s %8s\n' "pg_recvlogical streaming (best)" "${reference[on]} s" "-" "info"
+printf '%-44s %10s %10s %8s\n' "pg_recvlogical streaming / protocol 1" "$(calc "${reference[on]} / ${reference[off]}")x" "-" "info"
+printf '%-44s %10s %10s %8s\n' "logd streaming / pg_recvlogical streaming" "$(calc "${best[on]} / ${reference[on]}")x" "-" "info"
 printf '%-44s %10s %10s %8s\n' "peak RSS of the ingester, streaming" "$on_mib MiB" "<=$rss_target_mib MiB" "$(verdict "$on_mib <= $rss_target_mib")"
 printf '%-44s %10s %10s %8s\n' "peak RSS of the ingester, protocol 1" "$((peak[off] / 1024)) MiB" "-" "info"
