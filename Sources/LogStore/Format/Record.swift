@@ -70,4 +70,10 @@ extension Log {
     public static func batchBytes<C: Collection<Record>>(of records: C) -> Int {
         BatchEncoder.encodedSize(records, now: currentTimeMillis())
     }
+
+    /// The bytes `record` takes appended as a batch of its own: `batchBytes(of:)`
+    /// of one record, without a generic call across modules (an ingester asks once per change).
+    public static func batchBytes(of record: Record) -> Int {
+        BatchEncoder.encodedSize(CollectionOfOne(record), now: currentTimeMillis())
+    }
 }

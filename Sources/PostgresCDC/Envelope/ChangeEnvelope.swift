@@ -1,5 +1,11 @@
 import LogStore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns decoded changes into log records: the JSON envelope of docs/CDC.md
 /// as the value, the replica-identity columns as the key, and headers
 /// `table`, `op`, `commit_lsn`, `tx_ordinal`.
@@ -329,13 +335,22 @@ public struct ChangeEnvelope: Sendable {
     }
 
     private static func lastRange(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Range<Int>? {
-        var end = haystack.endIndex
-        while end - haystack.startIndex >= needle.count {
-            let start = end - needle.count
-            if haystack[start..<end].elementsEqual(needle) { return start..<end }
-            end -= 1
+        haystack.withUnsafeBytes { bytes in
+            needle.withUnsafeBytes { needle in
+                guard let base = bytes.baseAddress, let needleBase = needle.baseAddress, let last = needle.last else {
+                    return nil
+                }
+                // From the end (the source object closes the value): the last byte first, then the rest.
+                var end = bytes.count
+                while end >= needle.count {
+                    if bytes[end - 1] == last, memcmp(base + end - needle.count, needleBase, needle.count) == 0 {
+                        return haystack.startIndex + end - needle.count..<haystack.startIndex + end
+                    }
+                    end -= 1
+                }
+                return nil
+            }
         }
-        return nil
     }
 
     /// The value of a staged change once its transaction committed: `body`
@@ -343,7 +358,8 @@ public struct ChangeEnvelope: Sendable {
     /// ordinal and commit time; byte for byte what the change would have been
     /// had it not been streamed.
     mutating func withCommittedValue<R>(
-        body: ArraySlice<UInt8>, tableJSON: ArraySlice<UInt8>, source: ChangeSource, _ use: (UnsafeRawBufferPointer) throws -> R
+        body: UnsafeRawBufferPointer, tableJSON: UnsafeRawBufferPointer, source: ChangeSource,
+        _ use: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
         value.reset()
         value.raw(body)

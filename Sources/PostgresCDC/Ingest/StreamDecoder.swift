@@ -147,26 +147,33 @@ struct StreamDecoder {
             _ = try writer.currentSource(for: "a change")
             guard !writer.isSkipping else { return }
         }
+        // Each record is made into a local first: `emit(envelope.insert(...))` would copy the whole
+        // decoder (its `self` is taken before the argument changes `envelope`). The source is taken
+        // after the schema record a change may need: that record takes an ordinal of the log's transaction.
         switch message {
         case .insert(let insert):
             let table = try relationWithSchema(insert.relationOID, target)
-            try emit(envelope.insert(insert, relation: table, source: source(target)), target)
+            let record = try envelope.insert(insert, relation: table, source: source(target))
+            try emit(record, target)
         case .update(let update):
             let table = try relationWithSchema(update.relationOID, target)
-            try emit(envelope.update(update, relation: table, source: source(target)), target)
+            let record = try envelope.update(update, relation: table, source: source(target))
+            try emit(record, target)
         case .delete(let delete):
             let table = try relationWithSchema(delete.relationOID, target)
             let record = try envelope.delete(delete, relation: table, source: source(target))
             try emit(record, target)
             if tombstones, let key = record.key {
-                try emit(envelope.tombstone(key: key, relation: table, source: source(target)), target)
+                let tombstone = envelope.tombstone(key: key, relation: table, source: try source(target))
+                try emit(tombstone, target)
             }
         case .truncate(let truncate):
             for oid in truncate.relationOIDs { _ = try relationWithSchema(oid, target) }
             let records = try envelope.truncate(truncate, relations: relations, source: source(target))
             for record in records { try emit(record, target) }
         case .message(let logical):
-            try emit(envelope.message(logical, source: source(target)), target)
+            let record = envelope.message(logical, source: try source(target))
+            try emit(record, target)
         default:
             throw IngestError(.protocolViolation, "an unexpected message inside a transaction")
         }
@@ -254,29 +261,27 @@ struct StreamDecoder {
             }
             headers.removeAll()
             staged.forEachHeader { key, value in
-                if key.elementsEqual(Self.commitLSNHeader) {
-                    Self.appendHeader(key, commitLSN[...], to: &headers)
-                } else if key.elementsEqual(Self.ordinalHeader) {
+                if Self.equal(key, Self.commitLSNHeader) {
+                    commitLSN.withUnsafeBytes { headers.append(key: key, value: $0) }
+                } else if Self.equal(key, Self.ordinalHeader) {
                     ordinalDigits.reset()
                     ordinalDigits.decimal(Int64(source.transactionOrdinal))
-                    Self.appendHeader(key, ordinalDigits.bytes[...], to: &headers)
+                    ordinalDigits.bytes.withUnsafeBytes { headers.append(key: key, value: $0) }
                 } else {
-                    Self.appendHeader(key, value, to: &headers)
+                    headers.append(key: key, value: value)
                 }
             }
             if index == total {
-                Self.appendHeader(Self.endLSNHeader[...], endLSN[...], to: &headers)
-                Self.appendHeader(Self.sequenceHeader[...], sequence[...], to: &headers)
+                Self.endLSNHeader.withUnsafeBytes { key in endLSN.withUnsafeBytes { headers.append(key: key, value: $0) } }
+                Self.sequenceHeader.withUnsafeBytes { key in sequence.withUnsafeBytes { headers.append(key: key, value: $0) } }
             }
             source.lsn = staged.lsn
-            try Self.withOptionalBytes(staged.key) { key in
-                if let body = staged.body {
-                    try envelope.withCommittedValue(body: body, tableJSON: staged.tableJSON, source: source) { value in
-                        try batch.append(key: key, value: value, headers: &headers, timestamp: timestamp)
-                    }
-                } else {
-                    try batch.append(key: key, value: nil, headers: &headers, timestamp: timestamp)
+            if let body = staged.body {
+                try envelope.withCommittedValue(body: body, tableJSON: staged.tableJSON, source: source) { value in
+                    try batch.append(key: staged.key, value: value, headers: &headers, timestamp: timestamp)
                 }
+            } else {
+                try batch.append(key: staged.key, value: nil, headers: &headers, timestamp: timestamp)
             }
             source.transactionOrdinal += 1
         }
@@ -299,23 +304,8 @@ struct StreamDecoder {
     static let endLSNHeader = Array(CDCHeader.transactionEndLSN.utf8)
     static let sequenceHeader = Array(CDCHeader.transactionSequence.utf8)
 
-    private static func appendHeader(
-        _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>?, to headers: inout RecordHeadersEncoder
-    ) {
-        key.withUnsafeBytes { key in
-            if let value {
-                value.withUnsafeBytes { headers.append(key: key, value: $0) }
-            } else {
-                headers.append(key: key, value: nil)
-            }
-        }
-    }
-
-    private static func withOptionalBytes<R>(_ bytes: ArraySlice<UInt8>?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows
-        -> R
-    {
-        guard let bytes else { return try body(nil) }
-        return try bytes.withUnsafeBytes { try body($0) }
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ other: [UInt8]) -> Bool {
+        bytes.count == other.count && bytes.elementsEqual(other)
     }
 
     /// Commits the writer's open transaction. A transaction with no record

@@ -151,30 +151,33 @@ public final class StreamStaging {
         guard var transaction = transactions.removeValue(forKey: xid) else { return }
         defer { transactions[xid] = transaction }
         try flush(&transaction, xid)
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+        defer { chunk.deallocate() }
         var position: Int64 = 0
         while position < transaction.fileSize {
             let want = Int(min(Int64(chunk.count), transaction.fileSize - position))
             let read: Int
             do {
-                read = try chunk.withUnsafeMutableBytes {
-                    try transaction.descriptor.read(
-                        fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
-                }
+                read = try transaction.descriptor.read(
+                    fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<want]))
             } catch {
                 throw IngestError(.staging, "cannot read the staging file \(path(xid)): \(error)")
             }
+            let bytes = UnsafeRawBufferPointer(rebasing: chunk[0..<read])
             var local = 0
             var grown = false
             while local < read {
-                guard let length = StagedRecord.frameLength(chunk[local..<read]), length >= 4 else { break }
+                guard let length = StagedRecord.frameLength(UnsafeRawBufferPointer(rebasing: bytes[local...])), length >= 4
+                else { break }
                 if length > chunk.count {
-                    chunk = [UInt8](repeating: 0, count: length)  // one large record: read it alone
+                    // One large record: read it alone.
+                    chunk.deallocate()
+                    chunk = .allocate(byteCount: length, alignment: 8)
                     grown = true
                     break
                 }
                 guard local + length <= read else { break }
-                try body(try StagedRecord(decoding: chunk[local..<local + length]))
+                try body(try StagedRecord(decoding: UnsafeRawBufferPointer(rebasing: bytes[local..<local + length])))
                 local += length
             }
             guard local > 0 || grown else {
@@ -247,17 +250,17 @@ public final class StreamStaging {
 /// length][key][u32 body length][body][u32 table length][table JSON][u16
 /// header count]` then per header `[u16 key length][key][i32 value length,
 /// -1 for null][value]`; body and table JSON are `ChangeEnvelope.split`'s.
-/// Decoded, it is a view of the frame's bytes.
+/// Decoded, it is a view of the frame's bytes (valid while they are).
 struct StagedRecord {
-    var key: ArraySlice<UInt8>?
-    var body: ArraySlice<UInt8>?
-    var tableJSON: ArraySlice<UInt8>
+    var key: UnsafeRawBufferPointer?
+    var body: UnsafeRawBufferPointer?
+    var tableJSON: UnsafeRawBufferPointer
     var lsn: LSN
     var schema: (relation: UInt32, version: Int)?
     /// The frame's size.
     var byteCount: Int
     /// The headers' part of the frame.
-    private var headerBytes: ArraySlice<UInt8>
+    private var headerBytes: UnsafeRawBufferPointer
     private var headerCount: Int
 
     /// Appends the frame of `record` to `frame`.
@@ -299,14 +302,14 @@ struct StagedRecord {
     }
 
     /// The length of the frame that starts `bytes`, when its length field is there.
-    static func frameLength(_ bytes: ArraySlice<UInt8>) -> Int? {
+    static func frameLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard bytes.count >= 4 else { return nil }
         var reader = Reader(bytes: bytes)
         return Int(reader.read(UInt32.self))
     }
 
     /// Decodes one whole frame (written by this process: trusted, but checked).
-    init(decoding frame: ArraySlice<UInt8>) throws {
+    init(decoding frame: UnsafeRawBufferPointer) throws {
         var reader = Reader(bytes: frame)
         _ = reader.read(UInt32.self)
         byteCount = frame.count
@@ -327,14 +330,14 @@ struct StagedRecord {
             let length = Int32(bitPattern: reader.read(UInt32.self))
             if length >= 0 { _ = reader.bytes(Int(length)) }
         }
-        headerBytes = frame[headersStart..<reader.position]
-        guard !reader.overran, reader.position == frame.endIndex else {
+        headerBytes = UnsafeRawBufferPointer(rebasing: frame[headersStart..<reader.position])
+        guard !reader.overran, reader.position == frame.count else {
             throw IngestError(.staging, "a staged record does not decode (\(frame.count) bytes)")
         }
     }
 
     /// Each header's key and value (nil: a null value), in order.
-    func forEachHeader(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>?) throws -> Void) rethrows {
+    func forEachHeader(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) throws -> Void) rethrows {
         var reader = Reader(bytes: headerBytes)
         for _ in 0..<headerCount {
             let key = reader.bytes(Int(reader.read(UInt16.self)))
@@ -344,36 +347,33 @@ struct StagedRecord {
     }
 
     private struct Reader {
-        let bytes: ArraySlice<UInt8>
-        var position: Int
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
         var overran = false
 
-        init(bytes: ArraySlice<UInt8>) {
+        init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
-            position = bytes.startIndex
         }
 
         mutating func read<T: FixedWidthInteger>(_: T.Type) -> T {
             let size = MemoryLayout<T>.size
-            guard position + size <= bytes.endIndex else {
+            guard position + size <= bytes.count else {
                 overran = true
-                position = bytes.endIndex
+                position = bytes.count
                 return 0
             }
-            var value: T = 0
-            for index in 0..<size { value |= T(bytes[position + index]) << (8 * index) }
-            position += size
-            return value
+            defer { position += size }
+            return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
         }
 
-        mutating func bytes(_ count: Int) -> ArraySlice<UInt8> {
-            guard count >= 0, position + count <= bytes.endIndex else {
+        mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer {
+            guard count >= 0, position + count <= bytes.count else {
                 overran = true
-                position = bytes.endIndex
-                return []
+                position = bytes.count
+                return UnsafeRawBufferPointer(start: nil, count: 0)
             }
             defer { position += count }
-            return bytes[position..<position + count]
+            return UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])
         }
     }
 }

@@ -112,7 +112,7 @@ final class TransactionWriter {
     /// with room for the commit's headers; else the `changeTooLarge` error.
     @discardableResult
     func checkSize(of record: Record, source: ChangeSource) throws(IngestError) -> Int {
-        let bytes = Log.batchBytes(of: CollectionOfOne(record))
+        let bytes = Log.batchBytes(of: record)
         guard bytes <= Self.maxRecordBytes else { throw changeTooLarge(record, bytes: bytes, source: source) }
         return bytes
     }
