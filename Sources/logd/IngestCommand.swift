@@ -86,9 +86,9 @@ struct PostgresIngestCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "on: Postgres 14 and newer stream large transactions while they run (pgoutput protocol 2); their changes wait on disk beside the log (<log>/.ingest-staging) and go into it at their commit, whole and in commit order. off: protocol 1, Postgres decodes each transaction after its commit. Off by default for now (docs/CDC.md, Streaming of large transactions)."
+            "on: Postgres 14 and newer stream large transactions while they run (pgoutput protocol 2); their changes wait on disk beside the log (<log>/.ingest-staging) and go into it at their commit, whole and in commit order. off: protocol 1, Postgres decodes each transaction after its commit. Postgres 13 and older use protocol 1 either way (docs/CDC.md, Streaming of large transactions)."
         ))
-    var streaming: IngestStreamingChoice = .off
+    var streaming: IngestStreamingChoice = .on
 
     @Option(help: "When appended changes are made durable: always (group commit, as soon as possible) or interval.")
     var sync: IngestSyncChoice = .always

@@ -76,16 +76,30 @@ public final class PostgresTestServer: Sendable {
             throw TestServerError(
                 message: "Postgres 15 not found in \(Self.binDirectory): apt-get install postgresql-15 (scripts/test.sh does)")
         }
-        let template = NSTemporaryDirectory() + "logd-pg-XXXXXX"
-        var templateBytes = Array(template.utf8CString)
-        guard let made = mkdtemp(&templateBytes) else { throw TestServerError(message: "mkdtemp failed") }
-        directory = String(cString: made)
-        port = try Self.freePort()
-        do {
-            try Self.setUp(directory: directory, port: port, database: database, walLevel: walLevel, tls: tls)
-        } catch {
-            Self.stop(directory: directory)
-            throw error
+        var attempt = 1
+        while true {
+            let template = NSTemporaryDirectory() + "logd-pg-XXXXXX"
+            var templateBytes = Array(template.utf8CString)
+            guard let made = mkdtemp(&templateBytes) else { throw TestServerError(message: "mkdtemp failed") }
+            let directory = String(cString: made)
+            let port = try Self.freePort()
+            do {
+                try Self.setUp(directory: directory, port: port, database: database, walLevel: walLevel, tls: tls)
+                self.directory = directory
+                self.port = port
+                return
+            } catch {
+                let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+                Self.stop(directory: directory)
+                // Another process (a client's ephemeral port, a server starting beside this one) may take the
+                // port between freePort() and the server's bind: then another port, twice at most.
+                if attempt < 3, log.contains("could not bind") || log.contains("already in use") {
+                    attempt += 1
+                    continue
+                }
+                let tail = log.split(separator: "\n").suffix(8).joined(separator: "\n")
+                throw TestServerError(message: "\(error)" + (tail.isEmpty ? "" : "; server.log ends with:\n\(tail)"))
+            }
         }
     }
 

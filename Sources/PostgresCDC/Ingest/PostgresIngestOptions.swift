@@ -45,8 +45,8 @@ public struct PostgresIngestOptions: Sendable {
     /// disk beside the log and go into it at the commit, so a large
     /// transaction arrives sooner after its COMMIT than after Postgres
     /// decoded it whole (docs/CDC.md, "Streaming of large transactions").
-    /// Off (the default for now, see there), or on Postgres 13 and older: protocol 1.
-    public var streaming = false
+    /// On by default; off, or on Postgres 13 and older: protocol 1.
+    public var streaming = true
 
     public init(connection: PostgresConnectionConfiguration, slot: String, publications: [String]) {
         self.connection = connection
