@@ -240,6 +240,49 @@ import Testing
         #expect(try Log.verify(directory: directory.log()).isClean)
     }
 
+    /// Lines without keys take the batch's one-loop path (`RecordBatchBuffer.appendLines`): the
+    /// records read back as the per-line path gives them, empty lines null or empty as asked,
+    /// headers on each, across reads and batches, a long line among them, a last line without "\n".
+    @Test(arguments: LineSource.allCases, [false, true])
+    func valueOnlyLinesReadBackAsThePerLinePathGivesThem(source: LineSource, emptyAsNull: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
+        var generator = SeededGenerator(seed: emptyAsNull ? 11 : 12)
+        var lines: [[UInt8]] = (0..<30_000).map { _ in
+            generator.bytes(Int.random(in: 0...400, using: &generator)).map { $0 == 10 ? 32 : $0 }
+        }
+        lines.insert([UInt8](repeating: UInt8(ascii: "L"), count: 2 << 20), at: 7000)
+        let input = Array(lines.joined(separator: [10]))
+        let headers = [RecordHeader("source", "lines"), RecordHeader(key: "empty", value: nil)]
+        let format = LineRecordFormat(emptyAsNull: emptyAsNull, headers: headers)
+        let offsets = try Self.appendLines(input, format: format, to: log, from: source)
+        #expect(offsets.map { $0.count }.reduce(0, +) == lines.count)
+        #expect(offsets.count > 2, "several batches")
+        let read = try log.read(from: 0, maxRecords: lines.count + 1, maxBytes: 1 << 30)
+        #expect(read.count == lines.count)
+        // The per-line path, for the same lines, as the reference.
+        let reference = RecordBatchBuffer()
+        for (index, line) in lines.enumerated() where index < 50 {
+            try line.withUnsafeBytes { try format.append(line: $0, to: reference) }
+        }
+        let referenceLog = try Log.open(directory: directory.path.appending("reference"))
+        try referenceLog.append(reference)
+        let expected = try referenceLog.read(from: 0, maxRecords: 50)
+        #expect(read.prefix(50).map { [$0.key, $0.value] } == expected.map { [$0.key, $0.value] })
+        #expect(read.prefix(50).map(\.headers) == expected.map(\.headers))
+        for (index, (record, line)) in zip(read, lines).enumerated() {
+            let value = emptyAsNull && line.isEmpty ? nil : line
+            guard record.value == value, record.key == nil, record.headers == headers, record.offset == Int64(index) else {
+                Issue.record("record \(index) differs: \(record.value?.count ?? -1) bytes, line \(line.count)")
+                break
+            }
+        }
+        try log.close()
+        try referenceLog.close()
+        #expect(try Log.verify(directory: directory.log()).isClean)
+        #expect(try Log.verify(directory: referenceLog.directory).isClean)
+    }
+
     @Test(arguments: LineSource.allCases)
     func emptyInputAppendsNothing(source: LineSource) throws {
         let directory = try TemporaryDirectory()

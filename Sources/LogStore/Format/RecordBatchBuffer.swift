@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Headers encoded once, to put on many records without encoding them again
 /// (the same `--header`s on every line `logd append` reads).
 public struct EncodedRecordHeaders: Sendable, Hashable {
@@ -162,6 +168,87 @@ public final class RecordBatchBuffer {
             encodedHeaders: encodedHeaders)
         if recordTimestamp > maxTimestamp { maxTimestamp = recordTimestamp }
         count += 1
+    }
+
+    /// Adds a record per line of `text` ("\n"-separated; a last piece
+    /// without one is a line too, unless empty): no key, the line as the
+    /// value (an empty one null under `emptyAsNull`), `encodedHeaders` as the
+    /// headers, the batch's time. The lines of `LineRecordFormat` without
+    /// keys, in one loop: what `append(key:value:headers:timestamp:)` per line
+    /// does, without its per-record calls and checks of a timestamp.
+    ///
+    /// Stops before a line whose record would take the batch past `limit`
+    /// bytes, counting `encodedHeaders.count + 32` bytes for each record's
+    /// framing (as the per-line path does); a batch with no record yet takes
+    /// its first line whatever `limit` says.
+    /// - Returns: the bytes of `text` used: whole lines, with their newlines.
+    /// - Throws: `LogStoreError` `.invalidArgument` as `append` does (a line
+    ///   past `Log.maxBatchBytes`, too many records); the lines before stay added.
+    func appendLines(
+        _ text: UnsafeRawBufferPointer, encodedHeaders: UnsafeRawBufferPointer, emptyAsNull: Bool, limit: Int
+    ) throws -> Int {
+        guard let base = text.baseAddress else { return 0 }
+        if count == 0 {
+            now = currentTimeMillis()
+            baseTimestamp = now
+            maxTimestamp = now
+        }
+        let framing = encodedHeaders.count + 32
+        var records = count
+        var index = buffer.count
+        var start = 0
+        defer {
+            buffer.count = index
+            count = records
+        }
+        while start < text.count {
+            let rest = text.count - start
+            let lineEnd = memchr(base + start, Int32(UInt8(ascii: "\n")), rest).map { UnsafeRawPointer($0) - base } ?? text.count
+            let length = lineEnd - start
+            let next = min(lineEnd + 1, text.count)
+            if records > 0, index + length + framing > limit { break }
+            guard records < Int(Int32.max) - 1 else {
+                throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
+            }
+            let isNull = emptyAsNull && length == 0
+            let offsetDelta = Int64(records)
+            let body =
+                3 + Varint.size(offsetDelta) + (isNull ? 1 : Varint.size(Int64(length)) + length) + encodedHeaders.count
+            let needed = index + Varint.size(Int64(body)) + body
+            guard needed <= BatchLayout.maxBatchSize else {
+                throw LogStoreError(
+                    .invalidArgument,
+                    "a record of \(body) bytes takes the batch of \(records) records to \(needed) bytes, "
+                        + "more than the limit of \(BatchLayout.maxBatchSize)")
+            }
+            if needed > buffer.capacity {
+                buffer.count = index
+                buffer.reserve(max(needed, buffer.capacity * 2))
+            }
+            let pointer = buffer.pointer
+            Varint.write(Int64(body), to: pointer, at: &index)
+            pointer.storeBytes(of: 0, toByteOffset: index, as: UInt8.self)  // attributes
+            pointer.storeBytes(of: 0, toByteOffset: index + 1, as: UInt8.self)  // timestamp delta 0
+            index += 2
+            Varint.write(offsetDelta, to: pointer, at: &index)
+            pointer.storeBytes(of: 1, toByteOffset: index, as: UInt8.self)  // key length -1: no key
+            index += 1
+            if isNull {
+                pointer.storeBytes(of: 1, toByteOffset: index, as: UInt8.self)  // value length -1
+                index += 1
+            } else {
+                Varint.write(Int64(length), to: pointer, at: &index)
+                (pointer + index).copyMemory(from: base + start, byteCount: length)
+                index += length
+            }
+            if let headers = encodedHeaders.baseAddress {
+                (pointer + index).copyMemory(from: headers, byteCount: encodedHeaders.count)
+                index += encodedHeaders.count
+            }
+            records += 1
+            start = next
+        }
+        return start
     }
 
     /// Forgets the records added, keeping the memory.

@@ -89,7 +89,8 @@ extension Log {
     /// this one appends (they overlap: the writer on the other side may be
     /// slow), and whenever the reader has nothing more yet, what was
     /// appended is written out (`flush`) so that readers see it, also in
-    /// other processes. From a regular file, this thread reads too: a read
+    /// other processes. From a regular file, this thread reads too (and
+    /// flushes at the end of the file): a read
     /// then only copies from the page cache, and a chunk kept on one core
     /// from the read through the encoding to the write costs less CPU than
     /// handing it across.
@@ -106,11 +107,24 @@ extension Log {
         let batch = RecordBatchBuffer(capacity: LineChunk.readBytes + (64 << 10))
         let extraBytesPerLine = format.headers.bytes.count + (format.key?.count ?? 0) + 32
         func appendLines(of chunk: LineChunk) throws {
-            try chunk.forEachLine { line in
-                if !batch.isEmpty, batch.byteCount + line.count + extraBytesPerLine > Self.lineBatchTargetBytes {
-                    try appended(append(batch))
+            if format.keySeparator == nil, format.key == nil {
+                // Values only: the batch takes the lines in one loop.
+                var rest = UnsafeRawBufferPointer(start: chunk.pointer, count: chunk.linesEnd)
+                while !rest.isEmpty {
+                    let used = try format.headers.bytes.withUnsafeBytes { headers in
+                        try batch.appendLines(
+                            rest, encodedHeaders: headers, emptyAsNull: format.emptyAsNull, limit: Self.lineBatchTargetBytes)
+                    }
+                    rest = UnsafeRawBufferPointer(rebasing: rest[used...])
+                    if !rest.isEmpty { try appended(append(batch)) }
                 }
-                try format.append(line: line, to: batch)
+            } else {
+                try chunk.forEachLine { line in
+                    if !batch.isEmpty, batch.byteCount + line.count + extraBytesPerLine > Self.lineBatchTargetBytes {
+                        try appended(append(batch))
+                    }
+                    try format.append(line: line, to: batch)
+                }
             }
             if !batch.isEmpty { try appended(append(batch)) }
         }
@@ -122,7 +136,7 @@ extension Log {
                 let read = try chunk.readMore(from: descriptor.rawValue)
                 guard read != .partialLine else { continue }
                 try appendLines(of: chunk)
-                guard read == .lines else { return }
+                guard read == .lines else { return try flush() }
                 chunk.keepUnfinishedLine()
             }
         }
