@@ -110,12 +110,25 @@ print(r["headers"]["tx_end_lsn"])')
 # message. pg_recvlogical writes each message followed by "\n"; the watcher notes the time once what
 # arrived ends with a Commit ("C", 26 bytes) or Stream Commit ("c", 30 bytes) message.
 commit_watcher='
-import sys, time
+import struct, sys, time
 out, tail, total = sys.argv[1], b"", 0
+
+def ends_with_commit(tail):
+    # Commit: "C", flags, commit LSN, end LSN, time; Stream Commit: "c", xid, then the same. Both
+    # binary: the flags byte is 0 and the end LSN just past the commit LSN, which a change message
+    # (ending in a text column) never looks like.
+    for size, kind in ((26, b"C"), (30, b"c")):
+        message = tail[-size - 1:-1]
+        if len(message) == size and message[:1] == kind:
+            flags, commit, end, when = struct.unpack(">BQQq", message[-25:])
+            if flags == 0 and 0 < commit < end < commit + (1 << 20) and when > 0:
+                return True
+    return False
+
 for chunk in iter(lambda: sys.stdin.buffer.read1(1 << 20), b""):
     total += len(chunk)
     tail = (tail + chunk)[-64:]
-    if total > 4096 and len(tail) >= 31 and tail[-1:] == b"\n" and (tail[-27:-26] == b"C" or tail[-31:-30] == b"c"):
+    if total > 4096 and tail[-1:] == b"\n" and ends_with_commit(tail):
         with open(out, "w") as f:
             f.write("%.6f\n" % time.time())
 '
