@@ -24,11 +24,13 @@ public final class StreamStaging {
     /// Buffered bytes of one transaction before they are written out.
     static let bufferBytes = 256 << 10
 
-    private struct Transaction {
+    /// A class: the ingest loop looks one up per change and changes it in place.
+    private final class Transaction {
         let descriptor: FileDescriptor
         /// Bytes written to the file.
         var fileSize: Int64 = 0
-        var buffer: [UInt8] = []
+        /// Staged bytes not written out yet.
+        let buffer = StagingBuffer(capacity: StreamStaging.bufferBytes + (64 << 10))
         /// Records staged.
         var records = 0
         /// Subtransactions in the order their first change came, with where it starts.
@@ -36,6 +38,10 @@ public final class StreamStaging {
         /// The relation versions whose schema record is staged, and where.
         var schemas: [UInt32: (version: Int, offset: Int64)] = [:]
         var size: Int64 { fileSize + Int64(buffer.count) }
+
+        init(descriptor: FileDescriptor) {
+            self.descriptor = descriptor
+        }
     }
 
     let directory: FilePath
@@ -84,37 +90,33 @@ public final class StreamStaging {
     /// subtransaction `subtransaction`; `schema` names the relation and
     /// version of a schema record.
     func add(_ record: Record, lsn: LSN, xid: UInt32, subtransaction: UInt32, schema: (relation: UInt32, version: Int)?) throws {
-        guard var transaction = transactions.removeValue(forKey: xid) else {
+        guard let transaction = transactions[xid] else {
             throw IngestError(.protocolViolation, "a streamed change of transaction \(xid) outside its stream")
         }
-        defer { transactions[xid] = transaction }
         if subtransaction != xid, !transaction.subtransactions.contains(where: { $0.xid == subtransaction }) {
             transaction.subtransactions.append((subtransaction, transaction.size, transaction.records))
         }
         if let schema { transaction.schemas[schema.relation] = (schema.version, transaction.size) }
-        try StagedRecord.encode(record, lsn: lsn, schema: schema, into: &transaction.buffer)
+        try StagedRecord.encode(record, lsn: lsn, schema: schema, into: transaction.buffer)
         transaction.records += 1
-        if transaction.buffer.count >= Self.bufferBytes { try flush(&transaction, xid) }
+        if transaction.buffer.count >= Self.bufferBytes { try flush(transaction, xid) }
     }
 
     /// Writes out what `xid` buffered (at Stream Stop).
     func flush(_ xid: UInt32) throws {
-        guard var transaction = transactions.removeValue(forKey: xid) else { return }
-        defer { transactions[xid] = transaction }
-        try flush(&transaction, xid)
+        guard let transaction = transactions[xid] else { return }
+        try flush(transaction, xid)
     }
 
-    private func flush(_ transaction: inout Transaction, _ xid: UInt32) throws {
-        guard !transaction.buffer.isEmpty else { return }
+    private func flush(_ transaction: Transaction, _ xid: UInt32) throws {
+        guard transaction.buffer.count > 0 else { return }
         do {
-            _ = try transaction.buffer.withUnsafeBytes {
-                try transaction.descriptor.writeAll(toAbsoluteOffset: transaction.fileSize, $0)
-            }
+            _ = try transaction.descriptor.writeAll(toAbsoluteOffset: transaction.fileSize, transaction.buffer.bytes)
         } catch {
             throw IngestError(.staging, "cannot write the staging file \(path(xid)): \(error)")
         }
         transaction.fileSize += Int64(transaction.buffer.count)
-        transaction.buffer.removeAll(keepingCapacity: true)
+        transaction.buffer.count = 0
     }
 
     /// Stream Abort: a subtransaction's changes, and those of every
@@ -125,8 +127,7 @@ public final class StreamStaging {
             try end(xid)
             return
         }
-        guard var transaction = transactions.removeValue(forKey: xid) else { return }
-        defer { transactions[xid] = transaction }
+        guard let transaction = transactions[xid] else { return }
         guard let index = transaction.subtransactions.firstIndex(where: { $0.xid == subtransaction }) else {
             return  // no change of it staged
         }
@@ -135,9 +136,9 @@ public final class StreamStaging {
         transaction.subtransactions.removeSubrange(index...)
         transaction.schemas = transaction.schemas.filter { $0.value.offset < cut }
         if cut >= transaction.fileSize {
-            transaction.buffer.removeSubrange(Int(cut - transaction.fileSize)...)
+            transaction.buffer.count = Int(cut - transaction.fileSize)
         } else {
-            transaction.buffer.removeAll(keepingCapacity: true)
+            transaction.buffer.count = 0
             if ftruncate(transaction.descriptor.rawValue, off_t(cut)) != 0 {
                 throw IngestError(.staging, "cannot cut the staging file \(path(xid)): \(Errno(rawValue: errno))")
             }
@@ -148,9 +149,8 @@ public final class StreamStaging {
     /// Reads `xid`'s staged records back in order (Stream Commit), each as a
     /// view of the bytes read (valid during the call).
     func forEachRecord(_ xid: UInt32, _ body: (StagedRecord) throws -> Void) throws {
-        guard var transaction = transactions.removeValue(forKey: xid) else { return }
-        defer { transactions[xid] = transaction }
-        try flush(&transaction, xid)
+        guard let transaction = transactions[xid] else { return }
+        try flush(transaction, xid)
         var chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
         defer { chunk.deallocate() }
         var position: Int64 = 0
@@ -263,8 +263,8 @@ struct StagedRecord {
     private var headerBytes: UnsafeRawBufferPointer
     private var headerCount: Int
 
-    /// Appends the frame of `record` to `frame`.
-    static func encode(_ record: Record, lsn: LSN, schema: (relation: UInt32, version: Int)?, into frame: inout [UInt8]) throws {
+    /// Appends the frame of `record` to `buffer`: its size first, then one pass of stores.
+    static func encode(_ record: Record, lsn: LSN, schema: (relation: UInt32, version: Int)?, into buffer: StagingBuffer) throws {
         var body: ArraySlice<UInt8>?
         var tableJSON: ArraySlice<UInt8> = []
         if let value = record.value {
@@ -274,31 +274,57 @@ struct StagedRecord {
             body = parts.body
             tableJSON = parts.tableJSON
         }
-        let start = frame.count
-        append(UInt32(0), to: &frame)
-        frame.append((record.key == nil ? 0 : 1) | (body == nil ? 0 : 2) | (schema == nil ? 0 : 4))
-        append(schema?.relation ?? 0, to: &frame)
-        append(UInt32(schema?.version ?? 0), to: &frame)
-        append(lsn.rawValue, to: &frame)
-        append(UInt32(record.key?.count ?? 0), to: &frame)
-        frame.append(contentsOf: record.key ?? [])
-        append(UInt32(body?.count ?? 0), to: &frame)
-        frame.append(contentsOf: body ?? [])
-        append(UInt32(tableJSON.count), to: &frame)
-        frame.append(contentsOf: tableJSON)
-        append(UInt16(record.headers.count), to: &frame)
+        var size = 4 + 1 + 4 + 4 + 8 + 4 + (record.key?.count ?? 0) + 4 + (body?.count ?? 0) + 4 + tableJSON.count + 2
+        for header in record.headers { size += 2 + header.key.utf8.count + 4 + (header.value?.count ?? 0) }
+        var writer = FrameWriter(pointer: buffer.reserve(size))
+        writer.put(UInt32(size))
+        writer.put(UInt8((record.key == nil ? 0 : 1) | (body == nil ? 0 : 2) | (schema == nil ? 0 : 4)))
+        writer.put(schema?.relation ?? 0)
+        writer.put(UInt32(schema?.version ?? 0))
+        writer.put(lsn.rawValue)
+        writer.put(UInt32(record.key?.count ?? 0))
+        if let key = record.key { writer.put(key) }
+        writer.put(UInt32(body?.count ?? 0))
+        if let body { writer.put(body) }
+        writer.put(UInt32(tableJSON.count))
+        writer.put(tableJSON)
+        writer.put(UInt16(record.headers.count))
         for header in record.headers {
-            append(UInt16(header.key.utf8.count), to: &frame)
-            frame.append(contentsOf: header.key.utf8)
-            append(UInt32(bitPattern: Int32(header.value.map { $0.count } ?? -1)), to: &frame)
-            frame.append(contentsOf: header.value ?? [])
+            var key = header.key
+            key.withUTF8 { utf8 in
+                writer.put(UInt16(utf8.count))
+                writer.put(UnsafeRawBufferPointer(utf8))
+            }
+            writer.put(UInt32(bitPattern: Int32(header.value.map { $0.count } ?? -1)))
+            if let value = header.value { writer.put(value) }
         }
-        let length = UInt32(frame.count - start)
-        withUnsafeBytes(of: length.littleEndian) { frame.replaceSubrange(start..<start + 4, with: $0) }
+        assert(writer.offset == size)
+        buffer.count += size
     }
 
-    private static func append<T: FixedWidthInteger>(_ value: T, to frame: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { frame.append(contentsOf: $0) }
+    /// Little-endian stores into reserved room.
+    private struct FrameWriter {
+        let pointer: UnsafeMutableRawPointer
+        var offset = 0
+
+        mutating func put<T: FixedWidthInteger>(_ value: T) {
+            pointer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+            offset += MemoryLayout<T>.size
+        }
+
+        mutating func put(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress else { return }
+            (pointer + offset).copyMemory(from: base, byteCount: bytes.count)
+            offset += bytes.count
+        }
+
+        mutating func put(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { put($0) }
+        }
+
+        mutating func put(_ bytes: ArraySlice<UInt8>) {
+            bytes.withUnsafeBytes { put($0) }
+        }
     }
 
     /// The length of the frame that starts `bytes`, when its length field is there.
@@ -375,5 +401,35 @@ struct StagedRecord {
             defer { position += count }
             return UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])
         }
+    }
+}
+
+/// A transaction's staged bytes not written out yet: raw memory that grows,
+/// kept for the transaction's life.
+final class StagingBuffer {
+    private(set) var pointer: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// Bytes held.
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        pointer = .allocate(byteCount: capacity, alignment: 8)
+    }
+
+    deinit { pointer.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+
+    /// Room for `size` more bytes after `count`: where to write them (then add `size` to `count`).
+    func reserve(_ size: Int) -> UnsafeMutableRawPointer {
+        if count + size > capacity {
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: max(count + size, capacity * 2), alignment: 8)
+            grown.copyMemory(from: pointer, byteCount: count)
+            pointer.deallocate()
+            pointer = grown
+            capacity = max(count + size, capacity * 2)
+        }
+        return pointer + count
     }
 }
