@@ -25,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/throwaway-postgres.sh
+source scripts/lib/bench.sh
 
 seconds=${BENCH_SECONDS:-30}
 rows=${BENCH_ROWS:-1000000}
@@ -35,11 +36,6 @@ latency_seconds=${BENCH_LATENCY_SECONDS:-$seconds}
 rss_target_mib=128
 
 # --- helpers -------------------------------------------------------------------------------
-
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-
-# Floating point with awk: calc '1.5 * 2' -> 3.00 (or a printf format as $2).
-calc() { awk "BEGIN { printf \"${2:-%.2f}\", $1 }"; }
 
 # run_timed NAME COMMAND...: runs COMMAND to completion under GNU time; sets ELAPSED (seconds,
 # wall clock from start to exit) and PEAK_KIB (peak RSS). Output goes to $work/NAME.log.
@@ -70,23 +66,9 @@ stop_process() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
-# Waits up to $1 seconds for the shell condition $2; fails with message $3.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    until eval "$2"; do
-        if ((SECONDS >= deadline)); then
-            echo "FAILED: $3" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-}
-
 # "number of transactions actually processed: 12345" from pgbench's report.
 pgbench_transactions() { awk -F': *' '/number of transactions actually processed/ { split($2, a, "/"); print a[1] }' "$1"; }
 pgbench_tps() { awk '/^tps = / { printf "%.0f", $3 }' "$1"; }
-
-verdict() { awk "BEGIN { print ($1) ? \"PASS\" : \"MISS\" }"; }
 
 records_in() { "$logd" stat "$1" --dir "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])'; }
 

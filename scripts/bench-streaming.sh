@@ -20,26 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/throwaway-postgres.sh
+source scripts/lib/bench.sh
 
 rows=${BENCH_ROWS:-1000000}
 runs=${BENCH_RUNS:-2}
 rss_target_mib=64
-
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-calc() { awk "BEGIN { printf \"${2:-%.2f}\", $1 }"; }
-verdict() { awk "BEGIN { print ($1) ? \"PASS\" : \"MISS\" }"; }
-lsn_value() { awk -F/ '{ printf "%d\n", strtonum("0x" $1) * 4294967296 + strtonum("0x" $2) }' <<<"$1"; }
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    until eval "$2"; do
-        if ((SECONDS >= deadline)); then
-            echo "FAILED: $3" >&2
-            return 1
-        fi
-        sleep 0.02
-    done
-}
 
 ensure_apt_packages "${LOGD_BUILD_PACKAGES[@]}" "${LOGD_TEST_PACKAGES[@]}" time
 

@@ -175,7 +175,8 @@ public final class RecordBatchBuffer {
     /// value (an empty one null under `emptyAsNull`), `encodedHeaders` as the
     /// headers, the batch's time. The lines of `LineRecordFormat` without
     /// keys, in one loop: what `append(key:value:headers:timestamp:)` per line
-    /// does, without its per-record calls and checks of a timestamp.
+    /// does (the same `BatchEncoder.appendRecord`), without its per-record
+    /// closure and checks of a timestamp.
     ///
     /// Stops before a line whose record would take the batch past `limit`
     /// bytes, counting `encodedHeaders.count + 32` bytes for each record's
@@ -195,58 +196,33 @@ public final class RecordBatchBuffer {
         }
         let framing = encodedHeaders.count + 32
         var records = count
-        var index = buffer.count
         var start = 0
-        defer {
-            buffer.count = index
-            count = records
-        }
+        defer { count = records }
         while start < text.count {
-            let rest = text.count - start
-            let lineEnd = memchr(base + start, Int32(UInt8(ascii: "\n")), rest).map { UnsafeRawPointer($0) - base } ?? text.count
-            let length = lineEnd - start
-            let next = min(lineEnd + 1, text.count)
-            if records > 0, index + length + framing > limit { break }
+            let lineEnd =
+                memchr(base + start, Int32(UInt8(ascii: "\n")), text.count - start).map { UnsafeRawPointer($0) - base }
+                ?? text.count
+            let line = UnsafeRawBufferPointer(start: base + start, count: lineEnd - start)
+            if records > 0, buffer.count + line.count + framing > limit { break }
             guard records < Int(Int32.max) - 1 else {
                 throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
             }
-            let isNull = emptyAsNull && length == 0
-            let offsetDelta = Int64(records)
-            let body =
-                3 + Varint.size(offsetDelta) + (isNull ? 1 : Varint.size(Int64(length)) + length) + encodedHeaders.count
-            let needed = index + Varint.size(Int64(body)) + body
-            guard needed <= BatchLayout.maxBatchSize else {
+            let value = emptyAsNull && line.isEmpty ? nil : line
+            let body = BatchEncoder.recordBodySize(
+                timestampDelta: 0, offsetDelta: Int64(records), keyCount: nil, valueCount: value?.count,
+                encodedHeadersCount: encodedHeaders.count)
+            let size = buffer.count + Varint.size(Int64(body)) + body
+            guard size <= BatchLayout.maxBatchSize else {
                 throw LogStoreError(
                     .invalidArgument,
-                    "a record of \(body) bytes takes the batch of \(records) records to \(needed) bytes, "
+                    "a record of \(body) bytes takes the batch of \(records) records to \(size) bytes, "
                         + "more than the limit of \(BatchLayout.maxBatchSize)")
             }
-            if needed > buffer.capacity {
-                buffer.count = index
-                buffer.reserve(max(needed, buffer.capacity * 2))
-            }
-            let pointer = buffer.pointer
-            Varint.write(Int64(body), to: pointer, at: &index)
-            pointer.storeBytes(of: 0, toByteOffset: index, as: UInt8.self)  // attributes
-            pointer.storeBytes(of: 0, toByteOffset: index + 1, as: UInt8.self)  // timestamp delta 0
-            index += 2
-            Varint.write(offsetDelta, to: pointer, at: &index)
-            pointer.storeBytes(of: 1, toByteOffset: index, as: UInt8.self)  // key length -1: no key
-            index += 1
-            if isNull {
-                pointer.storeBytes(of: 1, toByteOffset: index, as: UInt8.self)  // value length -1
-                index += 1
-            } else {
-                Varint.write(Int64(length), to: pointer, at: &index)
-                (pointer + index).copyMemory(from: base + start, byteCount: length)
-                index += length
-            }
-            if let headers = encodedHeaders.baseAddress {
-                (pointer + index).copyMemory(from: headers, byteCount: encodedHeaders.count)
-                index += encodedHeaders.count
-            }
+            BatchEncoder.appendRecord(
+                to: buffer, timestampDelta: 0, offsetDelta: Int64(records), key: nil, value: value,
+                encodedHeaders: encodedHeaders)
             records += 1
-            start = next
+            start = min(lineEnd + 1, text.count)
         }
         return start
     }

@@ -137,7 +137,7 @@ extension Log {
                 guard read != .partialLine else { continue }
                 try appendLines(of: chunk)
                 guard read == .lines else { return try flush() }
-                chunk.keepUnfinishedLine()
+                chunk.moveUnfinishedLine(to: chunk)
             }
         }
         let reader = try LineChunkReader(descriptor: descriptor.rawValue)
@@ -217,21 +217,13 @@ final class LineChunk {
     }
 
     /// Moves the unfinished line after `linesEnd` to the start of `chunk`
-    /// (self by default), which then holds it alone.
+    /// (this chunk itself too: `copyMemory` allows the overlap), which then holds it alone.
     func moveUnfinishedLine(to chunk: LineChunk) {
         let rest = count - linesEnd
         if chunk.capacity < rest { chunk.grow(to: max(rest, chunk.capacity * 2)) }
         chunk.pointer.copyMemory(from: pointer + linesEnd, byteCount: rest)
         chunk.count = rest
         chunk.linesEnd = 0
-    }
-
-    /// Keeps only the unfinished line after `linesEnd`, at the start.
-    func keepUnfinishedLine() {
-        let rest = count - linesEnd
-        if rest > 0 { pointer.copyMemory(from: pointer + linesEnd, byteCount: rest) }
-        count = rest
-        linesEnd = 0
     }
 
     private func grow(to newCapacity: Int) {
