@@ -5,7 +5,8 @@
 #   scripts/bench-streaming.sh                          # 1,000,000 rows, 2 runs of each mode
 #   BENCH_ROWS=200000 BENCH_RUNS=1 scripts/bench-streaming.sh
 #
-# On a throwaway Postgres 15 (default logical_decoding_work_mem, 64 MB), for each run, modes
+# On a throwaway Postgres 15 (default logical_decoding_work_mem, 64 MB; the streaming clients set
+# theirs to BENCH_DECODING_MEMORY, default 1MB as logd's --decoding-memory), for each run, modes
 # alternating (off, on, off, on, ...): a fresh slot and log, `logd ingest --sync always` started
 # and streaming, then one `INSERT ... SELECT generate_series(1, BENCH_ROWS)` committed by psql.
 # Timed from the COMMIT returning to the transaction durable in the log: the slot's
@@ -23,6 +24,7 @@ source scripts/lib/throwaway-postgres.sh
 source scripts/lib/bench.sh
 
 rows=${BENCH_ROWS:-1000000}
+decoding_memory=${BENCH_DECODING_MEMORY:-1MB}
 runs=${BENCH_RUNS:-2}
 rss_target_mib=64
 
@@ -40,7 +42,8 @@ data=$work/data
 throwaway_postgres_start "shared_buffers = 256MB" "checkpoint_timeout = 30min" "autovacuum = off"
 echo
 echo "machine:  $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
-echo "postgres: $(sql 'SHOW server_version'), logical_decoding_work_mem $(sql 'SHOW logical_decoding_work_mem')"
+echo "postgres: $(sql 'SHOW server_version'), logical_decoding_work_mem $(sql 'SHOW logical_decoding_work_mem')" \
+    "($decoding_memory for the streaming clients)"
 echo "logd:     $logd ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "load:     one INSERT ... SELECT generate_series(1, $rows), $runs runs of each mode, alternating"
 sql "CREATE TABLE bench_rows (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12, 2) NOT NULL)"
@@ -62,7 +65,8 @@ run_once() {
     sql "TRUNCATE bench_rows"
     sql "SELECT 1 FROM pg_create_logical_replication_slot('$name', 'pgoutput')" >/dev/null
     /usr/bin/time -f %M -o "$work/$name.rss" "$logd" ingest postgres "$name" --dir "$data" --dsn "$PG_DSN" \
-        --slot "$name" --publication bench --sync always --streaming "$mode" >"$work/$name.log" 2>&1 &
+        --slot "$name" --publication bench --sync always --streaming "$mode" --decoding-memory "$decoding_memory" \
+        >"$work/$name.log" 2>&1 &
     time_pid=$!
     wait_for 60 "[ \"\$(sql \"SELECT active FROM pg_replication_slots WHERE slot_name = '$name'\")\" = t ]" \
         "logd ingest ($mode) did not start streaming"
@@ -127,12 +131,13 @@ stop_recv() {
 on_exit stop_recv
 declare -A reference=()
 reference_once() {
-    local mode=$1 run=$2 name="recv_$1_$2" proto=1 stream_option=()
-    [ "$mode" = on ] && proto=2 stream_option=(-o streaming=on)
+    local mode=$1 run=$2 name="recv_$1_$2" proto=1 stream_option=() pgoptions=${PGOPTIONS:-}
+    # With streaming, the same logical_decoding_work_mem for its walsender as logd sets for its own.
+    [ "$mode" = on ] && proto=2 stream_option=(-o streaming=on) pgoptions="$pgoptions -c logical_decoding_work_mem=$decoding_memory"
     sql "TRUNCATE bench_rows"
     sql "SELECT 1 FROM pg_create_logical_replication_slot('$name', 'pgoutput')" >/dev/null
     rm -f "$work/$name.done"
-    pg_recvlogical -d "$PG_DSN" --slot "$name" --start -f - -o proto_version=$proto -o publication_names=bench \
+    PGOPTIONS=$pgoptions pg_recvlogical -d "$PG_DSN" --slot "$name" --start -f - -o proto_version=$proto -o publication_names=bench \
         "${stream_option[@]}" | python3 -c "$commit_watcher" "$work/$name.done" &
     recv_pid=$!
     wait_for 60 "[ \"\$(sql \"SELECT active FROM pg_replication_slots WHERE slot_name = '$name'\")\" = t ]" \

@@ -90,6 +90,13 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         ))
     var streaming: IngestStreamingChoice = .on
 
+    @Option(
+        name: .customLong("decoding-memory"),
+        help: ArgumentHelp(
+            "With --streaming on: the walsender's logical_decoding_work_mem for this connection, how much of the running transactions' changes Postgres holds before it streams the largest (64kB or more, in kB, MB or GB). Small, so that little of a large transaction is left to send after its COMMIT. 'server' keeps the server's setting (64MB by default); so does a logical_decoding_work_mem parameter in --dsn.",
+            valueName: "size"))
+    var decodingMemory = "1MB"
+
     @Option(help: "When appended changes are made durable: always (group commit, as soon as possible) or interval.")
     var sync: IngestSyncChoice = .always
 
@@ -118,6 +125,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         guard reconnectTimeoutSeconds >= 0 else { throw ValidationError("--reconnect-timeout must not be negative") }
         guard slotWaitSeconds >= 0 else { throw ValidationError("--slot-wait must not be negative") }
         guard !slot.isEmpty else { throw ValidationError("--slot must not be empty") }
+        _ = try Self.kilobytes(decodingMemory)
         do {
             _ = try PostgresIngestOptions.publications(parsing: publication)
         } catch {
@@ -137,6 +145,20 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         }
     }
 
+    /// `--decoding-memory` in kB; nil for `server`.
+    static func kilobytes(_ size: String) throws -> Int? {
+        guard size != "server" else { return nil }
+        let digits = size.prefix { $0.isASCII && $0.isNumber }
+        let units = ["": 1, "kb": 1, "mb": 1 << 10, "gb": 1 << 20]
+        guard !digits.isEmpty, let number = Int(digits), let unit = units[size.dropFirst(digits.count).lowercased()],
+            number <= Int(Int32.max) / unit, number * unit >= 64
+        else {
+            throw ValidationError(
+                "--decoding-memory: '\(size)' is not a size of 64kB or more (a number with kB, MB or GB, or 'server')")
+        }
+        return number * unit
+    }
+
     var tableList: [String] {
         (tables ?? "").split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty || tables?.contains(",") == true }
@@ -153,6 +175,7 @@ struct PostgresIngestCommand: AsyncParsableCommand {
         options.untilCaughtUp = untilCaughtUp
         options.tombstonesOnDelete = tombstones
         options.streaming = streaming == .on
+        options.streamingDecodingMemoryKB = try Self.kilobytes(decodingMemory)
         options.statusInterval = .milliseconds(statusIntervalMilliseconds)
         options.reconnectTimeout = .seconds(reconnectTimeoutSeconds)
         options.slotInUseTimeout = .seconds(slotWaitSeconds)

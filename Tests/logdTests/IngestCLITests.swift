@@ -217,6 +217,12 @@ struct IngestCLITests {
                 "--status-interval-ms"
             ),
             (["--dsn", "postgres://u@h/db?sslmode=verify-full", "--slot", "s", "--publication", "p"], "sslmode"),
+            (
+                ["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--decoding-memory", "32kB"],
+                "--decoding-memory: '32kB' is not a size of 64kB or more"
+            ),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--decoding-memory", "1TB"], "'1TB'"),
+            (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "p", "--decoding-memory", "MB"], "'MB'"),
             (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,,b"], "'a,,b' has an empty name"),
             (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,b,a"], "names publication a twice"),
             (["--dsn", "postgres://u@h/db", "--slot", "s", "--publication", "a,Orders"], "'Orders' has upper-case letters"),

@@ -80,7 +80,7 @@ struct IngestStreamingCLITests {
         let directory = try TestDirectory()
         try await server.sql("CREATE TABLE staged (id int PRIMARY KEY, note text)")
         let ingest = directory.args(
-            "ingest", "postgres", "staged", "--dsn", server.dsn + "&logical_decoding_work_mem=64kB", "--slot", "staged_slot",
+            "ingest", "postgres", "staged", "--dsn", server.dsn, "--decoding-memory", "64kB", "--slot", "staged_slot",
             "--publication", "staged_pub", "--create", "--status-interval-ms", "200", "--streaming", "on")
         let setup = try Logd.run(ingest + ["--until-caught-up"], timeout: .seconds(120))
         #expect(setup.succeeded, "\(setup)")

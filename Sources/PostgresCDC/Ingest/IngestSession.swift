@@ -41,6 +41,11 @@ struct IngestSession {
             }
             // Streaming of in-progress transactions needs protocol 2, Postgres 14+.
             let streaming = options.streaming && (connection.serverMajorVersion ?? 0) >= 14
+            let parameter = PostgresIngestOptions.decodingMemoryParameter
+            if streaming, let kB = options.streamingDecodingMemoryKB, options.connection.runtimeParameters[parameter] == nil {
+                _ = try await connection.simpleQuery("SET \(parameter) = '\(kB)kB'")
+            }
+            let decodingMemory = streaming ? try await connection.simpleQuery("SHOW \(parameter)").first?.first ?? nil : nil
             let stream = try await startReplication(connection, from: startLSN, streaming: streaming)
             connected()
             logger.info(
@@ -48,6 +53,7 @@ struct IngestSession {
                 metadata: [
                     "postgres.slot": "\(options.slot)", "postgres.lsn": "\(startLSN)",
                     "log.next_offset": "\(ingester.log.nextOffset)", "postgres.streaming": "\(streaming)",
+                    "postgres.decoding_memory": "\(decodingMemory ?? "-")",
                 ])
             // What an earlier session staged is gone: Postgres sends those transactions again from their start.
             let staging = streaming ? try StreamStaging(logDirectory: ingester.log.directory) : nil

@@ -47,6 +47,16 @@ public struct PostgresIngestOptions: Sendable {
     /// decoded it whole (docs/CDC.md, "Streaming of large transactions").
     /// On by default; off, or on Postgres 13 and older: protocol 1.
     public var streaming = true
+    /// With streaming, the walsender's `logical_decoding_work_mem` for this
+    /// connection, in kB: how much of the running transactions' changes
+    /// Postgres holds before it streams the largest. Small, so that little
+    /// of a large transaction is left to send after its COMMIT (the server's
+    /// default, 64 MB, leaves up to that much). nil, or a
+    /// `logical_decoding_work_mem` runtime parameter in `connection`, keeps
+    /// the server's setting or that one.
+    public var streamingDecodingMemoryKB: Int? = 1024
+    /// The Postgres setting `streamingDecodingMemoryKB` sets.
+    public static let decodingMemoryParameter = "logical_decoding_work_mem"
 
     public init(connection: PostgresConnectionConfiguration, slot: String, publications: [String]) {
         self.connection = connection

@@ -215,6 +215,38 @@ import Testing
         }
     }
 
+    /// `streamingDecodingMemoryKB` sets the walsender's
+    /// `logical_decoding_work_mem` for the session: at 64 kB a 600 kB
+    /// transaction comes streamed; nil keeps the server's 64 MB, and it comes
+    /// whole after its commit; a `logical_decoding_work_mem` runtime parameter
+    /// of the connection wins over the option.
+    @Test func theDecodingMemoryOptionDecidesWhatComesStreamed() async throws {
+        let name = "stream_memory"
+        try await IngestFixture.run(
+            name, tables: [name], setup: "CREATE TABLE \(name) (id int PRIMARY KEY, note text)"
+        ) { fixture in
+            var next = 0
+            func streamed(_ configure: (inout PostgresIngestOptions) -> Void) async throws -> Int64 {
+                try await fixture.sql(
+                    "INSERT INTO \(name) SELECT g, repeat('m', 200) FROM generate_series(\(next + 1), \(next + 3000)) g")
+                next += 3000
+                return try await fixture.ingest {
+                    $0.streaming = true
+                    configure(&$0)
+                }.streamedTransactions
+            }
+            #expect(try await streamed { $0.streamingDecodingMemoryKB = 64 } == 1)
+            #expect(try await streamed { $0.streamingDecodingMemoryKB = nil } == 0)
+            #expect(
+                try await streamed {
+                    $0.streamingDecodingMemoryKB = 1 << 20
+                    $0.connection.runtimeParameters[PostgresIngestOptions.decodingMemoryParameter] = "64kB"
+                } == 1)
+            let ids = try fixture.transactions().flatMap { $0 }.compactMap { $0.after?["id"] as? Int }
+            #expect(ids == Array(1...9000), "each transaction whole, once, in order")
+        }
+    }
+
     /// A large transaction of a table outside the publication streams to the
     /// slot as Stream Start, Stop and Commit with nothing for the log. It is
     /// not one of the log's transactions: its end must be acknowledged as a
