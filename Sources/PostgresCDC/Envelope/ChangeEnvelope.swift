@@ -21,6 +21,9 @@ public struct ChangeEnvelope: Sendable {
     private var key = JSONWriter(capacity: 128)
     private var unchangedColumns: [Int] = []
     private var commitLSNCache: (lsn: LSN, bytes: [UInt8]) = (.zero, LSN.zero.utf8)
+    /// The parts of the `source` object every record of a committed streamed
+    /// transaction shares (`withCommittedValue`), written once per transaction.
+    private var committedParts: CommittedSourceParts?
 
     public init() {}
 
@@ -305,16 +308,51 @@ public struct ChangeEnvelope: Sendable {
     private mutating func writeSource(_ source: ChangeSource, tableJSON: some Collection<UInt8>) {
         value.raw(#","source":{"lsn":"#)
         value.lsn(source.lsn)
+        Self.writeTransaction(of: source, to: &value)
+        value.integer(source.transactionOrdinal)
+        value.raw(tableJSON)
+        Self.writeCommitTime(of: source, to: &value)
+    }
+
+    /// `,"commit_lsn":"X/X","xid":N,"tx_ordinal":` of the `source` object.
+    private static func writeTransaction(of source: ChangeSource, to value: inout JSONWriter) {
         value.raw(#","commit_lsn":"#)
         value.lsn(source.commitLSN)
         value.raw(#","xid":"#)
         if let xid = source.xid { value.integer(xid) } else { value.null() }
         value.raw(#","tx_ordinal":"#)
-        value.integer(source.transactionOrdinal)
-        value.raw(tableJSON)
+    }
+
+    /// `,"commit_ts":T}}`: ends the `source` object and the envelope.
+    private static func writeCommitTime(of source: ChangeSource, to value: inout JSONWriter) {
         value.raw(#","commit_ts":"#)
         if let timestamp = source.commitTimestamp { value.integer(timestamp.unixMicroseconds) } else { value.null() }
         value.raw("}}")
+    }
+
+    /// `writeTransaction` and `writeCommitTime` of one transaction.
+    private struct CommittedSourceParts {
+        let commitLSN: LSN
+        let xid: UInt32?
+        let commitTimestamp: PostgresTimestamp?
+        let transaction: [UInt8]
+        let commitTime: [UInt8]
+
+        init(_ source: ChangeSource) {
+            commitLSN = source.commitLSN
+            xid = source.xid
+            commitTimestamp = source.commitTimestamp
+            var writer = JSONWriter(capacity: 64)
+            ChangeEnvelope.writeTransaction(of: source, to: &writer)
+            transaction = writer.bytes
+            writer.reset()
+            ChangeEnvelope.writeCommitTime(of: source, to: &writer)
+            commitTime = writer.bytes
+        }
+
+        func belongs(to source: ChangeSource) -> Bool {
+            source.commitLSN == commitLSN && source.xid == xid && source.commitTimestamp == commitTimestamp
+        }
     }
 
     // MARK: - Streamed transactions
@@ -361,9 +399,17 @@ public struct ChangeEnvelope: Sendable {
         body: UnsafeRawBufferPointer, tableJSON: UnsafeRawBufferPointer, source: ChangeSource,
         _ use: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R {
+        if committedParts?.belongs(to: source) != true { committedParts = CommittedSourceParts(source) }
+        let parts = committedParts!
         value.reset()
         value.raw(body)
-        writeSource(source, tableJSON: tableJSON)
+        // writeSource, with the parts the transaction's records share written once.
+        value.raw(#","source":{"lsn":"#)
+        value.lsn(source.lsn)
+        value.raw(parts.transaction)
+        value.integer(source.transactionOrdinal)
+        value.raw(tableJSON)
+        value.raw(parts.commitTime)
         return try value.bytes.withUnsafeBytes(use)
     }
 

@@ -60,18 +60,26 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
 
     /// Appends `description` to `bytes` without making a String.
     static func appendText(_ lsn: LSN, to bytes: inout [UInt8]) {
-        func hex(_ value: UInt64) {
-            var started = false
-            for shift in stride(from: 28, through: 0, by: -4) {
-                let digit = UInt8((value >> UInt64(shift)) & 0xF)
-                if digit == 0 && !started && shift != 0 { continue }
-                started = true
-                bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10)
+        // Written into 17 bytes on the stack, then appended at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 17) { text in
+            var count = 0
+            func hex(_ value: UInt64) {
+                var shift: UInt64 = 28
+                while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
+                while true {
+                    let digit = UInt8((value >> shift) & 0xF)
+                    text[count] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10
+                    count += 1
+                    if shift == 0 { break }
+                    shift -= 4
+                }
             }
+            hex(lsn.rawValue >> 32)
+            text[count] = UInt8(ascii: "/")
+            count += 1
+            hex(lsn.rawValue & 0xFFFF_FFFF)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<count]))
         }
-        hex(lsn.rawValue >> 32)
-        bytes.append(UInt8(ascii: "/"))
-        hex(lsn.rawValue & 0xFFFF_FFFF)
     }
 
     public static func < (lhs: LSN, rhs: LSN) -> Bool {

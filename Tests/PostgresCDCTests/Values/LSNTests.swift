@@ -14,6 +14,7 @@ import Testing
     ])
     func formatsAsPostgresDoes(raw: UInt64, text: String) {
         #expect(LSN(raw).description == text)
+        #expect(LSN(raw).utf8 == Array(text.utf8), "the bytes envelopes and headers are written with")
         #expect(LSN(text) == LSN(raw))
     }
 
@@ -35,6 +36,7 @@ import Testing
         for _ in 0..<10_000 {
             let lsn = LSN(random.next() >> UInt64.random(in: 0...63, using: &random))
             #expect(LSN(lsn.description) == lsn)
+            #expect(lsn.utf8 == Array(lsn.description.utf8))
         }
     }
 
