@@ -284,9 +284,9 @@ echo
 echo "commit-to-log latency at $latency_tps tps asked, $c_tps reached (C): $latency_count transactions measured of $c_transactions committed by pgbench"
 echo "  p50 $latency_p50_ms ms, p99 $latency_p99_ms ms, max $latency_max_ms ms; target p99 <= 100 ms: $latency_verdict"
 echo "  (time.time() when a follower process, logd read --follow, hands a transaction's last record"
-echo "  to latency.py, minus the commit_ts Postgres recorded. The follower is another process: it"
-echo "  polls the log's files every 5 ms, so this is an upper bound on commit-to-log, inflated by"
-echo "  up to 5 ms; it sees a batch once it is written to the store file, which --sync always"
+echo "  to latency.py, minus the commit_ts Postgres recorded. The follower is another process,"
+echo "  woken by inotify on the log's directory, so this is an upper bound on commit-to-log (plus a"
+echo "  wake-up and a pipe); it sees a batch once it is written to the store file, which --sync always"
 echo "  follows at once with the fdatasync that makes it durable (80-90 us on these machines, DESIGN.md).)"
 if [ -n "$c_rate_note" ]; then echo "  $c_rate_note"; fi
 
