@@ -137,6 +137,15 @@ final class ProducerStates: Sendable {
         }
     }
 
+    /// Whether appending `batch` to `partition` would first rebuild the
+    /// partition's state from its log (a batch of an idempotent producer, and
+    /// no state yet): reads of up to `rebuildBytes`.
+    func mayRebuild(for batch: UnsafeRawBufferPointer, in partition: TopicPartition) -> Bool {
+        guard RecordBatchSummary(batch: batch)?.producer != nil else { return false }
+        guard let table = tables.withLock({ $0[partition] }) else { return true }
+        return table.state.withLock { $0 == nil }
+    }
+
     /// Calls `body` with the partition's state, rebuilt from `log` first if need be.
     private func withState<T>(_ log: Log, _ partition: TopicPartition, _ body: (inout PartitionState) throws -> T) throws -> T {
         try table(partition).state.withLock { state in

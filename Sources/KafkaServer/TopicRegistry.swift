@@ -90,6 +90,11 @@ final class TopicRegistry: Sendable {
         }
     }
 
+    /// The log of a topic's partition if it is open already (no file is touched).
+    func openLog(_ name: String, partition: Int32 = 0) -> Log? {
+        state.withLock { $0.logs[TopicPartition(topic: name, partition: partition)] }
+    }
+
     /// Opens the log at `path`, read-only when another process writes it.
     private func open(_ path: FilePath) throws -> Log {
         do {
