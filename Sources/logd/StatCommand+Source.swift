@@ -21,7 +21,9 @@ struct IngestStat {
         output.write("source:        postgres \(source.host):\(source.port)/\(source.database) (system \(source.systemID))\n")
         let positions = [
             source.slotCreatedLSN.map { "created by logd at \($0)" },
-            source.acknowledgedLSN.map { "acknowledged up to \($0)" },
+            // What the ingester acknowledged: its last durable transaction's end, or a keepalive's
+            // position past it (recorded before Postgres heard it, docs/CDC.md "Gaps").
+            [source.acknowledgedLSN, checkpoint?.endLSN].compactMap { $0 }.max().map { "acknowledged up to \($0)" },
         ].compactMap { $0 }
         output.write("slot:          \(source.slot)\(positions.isEmpty ? "" : " (\(positions.joined(separator: ", ")))")\n")
         output.write("publication:   \(source.publications.joined(separator: ","))\n")
