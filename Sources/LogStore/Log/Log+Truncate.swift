@@ -141,6 +141,7 @@ extension Log {
                 try FileSystem.remove(extent.segment.index.file.path)
             }
             try plan.apply(to: writable.store)
+            writer.preallocatedEnd = 0  // the cut gave back what lay past it; the active store may be another
             writable.index.truncate(toCount: entryNumber)
             for kept in keptEntries { writable.index.append(kept) }
             writer.buffer.startPosition = entry.position + Int64(keptBatch.count)

@@ -75,6 +75,9 @@ public final class Log: @unchecked Sendable {
         var visibleActive: SegmentExtent
         /// Position of the active store up to which writeback was started (`startWritebackIfDueLocked`).
         var writebackStarted: Int64 = 0
+        /// Position of the active store up to which blocks are allocated (`preallocateLocked`); 0 for none.
+        var preallocatedEnd: Int64 = 0
+        var preallocationUnsupported = false
         /// Bytes appended since open, and how many of them are known durable.
         var writtenSequence: UInt64 = 0
         var durableSequence: UInt64 = 0
@@ -254,6 +257,7 @@ public final class Log: @unchecked Sendable {
         let baseOffset = writer.nextOffset
         source.storeBigEndian(baseOffset, at: BatchLayout.baseOffset)
         let position = buffer.startPosition
+        preallocateLocked(through: position + Int64(size))
         do {
             try writer.active.store.write(UnsafeRawBufferPointer(batch), at: position)
         } catch {
@@ -332,6 +336,7 @@ public final class Log: @unchecked Sendable {
     func flushLocked() throws {
         let buffer = writer.buffer
         if buffer.count > 0 {
+            preallocateLocked(through: buffer.endPosition)
             do {
                 try writer.active.store.write(buffer.bytes, at: buffer.startPosition)
             } catch {
@@ -458,6 +463,7 @@ public final class Log: @unchecked Sendable {
             try flushLocked()
             let old = writer.active
             try old.store.syncData()
+            releasePreallocationLocked()
             try old.index.seal()
             let segment = try Segment.create(in: directory, baseOffset: writer.nextOffset, indexBytes: options.maxIndexBytes)
             try FileSystem.syncDirectory(directory)
@@ -546,6 +552,7 @@ public final class Log: @unchecked Sendable {
         }
         writer.durableSequence = writer.writtenSequence
         resumeDurableWaitersLocked()
+        releasePreallocationLocked()
         try writer.active.index.seal()
         let marker = directory.appending(Log.cleanShutdownMarker)
         let file = try OpenFile(path: marker, options: [.create, .truncate])

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Early writeback of the active store (Linux `sync_file_range`), so that
 /// the `fdatasync` of a roll or a close finds little left to write instead
 /// of a whole segment: the disk writes while appends go on.
@@ -13,16 +9,8 @@ enum Writeback {
     /// `SYNC_FILE_RANGE_WRITE`: start writing the dirty pages of the range, wait for nothing.
     static let startWrite: UInt32 = 2
 
-    /// Glibc's `sync_file_range`, looked up at run time: a GNU extension the
-    /// Swift Glibc module does not show. Nil elsewhere (the syncs then write everything).
-    static let syncFileRange: SyncFileRange? = {
-        #if os(Linux)
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "sync_file_range") else { return nil }
-        return unsafeBitCast(symbol, to: SyncFileRange.self)
-        #else
-        return nil
-        #endif
-    }()
+    /// Glibc's `sync_file_range`; nil elsewhere (the syncs then write everything).
+    static let syncFileRange = FileSystem.glibcFunction(named: "sync_file_range", as: SyncFileRange.self)
 }
 
 extension Log {

@@ -81,6 +81,18 @@ final class OpenFile: Sendable {
 
 /// The few file-system calls swift-system lacks.
 enum FileSystem {
+    /// A glibc function the Swift Glibc module does not show (a GNU
+    /// extension such as `sync_file_range` or `fallocate`), looked up at run
+    /// time; nil off Linux.
+    static func glibcFunction<Function>(named name: String, as type: Function.Type) -> Function? {
+        #if os(Linux)
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, name) else { return nil }
+        return unsafeBitCast(symbol, to: type)
+        #else
+        return nil
+        #endif
+    }
+
     /// `fdatasync`, retried on EINTR (swift-system has no wrapper).
     static func syncData(_ descriptor: FileDescriptor, path: FilePath) throws {
         // Reported on both sides: it covers only the writes that ended before it began.
