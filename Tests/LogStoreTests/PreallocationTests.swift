@@ -43,8 +43,9 @@ import Glibc
         let written = try Self.usage(first)
         #expect(written.size > 300_000, "the store holds what was written")
         if preallocates {
-            // Up to the segment's limit (1 MiB) here, at most 4 MiB ahead otherwise.
-            #expect(written.allocated >= 1 << 20, "blocks ahead: \(written)")
+            // As much ahead as the segment holds while it is small: no more than its bytes again.
+            #expect(written.allocated > written.blocks + 200_000, "blocks ahead: \(written)")
+            #expect(written.allocated <= 2 * written.blocks + 64 << 10, "no more ahead than the bytes: \(written)")
         } else {
             #expect(written.allocated <= written.blocks, "nothing allocated ahead: \(written)")
         }

@@ -13,8 +13,12 @@ import Glibc
 enum Preallocation {
     typealias Fallocate = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
 
-    /// Allocated ahead of the end written: at least this much, at most twice.
+    /// Allocated ahead of the end written, once the segment holds this much.
     static let aheadBytes: Int64 = 4 << 20
+    /// A smaller segment gets as much ahead as it holds, at least this much:
+    /// a log written little (one of many topics) takes at most its own size
+    /// more on disk, or 64 KiB.
+    static let minimumAheadBytes: Int64 = 64 << 10
     /// `FALLOC_FL_KEEP_SIZE`: allocate without changing the file's size.
     static let keepSize: Int32 = 1
 
@@ -24,8 +28,9 @@ enum Preallocation {
 
 extension Log {
     /// Before a write of the active store up to `end`: once `end` passes what
-    /// is allocated, allocates up to `Preallocation.aheadBytes` past it (not
-    /// past the segment's size limit). Best effort: a file system without
+    /// is allocated, allocates ahead of it as much as the store holds, from
+    /// `Preallocation.minimumAheadBytes` up to `Preallocation.aheadBytes`
+    /// (never past the segment's size limit). Best effort: a file system without
     /// `fallocate` ends the tries for this log; any other failure (a full
     /// disk) leaves the write to fail or not as it would have.
     func preallocateLocked(through end: Int64) {
@@ -33,8 +38,8 @@ extension Log {
             return
         }
         let start = max(writer.preallocatedEnd, writer.flushedSize)
-        let ahead = Preallocation.aheadBytes
-        let target = max(end, min((end + ahead - 1) / ahead * ahead + ahead, options.maxSegmentBytes))
+        let ahead = min(Preallocation.aheadBytes, max(Preallocation.minimumAheadBytes, end))
+        let target = max(end, min(end + ahead, options.maxSegmentBytes))
         if fallocate(writer.active.store.descriptor.rawValue, Preallocation.keepSize, start, target - start) == 0 {
             writer.preallocatedEnd = target
         } else if errno == EOPNOTSUPP || errno == ENOSYS {
