@@ -149,10 +149,24 @@ public final class RecordBatchBuffer {
             throw LogStoreError(
                 .invalidArgument, "record timestamps \(baseTimestamp) and \(recordTimestamp) are too far apart for one batch")
         }
-        guard count < Int(Int32.max) - 1 else {
+        try encodeRecord(
+            number: count, timestampDelta: timestampDelta, key: key, value: value, encodedHeaders: encodedHeaders)
+        if recordTimestamp > maxTimestamp { maxTimestamp = recordTimestamp }
+        count += 1
+    }
+
+    /// Encodes record `number` of the batch (its offset delta) after the
+    /// checks every added record passes: the count of a batch, and
+    /// `BatchLayout.maxBatchSize` with it.
+    @inline(__always)
+    private func encodeRecord(
+        number: Int, timestampDelta: Int64, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        encodedHeaders: UnsafeRawBufferPointer
+    ) throws {
+        guard number < Int(Int32.max) - 1 else {
             throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
         }
-        let offsetDelta = Int64(count)
+        let offsetDelta = Int64(number)
         let body = BatchEncoder.recordBodySize(
             timestampDelta: timestampDelta, offsetDelta: offsetDelta, keyCount: key?.count, valueCount: value?.count,
             encodedHeadersCount: encodedHeaders.count)
@@ -160,14 +174,12 @@ public final class RecordBatchBuffer {
         guard size <= BatchLayout.maxBatchSize else {
             throw LogStoreError(
                 .invalidArgument,
-                "a record of \(body) bytes takes the batch of \(count) records to \(size) bytes, "
+                "a record of \(body) bytes takes the batch of \(number) records to \(size) bytes, "
                     + "more than the limit of \(BatchLayout.maxBatchSize)")
         }
         BatchEncoder.appendRecord(
             to: buffer, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value,
             encodedHeaders: encodedHeaders)
-        if recordTimestamp > maxTimestamp { maxTimestamp = recordTimestamp }
-        count += 1
     }
 
     /// Adds a record per line of `text` ("\n"-separated; a last piece
@@ -204,22 +216,8 @@ public final class RecordBatchBuffer {
                 ?? text.count
             let line = UnsafeRawBufferPointer(start: base + start, count: lineEnd - start)
             if records > 0, buffer.count + line.count + framing > limit { break }
-            guard records < Int(Int32.max) - 1 else {
-                throw LogStoreError(.invalidArgument, "a batch holds at most \(Int32.max - 1) records")
-            }
-            let value = emptyAsNull && line.isEmpty ? nil : line
-            let body = BatchEncoder.recordBodySize(
-                timestampDelta: 0, offsetDelta: Int64(records), keyCount: nil, valueCount: value?.count,
-                encodedHeadersCount: encodedHeaders.count)
-            let size = buffer.count + Varint.size(Int64(body)) + body
-            guard size <= BatchLayout.maxBatchSize else {
-                throw LogStoreError(
-                    .invalidArgument,
-                    "a record of \(body) bytes takes the batch of \(records) records to \(size) bytes, "
-                        + "more than the limit of \(BatchLayout.maxBatchSize)")
-            }
-            BatchEncoder.appendRecord(
-                to: buffer, timestampDelta: 0, offsetDelta: Int64(records), key: nil, value: value,
+            try encodeRecord(
+                number: records, timestampDelta: 0, key: nil, value: emptyAsNull && line.isEmpty ? nil : line,
                 encodedHeaders: encodedHeaders)
             records += 1
             start = min(lineEnd + 1, text.count)
