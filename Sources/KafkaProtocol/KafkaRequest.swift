@@ -109,10 +109,10 @@ public enum KafkaResponseFrame {
     /// The frame of a response whose body is `body`, in parts (written one
     /// after the other, as `FetchResponse.encodeParts` makes them): a prefix
     /// with the size and correlation id, then the parts themselves.
-    public static func parts(correlationID: Int32, body: [ByteBuffer]) -> [ByteBuffer] {
+    public static func parts(correlationID: Int32, body: [IOData]) -> [IOData] {
         var prefix = ByteBuffer()
         prefix.writeKafka(Int32(truncatingIfNeeded: 4 + body.reduce(0) { $0 + $1.readableBytes }))
         prefix.writeKafka(correlationID)
-        return [prefix] + body
+        return [.byteBuffer(prefix)] + body
     }
 }

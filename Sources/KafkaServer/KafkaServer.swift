@@ -38,7 +38,8 @@ public final class KafkaServer: Sendable {
             .bind(host: configuration.host, port: configuration.port) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                    try child.pipeline.syncOperations.addHandler(ResponseWriter())
+                    return try NIOAsyncChannel<ByteBuffer, ResponseFrame>(wrappingChannelSynchronously: child)
                 }
             }
         let port = server.channel.localAddress?.port ?? configuration.port
@@ -85,7 +86,7 @@ public final class KafkaServer: Sendable {
     /// Reads frames and answers them one at a time, in order. A frame that is
     /// not a request of a served API and version closes the connection with
     /// one log line naming the peer; the server and other connections go on.
-    private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler, logger: Logger)
+    private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ResponseFrame>, handler: RequestHandler, logger: Logger)
         async
     {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown peer"
@@ -94,7 +95,7 @@ public final class KafkaServer: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
                     if let response = try await answer(frame, handler: handler, clientHost: clientHost) {
-                        try await outbound.write(contentsOf: response)
+                        try await outbound.write(response)
                     }
                 }
             }
@@ -110,7 +111,7 @@ public final class KafkaServer: Sendable {
         }
     }
 
-    static func answer(_ frame: ByteBuffer, handler: RequestHandler, clientHost: String) async throws -> [ByteBuffer]? {
+    static func answer(_ frame: ByteBuffer, handler: RequestHandler, clientHost: String) async throws -> ResponseFrame? {
         do {
             return try await handler.respond(to: try KafkaRequest.decode(frame: frame), clientHost: clientHost)
         } catch let error as KafkaDecodingError where error.code == .unsupportedVersion {
@@ -121,7 +122,7 @@ public final class KafkaServer: Sendable {
             KafkaResponseFrame.write(correlationID: header.correlationID, into: &out) {
                 ApiVersionsResponse(errorCode: .unsupportedVersion).encode(into: &$0, version: 0)
             }
-            return [out]
+            return ResponseFrame(parts: [.byteBuffer(out)])
         }
     }
 }

@@ -13,23 +13,27 @@ extension RequestHandler {
     /// Answers a fetch with whole stored batches; when fewer than `minBytes`
     /// are there it waits, up to `maxWaitMilliseconds`, for an append to any
     /// of the partitions (a long poll woken by the append, or by inotify for a
-    /// log another process writes).
-    func fetch(_ request: FetchRequest) async throws -> FetchResponse {
+    /// log another process writes). The batches this process has checked go
+    /// as regions of the store files, sent from the page cache (sendfile),
+    /// with the files that stay open until they are written.
+    func fetch(_ request: FetchRequest) async throws -> (FetchResponse, StoreFiles?) {
         let deadline = ContinuousClock.now + .milliseconds(Int(max(request.maxWaitMilliseconds, 0)))
         while true {
             // Reading the batches (up to max_bytes, perhaps from disk) blocks: on NIO's thread pool,
             // not on the two cooperative threads the group coordinator and every connection share.
-            let (response, bytes, waitOn) = try await NIOThreadPool.singleton.runIfActive { try collect(request) }
+            let (response, files, bytes, waitOn) = try await NIOThreadPool.singleton.runIfActive { try collect(request) }
             if bytes >= Int(max(request.minBytes, 1)) || waitOn.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
-                return response
+                return (response, files)
             }
             await waitForAnyAppend(waitOn, until: deadline)
         }
     }
 
-    /// One look at every partition: the response, its record bytes, and the
-    /// (log, offset) pairs that are at their end.
-    private func collect(_ request: FetchRequest) throws -> (FetchResponse, Int, [LogWaiter]) {
+    /// One look at every partition: the response, the store files its regions
+    /// are in, its record bytes, and the (log, offset) pairs that are at their end.
+    private func collect(_ request: FetchRequest) throws -> (FetchResponse, StoreFiles?, Int, [LogWaiter]) {
+        // Closes the descriptors taken so far when it goes, however this returns.
+        let files = StoreFiles()
         var total = 0
         var waitOn: [LogWaiter] = []
         var topicsOut: [FetchResponse.Topic] = []
@@ -71,9 +75,7 @@ extension RequestHandler {
                 // The response stays within the request's max_bytes and each partition within its own;
                 // KIP-74: the first batch of the response comes whole even over both.
                 let limit = max(min(Int(partition.maxBytes), Int(request.maxBytes) - total), total == 0 ? 1 : 0)
-                // Reserved up front (memory a fetch leaves unused is never touched): growing a buffer of
-                // megabytes would move it again and again.
-                var records = ByteBufferAllocator().buffer(capacity: offset < highWatermark ? min(limit, 64 << 20) : 0)
+                var records: FetchRecords?
                 // read_committed: up to the last stable offset, with the aborted transactions among what is read.
                 var lastStable: Int64?
                 var aborted: [FetchResponse.AbortedTransaction] = []
@@ -89,9 +91,8 @@ extension RequestHandler {
                             aborted = stable.aborted.map { .init(producerID: $0.producerID, firstOffset: $0.firstOffset) }
                         }
                         if offset < end, limit > 0 {
-                            try log.readRecordBatches(from: offset, maxBytes: limit, firstAlways: total == 0, end: end) {
-                                records.writeBytes($0)
-                            }
+                            records = try read(
+                                log, from: offset, maxBytes: limit, firstAlways: total == 0, end: end, files: files)
                         }
                     } catch let error as LogStoreError {
                         // Retention took the offset meanwhile: out of range. Damage on disk (a batch failing
@@ -111,9 +112,13 @@ extension RequestHandler {
                         continue
                     }
                 }
-                if records.readableBytes == 0 { waitOn.append(LogWaiter(log: log, offset: highWatermark)) }
-                total += records.readableBytes
-                if records.readableBytes == 0 { aborted = [] }
+                let bytes = records?.byteCount ?? 0
+                if bytes == 0 {
+                    waitOn.append(LogWaiter(log: log, offset: highWatermark))
+                    aborted = []
+                    records = nil
+                }
+                total += bytes
                 partitions.append(
                     .init(
                         index: partition.index, errorCode: .none, highWatermark: highWatermark, lastStableOffset: lastStable,
@@ -121,7 +126,28 @@ extension RequestHandler {
             }
             topicsOut.append(.init(name: topic.name, partitions: partitions))
         }
-        return (FetchResponse(topics: topicsOut), total, waitOn)
+        return (FetchResponse(topics: topicsOut), files.isEmpty ? nil : files, total, waitOn)
+    }
+
+    /// The batches of one partition's fetch (as `Log.readRecordBatches` picks
+    /// them): regions of the store files where this process has checked them
+    /// (`Log.locateRecordBatches`), else read, checked and copied.
+    private func read(
+        _ log: Log, from offset: Int64, maxBytes: Int, firstAlways: Bool, end: Int64, files: StoreFiles
+    ) throws -> FetchRecords {
+        if let runs = try log.locateRecordBatches(from: offset, maxBytes: maxBytes, firstAlways: firstAlways, end: end) {
+            return FetchRecords(
+                parts: runs.map {
+                    .fileRegion(files.region(of: $0.descriptor.rawValue, position: $0.position, byteCount: $0.byteCount))
+                })
+        }
+        // Reserved up front (memory a fetch leaves unused is never touched): growing a buffer of
+        // megabytes would move it again and again.
+        var records = ByteBufferAllocator().buffer(capacity: min(maxBytes, 64 << 20))
+        try log.readRecordBatches(from: offset, maxBytes: maxBytes, firstAlways: firstAlways, end: end) {
+            records.writeBytes($0)
+        }
+        return FetchRecords(records)
     }
 
     /// Returns when one of the logs has a record at its offset, or at `deadline`.

@@ -19,15 +19,16 @@ struct RequestHandler: Sendable {
     let transactions: TransactionCoordinator
     let logger: Logger
 
-    /// The response frame for `request` from `clientHost`; nil when none is due (Produce with acks=0).
-    /// The response frame, in parts to be written one after the other (a
-    /// fetch's record batches are parts of their own); nil for none (acks=0).
-    func respond(to request: KafkaRequest, clientHost: String) async throws -> [ByteBuffer]? {
+    /// The response frame for `request` from `clientHost`, in parts to be
+    /// written one after the other (a fetch's record batches are parts of
+    /// their own, regions of the store files when they can be); nil when none
+    /// is due (Produce with acks=0).
+    func respond(to request: KafkaRequest, clientHost: String) async throws -> ResponseFrame? {
         let version = request.header.apiVersion
         var out = ByteBuffer()
-        func frame(_ encode: (inout ByteBuffer) -> Void) -> [ByteBuffer] {
+        func frame(_ encode: (inout ByteBuffer) -> Void) -> ResponseFrame {
             KafkaResponseFrame.write(correlationID: request.header.correlationID, into: &out, encode)
-            return [out]
+            return ResponseFrame(parts: [.byteBuffer(out)])
         }
         switch request.body {
         case .apiVersions:
@@ -40,9 +41,11 @@ struct RequestHandler: Sendable {
             guard produce.acks != 0 else { return nil }  // acks=0: no response at all (KAFKA.md trap 2)
             return frame { response.encode(into: &$0, version: version) }
         case .fetch(let fetch):
-            let response = try await self.fetch(fetch)
-            return KafkaResponseFrame.parts(
-                correlationID: request.header.correlationID, body: response.encodeParts(version: version))
+            let (response, files) = try await self.fetch(fetch)
+            return ResponseFrame(
+                parts: KafkaResponseFrame.parts(
+                    correlationID: request.header.correlationID, body: response.encodeParts(version: version)),
+                files: files)
         case .listOffsets(let listOffsets):
             let response = self.listOffsets(listOffsets)
             return frame { response.encode(into: &$0, version: version) }

@@ -3,6 +3,10 @@ import Testing
 
 @testable import KafkaProtocol
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A frame as a client sends it (without the length prefix): header v1, then `body`.
 func frame(_ api: APIKey, version: Int16, correlationID: Int32 = 7, _ body: (inout ByteBuffer) -> Void = { _ in }) -> ByteBuffer {
     var buffer = ByteBuffer()
@@ -225,28 +229,47 @@ struct KafkaRequestTests {
     }
 
     @Test(
-        "a Fetch response in parts: each partition's batches are a part of their own, the same bytes; the parts joined are the frame, field by field",
+        "a Fetch response in parts: each partition's batches are parts of their own, bytes or a file's region; the parts joined are the frame, field by field",
         arguments: Int16(4)...11)
     func fetchResponseParts(version: Int16) throws {
         let first = ByteBuffer(bytes: Array(repeating: 0xAB, count: 300))
         let second = ByteBuffer(bytes: Array(repeating: 0xCD, count: 5))
+        // A region of a file: 9 bytes from position 3 (what the server sends with sendfile).
+        var template = Array("/tmp/fetch-region-XXXXXX".utf8CString)
+        let descriptor = mkstemp(&template)
+        try #require(descriptor >= 0)
+        unlink(template)
+        let fileBytes: [UInt8] = [1, 2, 3] + Array(repeating: 0xEF, count: 9) + [4]
+        #expect(write(descriptor, fileBytes, fileBytes.count) == fileBytes.count)
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        defer { try? handle.close() }
+        let region = IOData.fileRegion(FileRegion(fileHandle: handle, readerIndex: 3, endIndex: 12))
         let response = FetchResponse(topics: [
             .init(
                 name: "a",
                 partitions: [
-                    .init(index: 0, errorCode: .none, highWatermark: 10, logStartOffset: 2, records: first),
+                    .init(index: 0, errorCode: .none, highWatermark: 10, logStartOffset: 2, records: FetchRecords(first)),
                     .init(index: 1, errorCode: .unknownTopicOrPartition, highWatermark: -1, logStartOffset: -1, records: nil),
                 ]),
             .init(
-                name: "b", partitions: [.init(index: 0, errorCode: .none, highWatermark: 5, logStartOffset: 0, records: second)]),
+                name: "b",
+                partitions: [
+                    .init(
+                        index: 0, errorCode: .none, highWatermark: 5, logStartOffset: 0,
+                        records: FetchRecords(parts: [.byteBuffer(second), region]))
+                ]),
         ])
         let parts = KafkaResponseFrame.parts(correlationID: 42, body: response.encodeParts(version: version))
-        #expect(parts.count == 6, "prefix, fields, batches of a, fields, batches of b, the rest")
-        #expect(parts[2] == first && parts[4] == second)
+        #expect(parts.count == 7, "prefix, fields, batches of a, fields, batches of b (bytes and a region), the rest")
+        #expect(parts[2] == .byteBuffer(first) && parts[4] == .byteBuffer(second) && parts[5] == region)
         var joined = ByteBuffer()
-        for var part in parts { joined.writeBuffer(&part) }
+        for part in parts { try part.write(into: &joined) }
         var encoded = ByteBuffer()
-        KafkaResponseFrame.write(correlationID: 42, into: &encoded) { response.encode(into: &$0, version: version) }
+        var encodeError: (any Error)?
+        KafkaResponseFrame.write(correlationID: 42, into: &encoded) {
+            do { try response.encode(into: &$0, version: version) } catch { encodeError = error }
+        }
+        #expect(encodeError == nil)
         #expect(joined == encoded)
 
         // Field by field, as a client reads it.
@@ -281,7 +304,9 @@ struct KafkaRequestTests {
             }
         }
         #expect(
-            batches == [Array(repeating: 0xAB, count: 300), [], Array(repeating: 0xCD, count: 5)],
+            batches == [
+                Array(repeating: 0xAB, count: 300), [], Array(repeating: 0xCD, count: 5) + Array(repeating: 0xEF, count: 9),
+            ],
             "a partition without records has an empty record set, not null (librdkafka 2.0 cannot read -1)")
         #expect(joined.readableBytes == 0)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KafkaProtocol
 import Logging
+import NIOCore
 import SystemPackage
 import Testing
 
@@ -37,7 +38,7 @@ import Testing
                 directory: directory, topics: topics, producerStates: producerStates, producerIDs: producerIDs, logger: logger),
             logger: logger)
         func fetch(maxBytes: Int32, partitionMaxBytes: Int32) async throws -> [Int] {
-            let response = try await handler.fetch(
+            let (response, _) = try await handler.fetch(
                 FetchRequest(
                     maxWaitMilliseconds: 0, minBytes: 1, maxBytes: maxBytes,
                     topics: [
@@ -47,7 +48,7 @@ import Testing
                     ]))
             let partitions = try #require(response.topics.first?.partitions)
             #expect(partitions.map(\.index) == [0, 1, 2] && partitions.allSatisfy { $0.errorCode == .none })
-            return partitions.map { $0.records?.readableBytes ?? -1 }
+            return partitions.map { $0.records?.byteCount ?? 0 }
         }
         let batch = try await fetch(maxBytes: 1 << 20, partitionMaxBytes: 1 << 20)[0]
         #expect(batch > 100_000 && batch < 101_000)
@@ -58,6 +59,29 @@ import Testing
         #expect(
             try await fetch(maxBytes: 1 << 20, partitionMaxBytes: 50_000) == [batch, 0, 0],
             "the first whole, over the partition's limit; later partitions only within theirs")
+
+        // Batches this server appended go as regions of the store files (sendfile), whose
+        // descriptors close when the response goes, written or not.
+        let (response, files) = try await handler.fetch(
+            FetchRequest(
+                maxWaitMilliseconds: 0, minBytes: 1, maxBytes: 1 << 20,
+                topics: [.init(name: "t", partitions: [.init(index: 0, fetchOffset: 0, maxBytes: 1 << 20)])]))
+        let parts = try #require(response.topics.first?.partitions.first?.records?.parts)
+        guard parts.count == 1, case .fileRegion(let region) = parts[0] else {
+            Issue.record("not one file region: \(parts)")
+            return
+        }
+        var stored = ByteBuffer()
+        try parts[0].write(into: &stored)
+        var expected = ByteBuffer()
+        let log = try #require(try topics.log("t", partition: 0))
+        try log.readRecordBatches(from: 0, maxBytes: 1 << 20) { expected.writeBytes($0) }
+        #expect(stored == expected && region.readableBytes == batch)
+        #expect(region.fileHandle.isOpen && files != nil)
+        withExtendedLifetime(files) {}
+        _ = consume files
+        #expect(!region.fileHandle.isOpen, "closed with the response's files")
+
         topics.closeAll()
         for partition: Int32 in 0..<3 {
             let report = try Log.verify(directory: topics.path("t", partition: partition))

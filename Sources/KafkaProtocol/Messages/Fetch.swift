@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Fetch (key 1) request, v4-11.
 public struct FetchRequest: Sendable, Equatable {
     public struct Partition: Sendable, Equatable {
@@ -93,10 +99,10 @@ public struct FetchResponse: Sendable, Equatable {
         /// For read_committed: the aborted transactions the records overlap.
         public var abortedTransactions: [AbortedTransaction]
         /// Whole record batches, straight from the store.
-        public var records: ByteBuffer?
+        public var records: FetchRecords?
         public init(
             index: Int32, errorCode: ErrorCode, highWatermark: Int64, lastStableOffset: Int64? = nil, logStartOffset: Int64,
-            abortedTransactions: [AbortedTransaction] = [], records: ByteBuffer?
+            abortedTransactions: [AbortedTransaction] = [], records: FetchRecords?
         ) {
             self.index = index
             self.errorCode = errorCode
@@ -129,15 +135,17 @@ public struct FetchResponse: Sendable, Equatable {
         self.topics = topics
     }
 
-    public func encode(into buffer: inout ByteBuffer, version: Int16) {
-        for var part in encodeParts(version: version) { buffer.writeBuffer(&part) }
+    /// The body in one buffer, the regions of files read into it (tests and tools).
+    public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
+        for part in encodeParts(version: version) { try part.write(into: &buffer) }
     }
 
     /// The body in parts, to be written one after the other: the record
-    /// batches are parts of their own, the stored bytes as read, not copied
-    /// into the frame (a fetch's response is mostly them).
-    public func encodeParts(version: Int16) -> [ByteBuffer] {
-        var parts: [ByteBuffer] = []
+    /// batches are parts of their own, the stored bytes as read or regions
+    /// of the store files, never copied into the frame (a fetch's response
+    /// is mostly them).
+    public func encodeParts(version: Int16) -> [IOData] {
+        var parts: [IOData] = []
         var buffer = ByteBuffer()
         buffer.writeKafka(Int32(0))  // throttle_time_ms
         if version >= 7 {
@@ -155,18 +163,61 @@ public struct FetchResponse: Sendable, Equatable {
                 buffer.writeKafka(aborted.firstOffset)
             }
             if version >= 11 { buffer.writeKafka(Int32(-1)) }  // preferred_read_replica
-            guard let records = partition.records, records.readableBytes > 0 else {
+            guard let records = partition.records, records.byteCount > 0 else {
                 // An empty record set, never null: librdkafka 2.0 refuses a size of -1 before it reads
                 // the partition's error, and so never sees OFFSET_OUT_OF_RANGE. Kafka sends 0 too.
                 buffer.writeKafka(Int32(0))
                 return
             }
-            buffer.writeKafka(Int32(truncatingIfNeeded: records.readableBytes))
-            parts.append(buffer)
-            parts.append(records)
+            buffer.writeKafka(Int32(truncatingIfNeeded: records.byteCount))
+            parts.append(.byteBuffer(buffer))
+            parts.append(contentsOf: records.parts)
             buffer = ByteBuffer()
         }
-        parts.append(buffer)
+        parts.append(.byteBuffer(buffer))
         return parts
+    }
+}
+
+/// A partition's record batches in a fetch response: parts sent one after
+/// the other, bytes in memory or regions of files that the server sends
+/// from the page cache (sendfile). The regions' file handles belong to
+/// whoever made them, who closes them once the parts are written.
+public struct FetchRecords: Sendable, Equatable {
+    public var parts: [IOData]
+    /// The bytes of every part: the size the response gives the record set.
+    public let byteCount: Int
+
+    public init(_ buffer: ByteBuffer) {
+        self.init(parts: [.byteBuffer(buffer)])
+    }
+
+    public init(parts: [IOData]) {
+        self.parts = parts
+        byteCount = parts.reduce(0) { $0 + $1.readableBytes }
+    }
+}
+
+extension IOData {
+    /// Appends the part's bytes to `buffer`, reading a file region from its file.
+    public func write(into buffer: inout ByteBuffer) throws {
+        switch self {
+        case .byteBuffer(var bytes):
+            buffer.writeBuffer(&bytes)
+        case .fileRegion(let region):
+            let count = region.readableBytes
+            try region.fileHandle.withUnsafeFileDescriptor { descriptor in
+                var done = 0
+                while done < count {
+                    let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { target in
+                        let n = pread(descriptor, target.baseAddress, count - done, off_t(region.readerIndex + done))
+                        if n < 0 && errno == EINTR { return 0 }
+                        guard n > 0 else { throw IOError(errnoCode: n == 0 ? EIO : errno, reason: "pread of a file region") }
+                        return n
+                    }
+                    done += read
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,12 @@ struct BatchCursor {
     private var bytesRead = 0
     private var isFirstBatch = true
     private var buffer: [UInt8] = []
+    /// The index entry the next batch should have in the current segment.
+    private var entryNumber: Int
+    /// Where the batches checked so far in this segment, each agreeing with
+    /// its index entry, began (nil: the last one did not agree); recorded in
+    /// the segment's `verified` ranges when the read leaves it.
+    private var verifiedStart: Int64?
 
     /// Starts at the batch holding `offset` in `extent`, found through the index.
     init(locating offset: Int64, in extent: SegmentExtent, maxBytes: Int) throws {
@@ -27,6 +33,7 @@ struct BatchCursor {
             throw LogStoreError(
                 .corruption, "index has no entry at or below offset \(offset)", path: index.file.path.string, offset: offset)
         }
+        self.entryNumber = entryNumber
         let entry = index.entry(entryNumber)
         // A damaged index must neither trap the reader nor send it past the
         // end of the store, where it would find nothing and report no error.
@@ -46,6 +53,8 @@ struct BatchCursor {
     /// Moves to the start of the next segment, which must begin where the last one ended.
     mutating func enter(_ extent: SegmentExtent) throws {
         position = 0
+        entryNumber = 0
+        verifiedStart = nil
         guard extent.baseOffset == expected else {
             throw LogStoreError(
                 .corruption, "segment starts at offset \(extent.baseOffset) but the one before ends at \(expected)",
@@ -80,7 +89,10 @@ struct BatchCursor {
                 try verifyBatches(in: UnsafeRawBufferPointer(rebasing: raw[0..<read]), of: extent, body)
             }
             position += Int64(consumed)
-            if !keepGoing { return false }
+            if !keepGoing {
+                notePassed(to: position, in: extent)
+                return false
+            }
             if consumed == 0 {
                 // The batch here is larger than the chunk: size the next read to hold it.
                 want = bytes.withUnsafeBytes { raw in
@@ -93,7 +105,15 @@ struct BatchCursor {
                 want = max(maxBytes - bytesRead, BatchLayout.headerSize)
             }
         }
+        notePassed(to: position, in: extent)
         return true
+    }
+
+    /// Records the batches checked before `end` (where one that failed or
+    /// disagrees with the index starts) as verified; a new run starts after.
+    private mutating func notePassed(to end: Int64, in extent: SegmentExtent) {
+        if let start = verifiedStart { extent.segment.noteVerified(start..<end) }
+        verifiedStart = nil
     }
 
     /// Verifies and passes on the whole batches at the start of `chunk`,
@@ -112,18 +132,33 @@ struct BatchCursor {
             case .failure(.truncated) where position + Int64(chunk.count) < extent.storeSize:
                 return (local, true)  // the batch goes on past this chunk: read it next round
             case .failure(let problem):
+                notePassed(to: position + Int64(local), in: extent)
                 throw LogStoreError(
                     .corruption, "batch failed its check: \(problem)", path: extent.segment.store.path.string,
                     offset: expected, position: position + Int64(local))
             }
             guard header.baseOffset == expected, !isFirstBatch || (header.baseOffset...header.lastOffset).contains(startOffset)
             else {
+                notePassed(to: position + Int64(local), in: extent)
                 throw LogStoreError(
                     .corruption,
                     "batch at this position starts at offset \(header.baseOffset), but the index or the batch before promised \(expected)",
                     path: extent.segment.store.path.string, offset: expected, position: position + Int64(local))
             }
             isFirstBatch = false
+            let batchPosition = position + Int64(local)
+            let agrees =
+                entryNumber < extent.indexCount
+                && {
+                    let entry = extent.segment.index.entry(entryNumber)
+                    return entry.position == batchPosition && extent.baseOffset + Int64(entry.relativeOffset) == header.baseOffset
+                }()
+            if !agrees {
+                notePassed(to: batchPosition, in: extent)
+            } else if verifiedStart == nil {
+                verifiedStart = batchPosition
+            }
+            entryNumber += 1
             local += header.size
             bytesRead += header.size
             expected = header.nextOffset

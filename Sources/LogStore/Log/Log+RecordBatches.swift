@@ -1,3 +1,5 @@
+import SystemPackage
+
 extension Log {
     /// Appends a record batch v2 that someone else encoded (a Kafka
     /// producer's), storing its bytes verbatim but for the base offset and
@@ -80,5 +82,102 @@ extension Log {
             return total < maxBytes
         }
         return total
+    }
+}
+
+/// Whole stored batches in one store file, for a caller that sends them
+/// without reading them (sendfile): `byteCount` bytes from `position`.
+public struct StoredBatchRun: Sendable {
+    /// The store file, a descriptor of its own that the caller must close.
+    /// It stays valid after the segment is deleted (retention, compaction).
+    public let descriptor: FileDescriptor
+    public let position: Int64
+    public let byteCount: Int
+}
+
+extension Log {
+    /// Where the batches `readRecordBatches` would pass lie in the store
+    /// files, for a caller that sends them from the page cache without
+    /// copying them (a Kafka fetch with sendfile); the selection is the same
+    /// (`offset`, `maxBytes`, `firstAlways`, `end`).
+    ///
+    /// Only bytes this `Log` has checked are handed out: batches whose CRC-32C
+    /// and index entries a read verified (`readRecordBatches` and every other
+    /// read) or that this process appended. Anything else returns nil, and the
+    /// caller reads the batches with `readRecordBatches`, which checks them
+    /// (damage is an error, never data) and so lets the next call locate them.
+    /// A read-only log returns nil too: its writer, another process, may cut
+    /// its store (`truncate(from:)`) under a send that already began.
+    /// - Returns: the runs in order (one per segment), empty when `offset` is
+    ///   the next offset; nil as above. The caller owns their descriptors.
+    /// - Throws: `.offsetOutOfRange` below the oldest retained offset or past
+    ///   the next one; `.corruption` when the index has no entry for `offset`;
+    ///   `.io` when a descriptor cannot be duplicated.
+    public func locateRecordBatches(
+        from offset: Int64, maxBytes: Int, firstAlways: Bool = true, end: Int64? = nil
+    ) throws -> [StoredBatchRun]? {
+        guard !isReadOnly else { return nil }
+        let snapshot = try snapshot(covering: offset)
+        guard offset >= snapshot.lowestOffset, offset <= snapshot.readableEnd else { throw outOfRange(offset, snapshot) }
+        guard offset < snapshot.readableEnd else { return [] }
+        var spans: [(segment: Segment, range: Range<Int64>)] = []
+        var total = 0
+        var segmentNumber = Self.segmentNumber(containing: offset, in: snapshot.extents)
+        var extent = snapshot.extents[segmentNumber]
+        guard
+            var entryNumber = extent.segment.index.search(
+                relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount)
+        else {
+            throw LogStoreError(
+                .corruption, "index has no entry at or below offset \(offset)", path: extent.segment.index.file.path.string,
+                offset: offset)
+        }
+        var done = false
+        while !done {
+            let index = extent.segment.index
+            let start = entryNumber < extent.indexCount ? index.entry(entryNumber).position : extent.storeSize
+            var position = start
+            while entryNumber < extent.indexCount {
+                let entry = index.entry(entryNumber)
+                if let end, extent.baseOffset + Int64(entry.relativeOffset) >= end {
+                    done = true
+                    break
+                }
+                let next = entryNumber + 1 < extent.indexCount ? index.entry(entryNumber + 1).position : extent.storeSize
+                // An index that does not run forward is damage: the checked read reports it.
+                guard entry.position == position, next > position, next <= extent.storeSize else { return nil }
+                let size = Int(next - position)
+                guard (total == 0 && firstAlways) || total + size <= maxBytes else {
+                    done = true
+                    break
+                }
+                total += size
+                position = next
+                entryNumber += 1
+                if total >= maxBytes {
+                    done = true
+                    break
+                }
+            }
+            if position > start { spans.append((extent.segment, start..<position)) }
+            segmentNumber += 1
+            if segmentNumber == snapshot.extents.count { break }
+            extent = snapshot.extents[segmentNumber]
+            entryNumber = 0
+        }
+        for span in spans where !span.segment.verified.withLock({ $0.contains(span.range) }) { return nil }
+        var runs: [StoredBatchRun] = []
+        do {
+            for span in spans {
+                runs.append(
+                    StoredBatchRun(
+                        descriptor: try span.segment.store.duplicateDescriptor(), position: span.range.lowerBound,
+                        byteCount: Int(span.range.count)))
+            }
+        } catch {
+            for run in runs { try? run.descriptor.close() }
+            throw error
+        }
+        return runs
     }
 }

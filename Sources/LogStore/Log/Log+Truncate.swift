@@ -141,6 +141,10 @@ extension Log {
                 try FileSystem.remove(extent.segment.index.file.path)
             }
             try plan.apply(to: writable.store)
+            writable.verified.withLock {
+                $0.removeAll(from: entry.position)
+                $0.insert(entry.position..<entry.position + Int64(keptBatch.count))  // encoded here, with its entries
+            }
             writer.preallocatedEnd = 0  // the cut gave back what lay past it; the active store may be another
             writable.index.truncate(toCount: entryNumber)
             for kept in keptEntries { writable.index.append(kept) }

@@ -263,6 +263,7 @@ public final class Log: @unchecked Sendable {
         } catch {
             throw fail(error)
         }
+        writer.active.noteVerified(position..<position + Int64(size))
         buffer.startPosition += Int64(size)
         return try recordAppendedLocked(
             baseOffset: baseOffset, position: position, size: size, recordCount: recordCount, maxTimestamp: maxTimestamp,
@@ -342,6 +343,8 @@ public final class Log: @unchecked Sendable {
             } catch {
                 throw fail(error)
             }
+            // Whole batches this process encoded or checked, each with its index entry.
+            writer.active.noteVerified(buffer.startPosition..<buffer.endPosition)
             buffer.startPosition += Int64(buffer.count)
             buffer.count = 0
             // One oversized batch grew it; do not keep the memory.

@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 /// A `.store` file and its `.index`, named by the segment's base offset
@@ -6,11 +7,19 @@ final class Segment: Sendable {
     let baseOffset: Int64
     let store: OpenFile
     let index: SegmentIndex
+    /// What of the store this process has checked (`VerifiedRanges`); a
+    /// segment object made again (`reopenedForWriting`) starts with none.
+    let verified = Mutex(VerifiedRanges())
 
     init(baseOffset: Int64, store: OpenFile, index: SegmentIndex) {
         self.baseOffset = baseOffset
         self.store = store
         self.index = index
+    }
+
+    /// Records that the batches in `range` of the store were checked (or written by this process).
+    func noteVerified(_ range: Range<Int64>) {
+        verified.withLock { $0.insert(range) }
     }
 
     static func fileName(baseOffset: Int64, suffix: String) -> String {

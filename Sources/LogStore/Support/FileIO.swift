@@ -31,6 +31,15 @@ final class OpenFile: Sendable {
 
     deinit { try? descriptor.close() }
 
+    /// A new descriptor of the same open file (close-on-exec), which the caller owns and closes.
+    func duplicateDescriptor() throws -> FileDescriptor {
+        let duplicate = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
+        guard duplicate >= 0 else {
+            throw LogStoreError(.io, "cannot duplicate the descriptor", path: path.string, underlying: Errno(rawValue: errno))
+        }
+        return FileDescriptor(rawValue: duplicate)
+    }
+
     func size() throws -> Int64 {
         do {
             return try descriptor.seek(offset: 0, from: .end)
