@@ -135,7 +135,9 @@ extension RequestHandler {
     private func read(
         _ log: Log, from offset: Int64, maxBytes: Int, firstAlways: Bool, end: Int64, files: StoreFiles
     ) throws -> FetchRecords {
-        if let runs = try log.locateRecordBatches(from: offset, maxBytes: maxBytes, firstAlways: firstAlways, end: end) {
+        // Whatever keeps the batches from being located (out of descriptors, say) leaves them to the
+        // checked read, which reports any error itself.
+        if let runs = try? log.locateRecordBatches(from: offset, maxBytes: maxBytes, firstAlways: firstAlways, end: end) {
             return FetchRecords(
                 parts: runs.map {
                     .fileRegion(files.region(of: $0.descriptor.rawValue, position: $0.position, byteCount: $0.byteCount))
