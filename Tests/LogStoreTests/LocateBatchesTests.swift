@@ -185,6 +185,29 @@ import Glibc
         #expect(try Log.verify(directory: directory.log()).isClean)
     }
 
+    @Test("batches out of the page cache are not located (a send would wait for the disk); the read brings them back")
+    func batchesOutOfThePageCacheAreRead() throws {
+        let directory = try TemporaryDirectory()
+        let log = try Log.open(directory: directory.log(), options: LogOptions(syncPolicy: .never))
+        try Self.fill(log)
+        try log.sync()
+        let store = log.snapshot().extents[0].segment.store
+        let size = try store.size()
+        #expect(try log.locateRecordBatches(from: 0, maxBytes: 1 << 20) != nil, "written here, cached")
+        #expect(PageCache.isResident(store.descriptor, 0..<size))
+        // Synced, so clean: DONTNEED drops the pages (on a disk file system; tmpfs would keep them).
+        #expect(posix_fadvise(store.descriptor.rawValue, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        try #require(
+            !PageCache.isResident(store.descriptor, 0..<size), "posix_fadvise(DONTNEED) evicts here: the test needs a disk")
+        #expect(try log.locateRecordBatches(from: 0, maxBytes: 1 << 20) == nil)
+        let expected = try Self.read(log, from: 0, maxBytes: 1 << 20)
+        #expect(PageCache.isResident(store.descriptor, 0..<size))
+        #expect(try Self.bytes(of: try #require(try log.locateRecordBatches(from: 0, maxBytes: 1 << 20))) == expected)
+        #expect(PageCache.isResident(store.descriptor, 0..<0) && PageCache.isResident(store.descriptor, 10..<11))
+        try log.close()
+        #expect(try Log.verify(directory: directory.log()).isClean)
+    }
+
     @Test("checked ranges merge when they touch, stay few, and a cut forgets what lies past it")
     func verifiedRanges() {
         var ranges = VerifiedRanges()

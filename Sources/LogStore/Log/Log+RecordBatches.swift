@@ -107,7 +107,9 @@ extension Log {
     /// caller reads the batches with `readRecordBatches`, which checks them
     /// (damage is an error, never data) and so lets the next call locate them.
     /// A read-only log returns nil too: its writer, another process, may cut
-    /// its store (`truncate(from:)`) under a send that already began.
+    /// its store (`truncate(from:)`) under a send that already began. So do
+    /// bytes not all in the page cache (`mincore`): a send from an event loop
+    /// must not wait for the disk; the caller's read brings them in.
     /// - Returns: the runs in order (one per segment), empty when `offset` is
     ///   the next offset; nil as above. The caller owns their descriptors.
     /// - Throws: `.offsetOutOfRange` below the oldest retained offset or past
@@ -166,6 +168,8 @@ extension Log {
             entryNumber = 0
         }
         for span in spans where !span.segment.verified.withLock({ $0.contains(span.range) }) { return nil }
+        // Bytes the disk would have to give first are read by the caller, on a thread that may wait.
+        for span in spans where !PageCache.isResident(span.segment.store.descriptor, span.range) { return nil }
         var runs: [StoredBatchRun] = []
         do {
             for span in spans {
