@@ -29,10 +29,7 @@ struct BatchCursor {
         startOffset = offset
         self.maxBytes = maxBytes
         let index = extent.segment.index
-        guard let entryNumber = index.search(relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount) else {
-            throw LogStoreError(
-                .corruption, "index has no entry at or below offset \(offset)", path: index.file.path.string, offset: offset)
-        }
+        let entryNumber = try extent.entryNumber(holding: offset)
         self.entryNumber = entryNumber
         let entry = index.entry(entryNumber)
         // A damaged index must neither trap the reader nor send it past the
@@ -147,13 +144,10 @@ struct BatchCursor {
             }
             isFirstBatch = false
             let batchPosition = position + Int64(local)
-            let agrees =
-                entryNumber < extent.indexCount
-                && {
-                    let entry = extent.segment.index.entry(entryNumber)
-                    return entry.position == batchPosition && extent.baseOffset + Int64(entry.relativeOffset) == header.baseOffset
-                }()
-            if !agrees {
+            let entry = entryNumber < extent.indexCount ? extent.segment.index.entry(entryNumber) : nil
+            if entry?.position != batchPosition
+                || entry.map({ extent.baseOffset + Int64($0.relativeOffset) }) != header.baseOffset
+            {
                 notePassed(to: batchPosition, in: extent)
             } else if verifiedStart == nil {
                 verifiedStart = batchPosition

@@ -126,28 +126,23 @@ extension Log {
         var total = 0
         var segmentNumber = Self.segmentNumber(containing: offset, in: snapshot.extents)
         var extent = snapshot.extents[segmentNumber]
-        guard
-            var entryNumber = extent.segment.index.search(
-                relativeOffset: UInt32(offset - extent.baseOffset), count: extent.indexCount)
-        else {
-            throw LogStoreError(
-                .corruption, "index has no entry at or below offset \(offset)", path: extent.segment.index.file.path.string,
-                offset: offset)
-        }
+        var entryNumber = try extent.entryNumber(holding: offset)
         var done = false
         while !done {
             let index = extent.segment.index
-            let start = entryNumber < extent.indexCount ? index.entry(entryNumber).position : extent.storeSize
+            // Each entry is read once: the batch it starts, and where the one before ends.
+            var entry = entryNumber < extent.indexCount ? index.entry(entryNumber) : nil
+            let start = entry?.position ?? extent.storeSize
             var position = start
-            while entryNumber < extent.indexCount {
-                let entry = index.entry(entryNumber)
-                if let end, extent.baseOffset + Int64(entry.relativeOffset) >= end {
+            while let current = entry {
+                if let end, extent.baseOffset + Int64(current.relativeOffset) >= end {
                     done = true
                     break
                 }
-                let next = entryNumber + 1 < extent.indexCount ? index.entry(entryNumber + 1).position : extent.storeSize
+                entry = entryNumber + 1 < extent.indexCount ? index.entry(entryNumber + 1) : nil
+                let next = entry?.position ?? extent.storeSize
                 // An index that does not run forward is damage: the checked read reports it.
-                guard entry.position == position, next > position, next <= extent.storeSize else { return nil }
+                guard current.position == position, next > position, next <= extent.storeSize else { return nil }
                 let size = Int(next - position)
                 guard (total == 0 && firstAlways) || total + size <= maxBytes else {
                     done = true

@@ -99,13 +99,7 @@ extension Log {
                     nextOffset: writer.nextOffset))
             let keep = Self.segmentNumber(containing: offset, in: extents)
             let target = extents[keep]
-            guard
-                let entryNumber = target.segment.index.search(
-                    relativeOffset: UInt32(offset - target.baseOffset), count: target.indexCount)
-            else {
-                throw LogStoreError(
-                    .corruption, "index has no entry at or below offset \(offset)", path: target.segment.index.file.path.string)
-            }
+            let entryNumber = try target.entryNumber(holding: offset)
             let entry = target.segment.index.entry(entryNumber)
             let batchBase = target.baseOffset + Int64(entry.relativeOffset)
             // The records of the cut batch below `offset`, re-batched with their own

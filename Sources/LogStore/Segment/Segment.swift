@@ -74,4 +74,16 @@ struct SegmentExtent: Sendable {
 
     var baseOffset: Int64 { segment.baseOffset }
     var isEmpty: Bool { indexCount == 0 }
+
+    /// The number of the index entry of the batch that holds `offset` (the
+    /// last entry at or below it).
+    /// - Throws: `.corruption` when the index has none.
+    func entryNumber(holding offset: Int64) throws -> Int {
+        guard let number = segment.index.search(relativeOffset: UInt32(offset - baseOffset), count: indexCount) else {
+            throw LogStoreError(
+                .corruption, "index has no entry at or below offset \(offset)", path: segment.index.file.path.string,
+                offset: offset)
+        }
+        return number
+    }
 }
